@@ -1,0 +1,119 @@
+package chain
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// failure is one STS call's error, sorted into a kind that decides failover:
+// KindRegion errors move on to the next region, every other kind stops the
+// chain (retrying an auth failure elsewhere only repeats it, and may burn an
+// MFA code).
+type failure struct {
+	Kind    bgerr.Kind
+	Code    string // AWS error code, if AWS answered
+	Message string // AWS's message, or the transport's
+	Status  int
+	Date    time.Time // the response Date header, for clock-skew reports
+	Reason  string    // short human reason for region failures
+	Err     error
+}
+
+func (f *failure) Error() string { return f.Reason }
+func (f *failure) Unwrap() error { return f.Err }
+
+// Error codes AWS documents for STS that mean "this region, not you".
+var regionCodes = map[string]string{
+	"Throttling":              "throttled",
+	"ThrottlingException":     "throttled",
+	"RequestLimitExceeded":    "throttled",
+	"ServiceUnavailable":      "unavailable",
+	"InternalFailure":         "internal error",
+	"InternalError":           "internal error",
+	"RegionDisabledException": "STS is not activated in this region for the account",
+}
+
+func classify(err error) *failure {
+	f := &failure{Err: err, Kind: bgerr.KindAuth}
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		f.Status = re.Response.StatusCode
+		if d, perr := http.ParseTime(re.Response.Header.Get("Date")); perr == nil {
+			f.Date = d
+		}
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		f.Code, f.Message = ae.ErrorCode(), strings.TrimSpace(ae.ErrorMessage())
+		switch {
+		case regionCodes[f.Code] != "":
+			f.Kind, f.Reason = bgerr.KindRegion, regionCodes[f.Code]
+			if f.Status != 0 {
+				f.Reason = fmt.Sprintf("HTTP %d %s", f.Status, f.Code)
+			}
+		case f.Code == "SignatureDoesNotMatch" && strings.Contains(f.Message, "Signature expired"):
+			f.Kind = bgerr.KindClockSkew
+		case f.Code == "AccessDenied" && strings.Contains(f.Message, "invalid MFA one time pass code"):
+			f.Kind = bgerr.KindMFAInvalid
+		case f.Code == "ValidationError":
+			f.Kind = bgerr.KindConfig
+		case f.Status >= 500:
+			f.Kind, f.Reason = bgerr.KindRegion, fmt.Sprintf("HTTP %d %s", f.Status, f.Code)
+		}
+		if f.Reason == "" {
+			f.Reason = f.Code + ": " + f.Message
+		}
+		return f
+	}
+	// No answer from AWS: the network, the proxy or TLS. All of these say
+	// nothing about the caller, so another region may work.
+	f.Kind = bgerr.KindRegion
+	var uae x509.UnknownAuthorityError
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	var ct *connectTimeout
+	switch {
+	case errors.Is(err, context.Canceled):
+		f.Kind, f.Reason = bgerr.KindCanceled, "canceled"
+	case errors.As(err, &ct):
+		f.Reason = ct.Error()
+	case errors.As(err, &uae):
+		f.Reason = "TLS certificate not trusted (set AWS_CA_BUNDLE for a TLS-inspecting proxy)"
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		f.Reason = "timed out"
+	case errors.As(err, &dnsErr):
+		f.Reason = "DNS lookup failed"
+	case strings.Contains(err.Error(), "proxyconnect") || strings.Contains(err.Error(), "Bad Gateway"):
+		f.Reason = "proxy could not connect (" + lastPart(err.Error()) + ")"
+	case errors.As(err, &opErr):
+		f.Reason = "connection failed (" + lastPart(err.Error()) + ")"
+	default:
+		f.Reason = lastPart(err.Error())
+	}
+	return f
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// lastPart keeps the end of a long Go error chain ("…: connection refused").
+func lastPart(s string) string {
+	s = oneLine(s)
+	if i := strings.LastIndex(s, ": "); i >= 0 && len(s)-i < 80 {
+		return s[i+2:]
+	}
+	return s
+}

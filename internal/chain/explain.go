@@ -1,0 +1,93 @@
+package chain
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// explain turns a classified failure into the one-line error the operator
+// sees, naming the profile key or command that fixes it.
+func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
+	prof := "profile " + p.Profile
+	addHint := "store the right key with: bg-agent add " + p.User
+	switch f.Kind {
+	case bgerr.KindAllRegions:
+		return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+			"check the network and HTTPS_PROXY, or add reachable regions to bg_regions of "+prof)
+	case bgerr.KindCanceled:
+		return bgerr.Wrap(bgerr.KindCanceled, f, "canceled during "+step)
+	case bgerr.KindClockSkew:
+		msg := "AWS refused the request as expired: this machine's clock is off by more than 5 minutes"
+		if !f.Date.IsZero() {
+			skew := c.now().Sub(f.Date).Round(time.Second)
+			dir := "ahead of"
+			if skew < 0 {
+				dir, skew = "behind", -skew
+			}
+			msg = fmt.Sprintf("this machine's clock is %s %s AWS's, so AWS refused the request as expired", skew, dir)
+		}
+		return bgerr.Wrap(bgerr.KindClockSkew, f, msg,
+			"set the clock right (enable NTP); MFA codes depend on it too")
+	case bgerr.KindMFAInvalid:
+		return bgerr.Wrap(bgerr.KindMFAInvalid, f,
+			fmt.Sprintf("AWS rejected two MFA codes for %s (wrong device, already used, or this machine's clock is off)", p.MFASerial),
+			"check that bg_mfa_serial of "+prof+" is the device that makes the codes, and that the clock is right")
+	case bgerr.KindConfig:
+		hint := "check bg_duration, bg_source_identity and bg_roles of " + prof
+		switch {
+		case strings.Contains(f.Message, "role chaining"):
+			hint = "set bg_duration of " + prof + " to 1h or less"
+		case strings.Contains(f.Message, "MaxSessionDuration"):
+			hint = "lower bg_duration of " + prof + ", or raise the role's MaxSessionDuration"
+		case strings.Contains(strings.ToLower(f.Message), "sourceidentity"), strings.Contains(f.Message, "source identity"):
+			hint = "fix bg_source_identity of " + prof
+		}
+		return bgerr.Wrap(bgerr.KindConfig, f, fmt.Sprintf("STS refused %s%s: %s", step, forRole(role), f.Message), hint)
+	}
+	// Authentication and authorisation: AWS answered and said no.
+	switch {
+	case f.Code == "InvalidClientTokenId" && step == "GetSessionToken":
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("AWS does not recognise the access key stored for %s (InvalidClientTokenId)", p.User),
+			"the key was deleted, deactivated or mistyped; "+addHint)
+	case f.Code == "SignatureDoesNotMatch" && step == "GetSessionToken":
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("AWS refused the signature made with the secret key stored for %s: the secret is wrong (SignatureDoesNotMatch)", p.User),
+			addHint)
+	case f.Code == "ExpiredToken" || f.Code == "InvalidClientTokenId" || f.Code == "SignatureDoesNotMatch":
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("AWS refused the session credentials of %s during %s%s (%s)", caller, step, forRole(role), f.Code),
+			"run the command again; if it repeats, check this machine's clock")
+	case f.Code == "AccessDenied" && strings.Contains(f.Message, "unable to validate MFA code"):
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("AWS cannot validate MFA device %s for %s", p.MFASerial, p.User),
+			"bg_mfa_serial of "+prof+" must be the ARN of "+p.User+"'s MFA device (IAM > Users > "+p.User+" > Security credentials)")
+	case f.Code == "AccessDenied" && strings.Contains(f.Message, "sts:SetSourceIdentity"):
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("role %s does not allow sts:SetSourceIdentity for %s", role, caller),
+			"add sts:SetSourceIdentity to the trust policy of "+role)
+	case f.Code == "AccessDenied" && strings.Contains(f.Message, "sts:TagSession"):
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("role %s does not allow sts:TagSession for %s", role, caller),
+			"add sts:TagSession to the trust policy of "+role)
+	case f.Code == "AccessDenied" && step == "AssumeRole":
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("role %s does not let %s assume it (AccessDenied)", role, caller),
+			"fix bg_roles of "+prof+", or have the role's trust policy allow "+caller+" (with MFA if it demands it)")
+	}
+	msg := f.Reason
+	if f.Code != "" {
+		msg = f.Code + ": " + f.Message
+	}
+	return bgerr.Wrap(bgerr.KindAuth, f, fmt.Sprintf("%s%s failed: %s", step, forRole(role), oneLine(msg)))
+}
+
+func forRole(role string) string {
+	if role == "" {
+		return ""
+	}
+	return " of " + role
+}

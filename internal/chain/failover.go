@@ -1,0 +1,89 @@
+package chain
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// regionSet walks the configured regions in order of preference, starting
+// with the one that served last: tokens from any regional endpoint are valid
+// in every region (notes/aws-facts.md), so a chain that failed over once
+// stays on the region that works.
+type regionSet struct {
+	regions   []string
+	preferred string
+	// throttlePasses is how many extra passes over all regions are made when
+	// every region answered "throttled"; backoff between passes.
+	throttlePasses int
+	backoff        func(pass int) time.Duration
+}
+
+func (r *regionSet) order() []string {
+	out := make([]string, 0, len(r.regions))
+	if r.preferred != "" {
+		out = append(out, r.preferred)
+	}
+	for _, x := range r.regions {
+		if x != r.preferred {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func defaultBackoff(pass int) time.Duration {
+	base := time.Duration(500*(1<<pass)) * time.Millisecond
+	return base + time.Duration(rand.Int64N(int64(base/2)))
+}
+
+// do runs op against each region until one answers. Errors that are not
+// about the region stop at once and are returned classified. what names the
+// step for messages ("GetSessionToken for alice-bg").
+func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(ctx context.Context, region string) error) (string, *failure) {
+	var tried []string
+	for pass := 0; pass <= r.throttlePasses; pass++ {
+		allThrottled := true
+		order := r.order()
+		for i, region := range order {
+			err := op(ctx, region)
+			if err == nil {
+				r.preferred = region
+				return region, nil
+			}
+			f := classify(err)
+			if f.Kind != bgerr.KindRegion {
+				return region, f
+			}
+			if f.Code != "Throttling" && f.Code != "ThrottlingException" && f.Code != "RequestLimitExceeded" {
+				allThrottled = false
+			}
+			tried = append(tried, region+": "+f.Reason)
+			if i+1 < len(order) {
+				rep.Infof("%s: %s failed (%s); trying %s", what, region, f.Reason, order[i+1])
+			}
+		}
+		if !allThrottled || pass == r.throttlePasses {
+			break
+		}
+		b := r.backoff
+		if b == nil {
+			b = defaultBackoff
+		}
+		d := b(pass)
+		rep.Infof("%s: every region is throttling; retrying in %s", what, d.Round(100*time.Millisecond))
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return "", &failure{Kind: bgerr.KindCanceled, Reason: "canceled", Err: ctx.Err()}
+		}
+	}
+	return "", &failure{
+		Kind:   bgerr.KindAllRegions,
+		Reason: fmt.Sprintf("no STS region answered %s: %s", what, strings.Join(tried, "; ")),
+	}
+}
