@@ -1,0 +1,188 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"gopkg.in/ini.v1"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// section is one profile's raw keys, as the AWS CLI would see them.
+type section struct {
+	name string
+	keys map[string]string
+}
+
+// Load returns the named profile from the config file at path, validated.
+// Of several problems it reports the first; LoadAll reports them all.
+func Load(path, name string) (*Profile, error) {
+	secs, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var found *section
+	for i := range secs {
+		if secs[i].name == name {
+			found = &secs[i] // the last one wins, as in the AWS CLI
+		}
+	}
+	if found == nil {
+		return nil, notFound(path, name, secs)
+	}
+	p, errs := build(path, *found)
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	return p, nil
+}
+
+// LoadAll returns every profile in the file that has any bg_* key and is
+// valid, in file order, and the errors of those that are not.
+func LoadAll(path string) ([]*Profile, []error) {
+	secs, err := readFile(path)
+	if err != nil {
+		return nil, []error{err}
+	}
+	var (
+		profiles []*Profile
+		errs     []error
+	)
+	for _, s := range lastOfEach(secs) {
+		if !hasBGKeys(s) {
+			continue
+		}
+		p, perrs := build(path, s)
+		if len(perrs) > 0 {
+			errs = append(errs, perrs...)
+			continue
+		}
+		profiles = append(profiles, p)
+	}
+	return profiles, errs
+}
+
+func readFile(path string) ([]section, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, bgerr.Wrap(bgerr.KindConfig, err,
+				"the AWS config file "+path+" does not exist",
+				"create it with your bg-agent profiles (bg-agent setup writes them), or set AWS_CONFIG_FILE to the file that holds them")
+		}
+		return nil, bgerr.Wrap(bgerr.KindConfig, err,
+			fmt.Sprintf("cannot read the AWS config file %s: %v", path, rootCause(err)),
+			"check the file's permissions, or set AWS_CONFIG_FILE to a readable file")
+	}
+	f, err := ini.LoadSources(ini.LoadOptions{
+		// As botocore's configparser: keys lower-cased, indented lines continue
+		// a value, no backslash continuations, "#"/";" inside values kept.
+		InsensitiveKeys:            true,
+		AllowPythonMultilineValues: true,
+		IgnoreContinuation:         true,
+		IgnoreInlineComment:        true,
+		SkipUnrecognizableLines:    true,
+	}, data)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err,
+			fmt.Sprintf("cannot parse the AWS config file %s: %v", path, err),
+			"fix the file's INI syntax: [profile NAME] sections of key = value lines")
+	}
+	var secs []section
+	for _, s := range f.Sections() {
+		name, ok := profileName(s.Name())
+		if !ok {
+			continue
+		}
+		keys := map[string]string{}
+		for _, k := range s.Keys() {
+			keys[k.Name()] = k.Value()
+		}
+		secs = append(secs, section{name: name, keys: keys})
+	}
+	return secs, nil
+}
+
+// profileName maps a section header to a profile name as the AWS CLI does:
+// "default" and "profile NAME" (NAME optionally quoted); others are not profiles.
+func profileName(header string) (string, bool) {
+	if header == "default" {
+		return "default", true
+	}
+	rest, ok := strings.CutPrefix(header, "profile")
+	if !ok {
+		return "", false
+	}
+	if rest == strings.TrimLeft(rest, " \t") {
+		return "", false // "profilex" is not "profile x"
+	}
+	name := strings.TrimSpace(rest)
+	if len(name) >= 2 && (name[0] == '"' || name[0] == '\'') && name[len(name)-1] == name[0] {
+		name = name[1 : len(name)-1] // a quoted name may hold spaces
+	} else if strings.ContainsAny(name, " \t") {
+		return "", false
+	}
+	return name, name != ""
+}
+
+// lastOfEach keeps one section per name, the last, in first-seen order.
+func lastOfEach(secs []section) []section {
+	idx := map[string]int{}
+	var out []section
+	for _, s := range secs {
+		if i, ok := idx[s.name]; ok {
+			out[i] = s
+			continue
+		}
+		idx[s.name] = len(out)
+		out = append(out, s)
+	}
+	return out
+}
+
+func hasBGKeys(s section) bool {
+	for k := range s.keys {
+		if strings.HasPrefix(k, "bg_") {
+			return true
+		}
+	}
+	return false
+}
+
+func notFound(path, name string, secs []section) error {
+	var bg, all []string
+	for _, s := range lastOfEach(secs) {
+		all = append(all, s.name)
+		if hasBGKeys(s) {
+			bg = append(bg, s.name)
+		}
+	}
+	var hints []string
+	if near := closest(name, all, max(2, len(name)/3), 3); len(near) > 0 {
+		hints = append(hints, "did you mean "+strings.Join(near, " or ")+"?")
+	}
+	switch {
+	case len(bg) == 0:
+		hints = append(hints, "no profile in "+path+" has bg_* keys: add one, or run bg-agent setup")
+	case len(bg) <= 10:
+		sort.Strings(bg)
+		hints = append(hints, "bg-agent profiles in "+path+": "+strings.Join(bg, ", "))
+	default:
+		hints = append(hints, "list the profiles with: aws configure list-profiles")
+	}
+	return bgerr.New(bgerr.KindConfig,
+		fmt.Sprintf("%s: profile %s not found", path, name), hints...)
+}
+
+func rootCause(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
