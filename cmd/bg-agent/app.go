@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/ui"
+)
+
+// Set with -ldflags "-X main.version=… -X main.commit=…" by the release build.
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// exitError carries a child's exit status through urfave/cli (bg-agent exec).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// Main runs bg-agent and returns the process exit status.
+func Main(ctx context.Context, env *Env) int {
+	u := &ui.UI{Stderr: env.Stderr, StderrIsTerminal: env.StderrIsTerminal, Terminal: env.Terminal}
+	if env.Getenv("BG_AGENT_QUIET") != "" {
+		u.Quiet = true
+	}
+	app := newApp(env, u)
+	err := app.RunContext(ctx, env.Args)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	u.Error(err)
+	if bgerr.KindOf(err) == bgerr.KindUsage {
+		return 2
+	}
+	return 1
+}
+
+func newApp(env *Env, u *ui.UI) *cli.App {
+	a := &appCtx{env: env, ui: u}
+	app := &cli.App{
+		Name:                 "bg-agent",
+		Usage:                "break-glass AWS credentials from the OS keychain and a hardware MFA, over regional STS",
+		Version:              version + " (" + commit + ")",
+		Reader:               env.Stdin,
+		Writer:               env.Stdout,
+		ErrWriter:            env.Stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: true,
+		// Errors are printed once, by Main, in the house format.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return bgerr.Wrap(bgerr.KindUsage, err, err.Error(), "see: bg-agent --help")
+		},
+		Commands: []*cli.Command{
+			a.addCommand(), a.lsCommand(), a.rmCommand(),
+			a.processCommand(), a.execCommand(),
+			{
+				Name:  "version",
+				Usage: "print the version",
+				Action: func(c *cli.Context) error {
+					_, err := fmt.Fprintf(env.Stdout, "bg-agent %s (%s)\n", version, commit)
+					return err
+				},
+			},
+		},
+	}
+	app.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return bgerr.New(bgerr.KindUsage, fmt.Sprintf("unknown command %q", c.Args().First()), "see: bg-agent --help")
+		}
+		return cli.ShowAppHelp(c)
+	}
+	return app
+}
+
+// appCtx holds what the commands share.
+type appCtx struct {
+	env *Env
+	ui  *ui.UI
+}
+
+// needArgs checks the positional arguments of c.
+func needArgs(c *cli.Context, n int, usage string) error {
+	if c.NArg() != n {
+		return bgerr.New(bgerr.KindUsage,
+			fmt.Sprintf("%s takes %d argument(s), got %d", c.Command.Name, n, c.NArg()),
+			"usage: bg-agent "+c.Command.Name+" "+usage)
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"os/signal"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/chain"
+	"github.com/bg-agent/bg-agent/internal/credproc"
+)
+
+// minValidity is what a caller must get at least: botocore refreshes 15 min
+// before expiry and loops on anything shorter (notes/aws-facts.md).
+const minValidity = 15 * time.Minute
+
+func (a *appCtx) credentials(c *cli.Context, profile string) (*chain.Result, string, error) {
+	p, err := a.loadProfile(profile)
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := a.openStore()
+	if err != nil {
+		return nil, "", err
+	}
+	b, err := a.broker(store)
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := b.Credentials(c.Context, p)
+	if err != nil {
+		return nil, "", err
+	}
+	if left := time.Until(res.Final.Credentials.Expires); left < minValidity {
+		a.ui.Warnf("these credentials expire in %s; AWS tools refresh 15 min before expiry, so raise bg_duration of profile %s",
+			left.Round(time.Second), p.Name)
+	}
+	return res, p.Region, nil
+}
+
+func (a *appCtx) processCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "process",
+		Usage:     "credential_process: print credentials for PROFILE as JSON",
+		ArgsUsage: "PROFILE",
+		Description: "Use it in ~/.aws/config as: credential_process = /path/to/bg-agent process PROFILE\n" +
+			"Exactly one JSON object goes to stdout; progress and errors go to stderr.",
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 1, "PROFILE"); err != nil {
+				return err
+			}
+			res, _, err := a.credentials(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			out, err := credproc.JSON(res.Final.Credentials, res.Final.ARN)
+			if err != nil {
+				return err
+			}
+			_, err = a.env.Stdout.Write(out)
+			return err
+		},
+	}
+}
+
+func (a *appCtx) execCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "exec",
+		Usage:     "run a command with PROFILE's credentials in its environment",
+		ArgsUsage: "PROFILE -- COMMAND [ARGS…]",
+		Action: func(c *cli.Context) error {
+			args := c.Args().Slice()
+			if len(args) > 1 && args[1] == "--" {
+				args = append(args[:1], args[2:]...)
+			}
+			if len(args) < 2 {
+				return bgerr.New(bgerr.KindUsage, "exec needs a profile and a command",
+					"usage: bg-agent exec PROFILE -- COMMAND [ARGS…]")
+			}
+			if cur := a.env.Getenv(credproc.ProfileVar); cur != "" {
+				return bgerr.New(bgerr.KindUsage, "already inside bg-agent exec for profile "+cur,
+					"exit that shell first, so credentials of two profiles do not mix")
+			}
+			res, region, err := a.credentials(c, args[0])
+			if err != nil {
+				return err
+			}
+			cmd := exec.Command(args[1], args[2:]...)
+			cmd.Env = credproc.Env(a.env.Environ, res.Final.Credentials, res.Final.ARN, region, args[0])
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = a.env.Stdin, a.env.Stdout, a.env.Stderr
+			return runChild(cmd)
+		},
+	}
+}
+
+// runChild runs cmd, passing on interrupts, and returns its exit status as an
+// exitError so bg-agent exits the way the child did.
+func runChild(cmd *exec.Cmd) error {
+	if err := cmd.Start(); err != nil {
+		return bgerr.Wrap(bgerr.KindUsage, err, "cannot run "+cmd.Path+": "+err.Error(), "check the command name and PATH")
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, forwardSignals...)
+	defer signal.Stop(sigs)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = cmd.Process.Signal(s)
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code := ee.ExitCode()
+				if code < 0 {
+					code = 1 // killed by a signal
+				}
+				return &exitError{code: code}
+			}
+			if err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+}

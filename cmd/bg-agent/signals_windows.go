@@ -1,0 +1,7 @@
+//go:build windows
+
+package main
+
+import "os"
+
+var forwardSignals = []os.Signal{os.Interrupt}

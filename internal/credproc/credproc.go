@@ -1,0 +1,90 @@
+// Package credproc renders credentials for callers: the credential_process
+// JSON (version 1) and the environment of `bg-agent exec`.
+package credproc
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Output is the credential_process document. Expiration is always set: a
+// document without it is taken as long-term credentials and never refreshed
+// (notes/aws-facts.md).
+type Output struct {
+	Version         int
+	AccessKeyId     string
+	SecretAccessKey string
+	SessionToken    string
+	Expiration      string
+	AccountId       string `json:",omitempty"`
+}
+
+// JSON renders c (for the principal arn) as one line of credential_process JSON.
+func JSON(c aws.Credentials, arn string) ([]byte, error) {
+	b, err := json.Marshal(Output{
+		Version: 1, AccessKeyId: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
+		SessionToken: c.SessionToken, Expiration: c.Expires.UTC().Format(time.RFC3339),
+		AccountId: AccountOf(arn),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// AccountOf returns the account id in an ARN, or "".
+func AccountOf(arn string) string {
+	p := strings.Split(arn, ":")
+	if len(p) >= 6 && p[0] == "arn" && len(p[4]) == 12 {
+		return p[4]
+	}
+	return ""
+}
+
+// clearVars are dropped from a child's environment so that nothing in it
+// overrides or confuses the credentials we put there (a stale profile would
+// make an SDK run credential_process again, or mix accounts).
+var clearVars = []string{
+	"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+	"AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCOUNT_ID",
+	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+}
+
+// ProfileVar marks a process started by `bg-agent exec`, to refuse nesting.
+const ProfileVar = "BG_AGENT_PROFILE"
+
+// Env returns base with the credentials of c for profile set.
+func Env(base []string, c aws.Credentials, arn, region, profile string) []string {
+	drop := map[string]bool{ProfileVar: true}
+	for _, k := range clearVars {
+		drop[k] = true
+	}
+	if region != "" {
+		drop["AWS_REGION"], drop["AWS_DEFAULT_REGION"] = true, true
+	}
+	out := make([]string, 0, len(base)+8)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[strings.ToUpper(k)] {
+			out = append(out, kv)
+		}
+	}
+	out = append(out,
+		"AWS_ACCESS_KEY_ID="+c.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey,
+		"AWS_SESSION_TOKEN="+c.SessionToken,
+		"AWS_CREDENTIAL_EXPIRATION="+c.Expires.UTC().Format(time.RFC3339),
+		ProfileVar+"="+profile,
+	)
+	if acct := AccountOf(arn); acct != "" {
+		out = append(out, "AWS_ACCOUNT_ID="+acct)
+	}
+	if region != "" {
+		out = append(out, "AWS_REGION="+region, "AWS_DEFAULT_REGION="+region)
+	}
+	return out
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# test.sh: the project's test command (README and CI run exactly this).
+# Installs what the tests need, then vets and runs every test with -race,
+# e2e included: the built binary as credential_process for the AWS CLI,
+# boto3, the Go SDK and the JS SDK v3 against the fake AWS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+if [ "$(id -u)" -eq 0 ] && [ -x scripts/pcsc-world.sh ]; then
+	./scripts/pcsc-world.sh start || echo "test: pcscd did not start; YubiKey integration tests will skip" >&2
+fi
+unformatted=$(gofmt -l cmd internal e2e 2>/dev/null || true)
+if [ -n "$unformatted" ]; then
+	echo "test: gofmt needed:" $unformatted >&2
+	exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 20m ./... "$@"
