@@ -1,0 +1,77 @@
+package testworld
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pquerna/otp"
+	"github.com/pquerna/otp/totp"
+)
+
+var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1}
+
+// TOTP returns the code the MFA device serial shows at time t: the demo's
+// software token, and how tests get valid codes.
+func (w *World) TOTP(serial string, t time.Time) (string, error) {
+	u := w.userBySerial(serial)
+	if u == nil {
+		return "", fmt.Errorf("testworld: no MFA device %q", serial)
+	}
+	return totp.GenerateCodeCustom(u.TOTPSecret, t, totpOpts)
+}
+
+func (w *World) userBySerial(serial string) *User {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, u := range w.users {
+		if u.MFASerial != "" && u.MFASerial == serial {
+			return u
+		}
+	}
+	return nil
+}
+
+// mfaResult is why checkMFA failed.
+type mfaResult int
+
+const (
+	mfaOK        mfaResult = iota
+	mfaBadSerial           // serial is not this user's device
+	mfaBadCode             // wrong, stale, or already used
+)
+
+// checkMFA validates code for u's device at the world's time, accepting one
+// 30-s step either side as AWS does, and burns the step it matched: AWS
+// accepts each code once per device.
+func (w *World) checkMFA(u *User, serial, code string) mfaResult {
+	if u.MFASerial == "" || serial != u.MFASerial {
+		return mfaBadSerial
+	}
+	now := w.Now()
+	step := now.Unix() / 30
+	for d := int64(-1); d <= 1; d++ {
+		want, err := totp.GenerateCodeCustom(u.TOTPSecret, time.Unix((step+d)*30, 0), totpOpts)
+		if err != nil || want != strings.TrimSpace(code) {
+			continue
+		}
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		used := w.usedOTP[serial]
+		if used == nil {
+			used = map[int64]bool{}
+			w.usedOTP[serial] = used
+		}
+		if used[step+d] {
+			return mfaBadCode
+		}
+		for s := range used {
+			if s < step-2 {
+				delete(used, s)
+			}
+		}
+		used[step+d] = true
+		return mfaOK
+	}
+	return mfaBadCode
+}
