@@ -1,0 +1,62 @@
+// Package keystore keeps each break-glass IAM user's long-term access key in
+// an OS keyring (through github.com/99designs/keyring) as one JSON item per
+// user under the key "user:NAME". Secrets never touch disk in plaintext: the
+// file backend encrypts every item with a passphrase (JWE, PBES2 + AES-GCM).
+// Every failure is a bgerr: KindNoSecret for a missing user, KindKeystore for
+// a backend that is unavailable, locked or given the wrong passphrase.
+package keystore
+
+import (
+	"sync"
+	"time"
+
+	"github.com/99designs/keyring"
+)
+
+// Secret is an IAM user's long-term access key.
+type Secret struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	Added           time.Time `json:"added"`
+}
+
+// Entry describes a stored user without its secret.
+type Entry struct {
+	User        string
+	AccessKeyID string // masked, e.g. AKIA…ABCD
+	Added       time.Time
+}
+
+// Options chooses and configures the backend. No environment is read here:
+// the command line maps BG_AGENT_BACKEND, BG_AGENT_FILE_PASSPHRASE and
+// DBUS_SESSION_BUS_ADDRESS onto these fields.
+type Options struct {
+	// Backend is one of Backends, or "" for the platform default (see DefaultBackend).
+	Backend string
+	// Dir is the state directory; the file backend keeps its items in Dir/keystore.
+	Dir string
+	// FilePassphrase supplies the file backend's passphrase. It is called
+	// only when an item is first read or written, and again after a wrong one.
+	FilePassphrase func(prompt string) (string, error)
+	// ServiceName names the keychain service / collection; default "bg-agent".
+	ServiceName string
+	// HaveSessionBus says a D-Bus session bus is reachable, which makes
+	// secret-service the Linux default.
+	HaveSessionBus bool
+}
+
+// Backends lists the valid Options.Backend values.
+var Backends = []string{"keychain", "wincred", "secret-service", "kwallet", "pass", "keyctl", "file"}
+
+// Store is an open keystore; safe for concurrent use.
+type Store struct {
+	mu      sync.Mutex
+	ring    keyring.Keyring
+	cfg     keyring.Config
+	backend string
+	prefix  string // item key prefix, "user:" (see itemPrefix)
+	dir     string // file backend directory, for messages
+}
+
+// Backend returns the backend in use, e.g. "file".
+func (s *Store) Backend() string { return s.backend }

@@ -1,0 +1,189 @@
+package keystore
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/99designs/keyring"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// Put stores sec for user, replacing any previous key. Added defaults to now.
+func (s *Store) Put(user string, sec Secret) error {
+	sec.AccessKeyID = strings.TrimSpace(sec.AccessKeyID)
+	sec.SecretAccessKey = strings.TrimSpace(sec.SecretAccessKey)
+	if err := checkUser(user); err != nil {
+		return err
+	}
+	if err := checkSecret(sec); err != nil {
+		return err
+	}
+	if sec.Added.IsZero() {
+		sec.Added = time.Now().UTC().Truncate(time.Second)
+	}
+	data, err := json.Marshal(sec)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkPassphrase(); err != nil {
+		return err
+	}
+	err = s.ring.Set(keyring.Item{
+		Key:         s.prefix + user,
+		Data:        data,
+		Label:       "bg-agent: " + user,
+		Description: "AWS access key of break-glass IAM user " + user,
+	})
+	if err != nil {
+		return s.fail("store the key of", user, err)
+	}
+	return nil
+}
+
+// Get returns user's secret.
+func (s *Store) Get(user string) (Secret, error) {
+	if err := checkUser(user); err != nil {
+		return Secret{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.get(user)
+}
+
+func (s *Store) get(user string) (Secret, error) {
+	item, err := s.ring.Get(s.prefix + user)
+	if err != nil {
+		return Secret{}, s.fail("read the key of", user, err)
+	}
+	var sec Secret
+	if err := json.Unmarshal(item.Data, &sec); err != nil || sec.AccessKeyID == "" {
+		return Secret{}, bgerr.Wrap(bgerr.KindKeystore, err,
+			"the keystore item for "+user+" is damaged",
+			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add "+user)
+	}
+	return sec, nil
+}
+
+// List returns the stored users sorted by name, with masked key ids.
+func (s *Store) List() ([]Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users, err := s.users()
+	if err != nil {
+		return nil, err
+	}
+	entries := make([]Entry, 0, len(users))
+	for _, u := range users {
+		sec, err := s.get(u)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, Entry{User: u, AccessKeyID: mask(sec.AccessKeyID), Added: sec.Added})
+	}
+	return entries, nil
+}
+
+// Remove deletes user's secret.
+func (s *Store) Remove(user string) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	users, err := s.users()
+	if err != nil {
+		return err
+	}
+	if i := sort.SearchStrings(users, user); i == len(users) || users[i] != user {
+		return noSecret(user)
+	}
+	if err := s.ring.Remove(s.prefix + user); err != nil {
+		return s.fail("remove the key of", user, err)
+	}
+	return nil
+}
+
+// users lists stored user names, sorted, without reading any secret.
+func (s *Store) users() ([]string, error) {
+	keys, err := s.ring.Keys()
+	if err != nil {
+		return nil, s.fail("list", "", err)
+	}
+	var users []string
+	for _, k := range keys {
+		if u, ok := strings.CutPrefix(k, s.prefix); ok && userName.MatchString(u) {
+			users = append(users, u)
+		}
+	}
+	sort.Strings(users)
+	return users, nil
+}
+
+// checkPassphrase makes a file-backend Put fail on a wrong passphrase
+// rather than store an item no other item's passphrase opens.
+func (s *Store) checkPassphrase() error {
+	if s.backend != "file" {
+		return nil
+	}
+	users, err := s.users()
+	if err != nil || len(users) == 0 {
+		return err
+	}
+	_, err = s.get(users[0])
+	return err
+}
+
+func noSecret(user string) error {
+	return bgerr.New(bgerr.KindNoSecret, "no secret stored for "+user,
+		"store it with: bg-agent add "+user)
+}
+
+// fail maps a keyring error to a bgerr kind. A file backend that saw a bad
+// passphrase is reopened so that the next call asks again.
+func (s *Store) fail(what, user string, err error) error {
+	if errors.Is(err, keyring.ErrKeyNotFound) || (errors.Is(err, fs.ErrNotExist) && user != "") {
+		return noSecret(user)
+	}
+	if s.backend == "file" {
+		if e, ok := fileError(user, err); ok {
+			if ring, oerr := keyring.Open(s.cfg); oerr == nil {
+				s.ring = ring
+			}
+			return e
+		}
+	}
+	target := "the " + s.backend + " keystore"
+	if user != "" {
+		target = user + " in " + target
+	}
+	return bgerr.Wrap(bgerr.KindKeystore, err,
+		fmt.Sprintf("cannot %s %s: %v", what, target, err), backendHint(s.backend, s.dir))
+}
+
+func backendHint(backend, dir string) string {
+	switch backend {
+	case "keychain":
+		return "unlock the login keychain (Keychain Access) and retry"
+	case "secret-service", "kwallet":
+		return "unlock the desktop keyring (it may be waiting for a password dialog) and retry"
+	case "pass":
+		return "check that pass and gpg work: pass ls"
+	case "file":
+		return "check that " + dir + " is readable and writable by you"
+	}
+	return "retry, or set BG_AGENT_BACKEND to another keystore backend"
+}
+
+func isJSONError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
+}
