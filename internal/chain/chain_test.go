@@ -1,0 +1,423 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/mfa"
+	"github.com/bg-agent/bg-agent/internal/testworld"
+)
+
+// The chain reaches the fake AWS exactly as real AWS: through HTTPS_PROXY and
+// AWS_CA_BUNDLE. Go caches the proxy environment at first use, so it is set
+// once for the whole package in TestMain.
+var world *testworld.World
+
+func TestMain(m *testing.M) {
+	w, err := testworld.Start(testworld.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	world = w
+	for _, kv := range w.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		os.Setenv(k, v)
+	}
+	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
+	code := m.Run()
+	w.Close()
+	os.Exit(code)
+}
+
+var userSeq atomic.Int64
+
+// fixture is one IAM user with its own MFA device and roles, so tests never
+// share TOTP codes.
+type fixture struct {
+	user     testworld.User
+	operator string
+	workload string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	n := userSeq.Add(1)
+	name := fmt.Sprintf("chain%d-bg", n)
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "test", AccountName: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := testworld.User{Account: "111111111111", Name: name,
+		AccessKeyID: fmt.Sprintf("AKIACHAINTEST%07d", n), SecretAccessKey: fmt.Sprintf("chainsecret%029d", n),
+		MFASerial: "arn:aws:iam::111111111111:mfa/" + name, TOTPSecret: key.Secret()}
+	f := fixture{user: u,
+		operator: fmt.Sprintf("arn:aws:iam::111111111111:role/Operator%d", n),
+		workload: fmt.Sprintf("arn:aws:iam::222222222222:role/Ops%d", n)}
+	must(t, world.AddUser(u))
+	must(t, world.AddRole(testworld.Role{ARN: f.operator, Trust: []string{u.ARN()}, RequireMFA: true, MaxSessionDuration: 12 * time.Hour}))
+	must(t, world.AddRole(testworld.Role{ARN: f.workload, Trust: []string{f.operator}}))
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// worldCodes reads codes from the world's TOTP, like a software token.
+type worldCodes struct {
+	serial string
+	asked  int
+	fixed  string // if set, always this code
+}
+
+func (s *worldCodes) Code(context.Context, mfa.Request) (string, error) {
+	s.asked++
+	if s.fixed != "" {
+		return s.fixed, nil
+	}
+	return world.TOTP(s.serial, world.Now())
+}
+
+type lines struct{ out []string }
+
+func (l *lines) Infof(f string, a ...any)   { l.out = append(l.out, fmt.Sprintf(f, a...)) }
+func (l *lines) Noticef(f string, a ...any) { l.out = append(l.out, "NOTICE "+fmt.Sprintf(f, a...)) }
+func (l *lines) String() string             { return strings.Join(l.out, "\n") }
+
+func newChain(t *testing.T, regions ...string) (*Chain, *lines) {
+	t.Helper()
+	cl, err := NewClients(context.Background(), ClientOptions{ConnectTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &lines{}
+	c := New(cl, regions, rep)
+	c.regions.backoff = func(int) time.Duration { return 10 * time.Millisecond }
+	return c, rep
+}
+
+func plan(f fixture, src mfa.Source) Plan {
+	return Plan{Profile: "bg-test", User: f.user.Name,
+		UserKey:   aws.Credentials{AccessKeyID: f.user.AccessKeyID, SecretAccessKey: f.user.SecretAccessKey},
+		MFASerial: f.user.MFASerial, MFA: src, Roles: []string{f.operator, f.workload},
+		Duration: time.Hour, SourceIdentity: "chain-op"}
+}
+
+func callsOf(akids map[string]bool) []testworld.Call {
+	var out []testworld.Call
+	for _, c := range world.Calls() {
+		if akids[c.AccessKeyID] || c.Service == "proxy" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestFullChain(t *testing.T) {
+	f := newFixture(t)
+	c, rep := newChain(t, "ap-northeast-1", "ap-northeast-3")
+	world.ResetCalls()
+	res, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	wantARN := "arn:aws:sts::222222222222:assumed-role/Ops" + strings.TrimPrefix(f.workload, "arn:aws:iam::222222222222:role/Ops") + "/breakglass-chain-op"
+	if res.Final.ARN != wantARN {
+		t.Fatalf("final ARN %s, want %s", res.Final.ARN, wantARN)
+	}
+	if got, err := c.CallerIdentity(context.Background(), plan(f, nil), res.Final.Credentials); err != nil || got != wantARN {
+		t.Fatalf("GetCallerIdentity %q %v", got, err)
+	}
+	calls := world.Calls()
+	if len(calls) != 4 {
+		t.Fatalf("want 4 STS calls (1 + 2 roles + identity), got %d: %+v", len(calls), calls)
+	}
+	for i, want := range []string{"GetSessionToken", "AssumeRole", "AssumeRole", "GetCallerIdentity"} {
+		c := calls[i]
+		if c.Action != want || c.Host != "sts.ap-northeast-1.amazonaws.com" || c.ErrorCode != "" {
+			t.Errorf("call %d: %s on %s error %q", i, c.Action, c.Host, c.ErrorCode)
+		}
+		if want == "AssumeRole" && (c.SourceIdentity != "chain-op" || c.RoleSessionName != "breakglass-chain-op" || c.DurationSeconds != 3600) {
+			t.Errorf("call %d: source identity %q session %q duration %d", i, c.SourceIdentity, c.RoleSessionName, c.DurationSeconds)
+		}
+	}
+	if calls[0].SerialNumber != f.user.MFASerial || calls[0].DurationSeconds != 900 {
+		t.Errorf("GetSessionToken serial %q duration %d", calls[0].SerialNumber, calls[0].DurationSeconds)
+	}
+	if left := time.Until(res.Final.Credentials.Expires); left < 55*time.Minute {
+		t.Errorf("final credentials valid for %s only", left)
+	}
+	if !strings.Contains(rep.String(), "hop 2/2: "+wantARN+" from https://sts.ap-northeast-1.amazonaws.com") {
+		t.Errorf("progress does not name the serving region:\n%s", rep)
+	}
+}
+
+func TestFailoverEachFault(t *testing.T) {
+	for _, kind := range []testworld.FaultKind{testworld.FaultRefuse, testworld.FaultBlackhole, testworld.Fault503, testworld.FaultThrottle, testworld.FaultDisabled} {
+		t.Run(string(kind), func(t *testing.T) {
+			f := newFixture(t)
+			world.SetFault("sts.eu-west-1.amazonaws.com", testworld.Fault{Kind: kind})
+			defer world.ClearFaults()
+			c, rep := newChain(t, "eu-west-1", "eu-west-2")
+			start := time.Now()
+			res, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+			if err != nil {
+				t.Fatalf("%v\n%s", err, rep)
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("failover took %s", took)
+			}
+			for _, h := range res.Hops {
+				if h.Region != "eu-west-2" {
+					t.Errorf("%s served by %s", h.Step, h.Region)
+				}
+			}
+			if !strings.Contains(rep.String(), "GetSessionToken for "+f.user.Name+": eu-west-1 failed (") {
+				t.Errorf("no failover notice:\n%s", rep)
+			}
+		})
+	}
+}
+
+func TestAllRegionsDown(t *testing.T) {
+	f := newFixture(t)
+	world.SetFault("sts.eu-north-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+	world.SetFault("sts.eu-south-1.amazonaws.com", testworld.Fault{Kind: testworld.Fault503})
+	world.SetFault("sts.eu-central-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultRefuse})
+	defer world.ClearFaults()
+	c, _ := newChain(t, "eu-north-1", "eu-south-1", "eu-central-1")
+	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if bgerr.KindOf(err) != bgerr.KindAllRegions {
+		t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+	}
+	want := "no STS region answered GetSessionToken for " + f.user.Name + ": eu-north-1: no connection within 500ms; " +
+		"eu-south-1: HTTP 503 ServiceUnavailable; eu-central-1: proxy could not connect (Bad Gateway)"
+	if err.Error() != want {
+		t.Fatalf("got  %s\nwant %s", err, want)
+	}
+}
+
+func TestThrottledEverywhereBacksOffThenSucceeds(t *testing.T) {
+	f := newFixture(t)
+	world.SetFault("sts.us-east-2.amazonaws.com", testworld.Fault{Kind: testworld.FaultThrottle})
+	c, rep := newChain(t, "us-east-2")
+	c.regions.backoff = func(int) time.Duration { world.ClearFaults(); return 10 * time.Millisecond }
+	if _, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if !strings.Contains(rep.String(), "every region is throttling; retrying") {
+		t.Errorf("no backoff notice:\n%s", rep)
+	}
+}
+
+func TestAuthErrorsAreNotRetriedElsewhere(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "ap-south-1", "ap-south-2")
+	p := plan(f, &worldCodes{serial: f.user.MFASerial})
+	p.UserKey.SecretAccessKey = "wrong" + p.UserKey.SecretAccessKey[5:]
+	world.ResetCalls()
+	_, err := c.Run(context.Background(), p)
+	if bgerr.KindOf(err) != bgerr.KindAuth {
+		t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+	}
+	want := "AWS refused the signature made with the secret key stored for " + f.user.Name + ": the secret is wrong (SignatureDoesNotMatch)"
+	if err.Error() != want {
+		t.Fatalf("got %q", err)
+	}
+	if n := len(world.Calls()); n != 1 {
+		t.Fatalf("an auth failure must not be retried in another region: %d calls", n)
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	cases := []struct {
+		name   string
+		mutate func(f fixture, p *Plan)
+		kind   bgerr.Kind
+		want   func(f fixture) string
+		hint   string
+	}{
+		{"unknown key", func(f fixture, p *Plan) { p.UserKey.AccessKeyID = "AKIAUNKNOWNKEY000000" }, bgerr.KindAuth,
+			func(f fixture) string {
+				return "AWS does not recognise the access key stored for " + f.user.Name + " (InvalidClientTokenId)"
+			}, "bg-agent add"},
+		{"wrong serial", func(f fixture, p *Plan) { p.MFASerial = "arn:aws:iam::111111111111:mfa/someone-else" }, bgerr.KindAuth,
+			func(f fixture) string {
+				return "AWS cannot validate MFA device arn:aws:iam::111111111111:mfa/someone-else for " + f.user.Name
+			}, "bg_mfa_serial"},
+		{"role does not trust", func(f fixture, p *Plan) {
+			p.Roles = []string{f.operator, "arn:aws:iam::222222222222:role/EmergencyOps"}
+		}, bgerr.KindAuth, func(f fixture) string {
+			return "role arn:aws:iam::222222222222:role/EmergencyOps does not let arn:aws:sts::111111111111:assumed-role/" +
+				strings.TrimPrefix(f.operator, "arn:aws:iam::111111111111:role/") + "/breakglass-chain-op assume it (AccessDenied)"
+		}, "bg_roles"},
+		{"bad source identity", func(f fixture, p *Plan) { p.SourceIdentity = "aws:nope" }, bgerr.KindConfig,
+			func(f fixture) string { return "" }, "bg_source_identity"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			if tc.name == "role does not trust" {
+				must(t, world.AddRole(testworld.Role{ARN: "arn:aws:iam::222222222222:role/EmergencyOps", Trust: []string{"arn:aws:iam::111111111111:role/BreakGlassOperator"}}))
+			}
+			c, _ := newChain(t, "ca-central-1")
+			p := plan(f, &worldCodes{serial: f.user.MFASerial})
+			tc.mutate(f, &p)
+			_, err := c.Run(context.Background(), p)
+			if bgerr.KindOf(err) != tc.kind {
+				t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+			}
+			if w := tc.want(f); w != "" && err.Error() != w {
+				t.Fatalf("got  %s\nwant %s", err, w)
+			}
+			if !strings.Contains(strings.Join(bgerr.HintsOf(err), "\n"), tc.hint) {
+				t.Fatalf("hints %v lack %q", bgerr.HintsOf(err), tc.hint)
+			}
+		})
+	}
+}
+
+func TestDurationCappedForChainedRoles(t *testing.T) {
+	f := newFixture(t)
+	c, rep := newChain(t, "sa-east-1")
+	p := plan(f, &worldCodes{serial: f.user.MFASerial})
+	p.Duration = 2 * time.Hour
+	world.ResetCalls()
+	res, err := c.Run(context.Background(), p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range world.Calls() {
+		if call.Action == "AssumeRole" && call.DurationSeconds != 3600 {
+			t.Errorf("AssumeRole asked %d s", call.DurationSeconds)
+		}
+	}
+	if left := time.Until(res.Final.Credentials.Expires); left > time.Hour {
+		t.Errorf("credentials valid %s", left)
+	}
+	if !strings.Contains(rep.String(), "bg_duration 2h0m0s is over the 1 h limit for chained roles; asking") {
+		t.Errorf("no cap notice:\n%s", rep)
+	}
+}
+
+// A code that AWS already accepted elsewhere is rejected; the chain waits for
+// the next window and succeeds with a new code, telling the operator.
+func TestReusedCodeWaitsForNextWindow(t *testing.T) {
+	f := newFixture(t)
+	c, rep := newChain(t, "us-west-1")
+	var slept time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		slept = d
+		world.SetClockOffset(world.Now().Sub(time.Now()) + d)
+		return nil
+	}
+	defer world.SetClockOffset(0)
+	// Burn the current code with a first chain.
+	if _, err := c.SessionToken(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := world.TOTP(f.user.MFASerial, world.Now())
+	src := &seqCodes{codes: []string{code}, then: &worldCodes{serial: f.user.MFASerial}}
+	if _, err := c.Run(context.Background(), plan(f, src)); err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if slept <= 0 || slept > 30*time.Second {
+		t.Errorf("slept %s", slept)
+	}
+	if !strings.Contains(rep.String(), "NOTICE AWS rejected the MFA code (already used or out of date); waiting") {
+		t.Errorf("no notice:\n%s", rep)
+	}
+}
+
+func TestWrongCodeTwice(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "us-west-1")
+	c.sleep = func(context.Context, time.Duration) error { return nil }
+	src := &worldCodes{fixed: "000000"}
+	_, err := c.Run(context.Background(), plan(f, src))
+	if bgerr.KindOf(err) != bgerr.KindMFAInvalid || src.asked != 2 {
+		t.Fatalf("kind %v asked %d: %v", bgerr.KindOf(err), src.asked, err)
+	}
+	want := "AWS rejected two MFA codes for " + f.user.MFASerial + " (wrong device, already used, or this machine's clock is off)"
+	if err.Error() != want {
+		t.Fatalf("got %q", err)
+	}
+}
+
+type seqCodes struct {
+	codes []string
+	then  mfa.Source
+}
+
+func (s *seqCodes) Code(ctx context.Context, r mfa.Request) (string, error) {
+	if len(s.codes) > 0 {
+		c := s.codes[0]
+		s.codes = s.codes[1:]
+		return c, nil
+	}
+	return s.then.Code(ctx, r)
+}
+
+func TestClockSkew(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "eu-west-3")
+	world.SetClockOffset(7*time.Minute + 30*time.Second)
+	defer world.SetClockOffset(0)
+	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if bgerr.KindOf(err) != bgerr.KindClockSkew {
+		t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+	}
+	if !regexp.MustCompile(`^this machine.s clock is 7m(29|30|31)s behind`).MatchString(err.Error()) || !strings.HasSuffix(err.Error(), "behind AWS's, so AWS refused the request as expired") {
+		t.Fatalf("got %q", err)
+	}
+}
+
+func TestCanceled(t *testing.T) {
+	f := newFixture(t)
+	world.SetFault("sts.af-south-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+	defer world.ClearFaults()
+	c, _ := newChain(t, "af-south-1")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Run(ctx, plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if err == nil || !errors.Is(err, bgerr.ErrCanceled) && bgerr.KindOf(err) != bgerr.KindAllRegions {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestNeverTheGlobalEndpoint(t *testing.T) {
+	for _, r := range []string{"us-east-1", "cn-north-1", "eu-west-1"} {
+		if e := Endpoint(r); strings.Contains(e, "://sts.amazonaws.com") || !strings.Contains(e, r) {
+			t.Errorf("%s → %s", r, e)
+		}
+	}
+	// AWS_ENDPOINT_URL_STS would normally redirect the SDK; the chain ignores it.
+	t.Setenv("AWS_ENDPOINT_URL_STS", "https://sts.amazonaws.com")
+	f := newFixture(t)
+	c, _ := newChain(t, "us-east-1")
+	world.ResetCalls()
+	if _, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range world.Calls() {
+		if call.Host != "sts.us-east-1.amazonaws.com" {
+			t.Errorf("call to %s", call.Host)
+		}
+	}
+}
