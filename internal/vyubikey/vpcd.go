@@ -30,18 +30,18 @@ const redialDelay = 200 * time.Millisecond
 // and redials whenever the connection drops; Disconnect pulls the card out
 // (closes the socket, which vpcd sees as removal) until Reconnect.
 type link struct {
-	mu       sync.Mutex
-	started  bool
-	closed   bool
-	removed  bool
-	conn     net.Conn
-	abort    chan struct{} // closed on removal: pending touches give up
-	wake     chan struct{} // closed and replaced on insert/close
-	changed  chan struct{} // closed and replaced on any change, for WaitPresent
-	present  bool          // pcscd has asked for the ATR on this connection
-	done     chan struct{}
-	trace    io.Writer
-	traceMu  sync.Mutex
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	removed bool
+	conn    net.Conn
+	abort   chan struct{} // closed on removal: pending touches give up
+	wake    chan struct{} // closed and replaced on insert/close
+	changed chan struct{} // closed and replaced on any change, for WaitPresent
+	present bool          // pcscd has asked for the ATR on this connection
+	done    chan struct{}
+	trace   io.Writer
+	traceMu sync.Mutex
 }
 
 func (l *link) init() {
