@@ -23,6 +23,12 @@
 //     POST/DELETE /faults, GET/DELETE /calls, GET /totp?serial=, POST /users,
 //     POST /roles, POST /clock.
 //
+// The API: Start(Options) and Close; ProxyURL, CAFile, Env, AdminURL;
+// AddUser, AddRole, Demo (and the Demo* constants); SetFault, ClearFaults;
+// Calls, ResetCalls; TOTP (a device's code at a time), Session (what issued
+// credentials carry); Now and SetClockOffset (the world's clock, used for
+// signatures, TOTP and expiry).
+//
 // Faults are set per exact host (SetFault) and every request, including
 // faulted ones and CONNECTs to unknown hosts, lands in the call log (Calls).
 // Successful CONNECTs are not logged: the requests inside them are.

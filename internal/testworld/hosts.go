@@ -18,9 +18,6 @@ func init() {
 	}
 }
 
-// IsRegion reports whether name is a real AWS region the world serves.
-func IsRegion(name string) bool { return regions[name] }
-
 // Services the world answers, by the first label of
 // <service>.<region>.amazonaws.com. Adding one (sns, …) means a handler here
 // and nothing else in the routing.

@@ -112,7 +112,6 @@ type session struct {
 	principal      string // trust principal: user ARN, or role ARN for assumed roles
 	arn            string // identity ARN (GetCallerIdentity)
 	userID         string
-	roleARN        string
 	user           *User // origin user, for MFA checks further down a chain
 	mfa            bool
 	chained        bool // issued to a caller using temporary credentials

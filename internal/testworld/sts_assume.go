@@ -107,7 +107,7 @@ func (w *World) assumeRole(q *request, who caller) {
 	}
 	r := *role
 	s := w.issue(&session{
-		kind: kindAssumedRole, account: r.account(), principal: r.ARN, roleARN: r.ARN,
+		kind: kindAssumedRole, account: r.account(), principal: r.ARN,
 		arn:    "arn:aws:sts::" + r.account() + ":assumed-role/" + r.name() + "/" + name,
 		userID: stableID("AROA", r.ARN) + ":" + name, user: who.user, mfa: mfa,
 		chained: who.temporary(), sourceIdentity: srcID, transitive: inherited,

@@ -1,6 +1,7 @@
 package testworld
 
 import (
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -339,5 +340,30 @@ func TestSTSErrors(t *testing.T) {
 				t.Errorf("last call logged as %s/%d, want %s/%d", last.ErrorCode, last.HTTPStatus, tc.code, tc.status)
 			}
 		})
+	}
+}
+
+// TestDateHeader: responses carry the world's clock, the only way a client
+// can tell the user that its own clock is off.
+func TestDateHeader(t *testing.T) {
+	w := startWorld(t, Options{})
+	w.SetClockOffset(20 * time.Minute)
+	resp, err := httpClient(t, w, 5*time.Second).Post("https://sts."+region+".amazonaws.com/", "application/x-www-form-urlencoded", strings.NewReader("Action=GetCallerIdentity&Version=2011-06-15"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	date, err := http.ParseTime(resp.Header.Get("Date"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := date.Sub(w.Now()); d < -2*time.Second || d > 2*time.Second {
+		t.Errorf("Date %v is %v from the world clock", date, d)
+	}
+	if resp.StatusCode != 403 || resp.Header.Get("x-amzn-RequestId") == "" {
+		t.Errorf("unsigned request: HTTP %d, request id %q", resp.StatusCode, resp.Header.Get("x-amzn-RequestId"))
+	}
+	if c := w.Calls()[0]; c.ErrorCode != "MissingAuthenticationToken" || c.Action != "GetCallerIdentity" {
+		t.Errorf("call %+v", c)
 	}
 }

@@ -135,6 +135,7 @@ func (w *World) CAFile() string { return filepath.Join(w.dir, "ca.pem") }
 // Env is what a child process needs to reach this world and nothing else:
 // the proxy, and this CA for every TLS stack on the image (the image sets
 // AWS_CA_BUNDLE and friends globally, so all of them are overridden).
+// NODE_USE_ENV_PROXY only helps Node >= 24; older Node needs a proxy agent.
 func (w *World) Env() []string {
 	p, ca := w.ProxyURL(), w.CAFile()
 	return []string{
