@@ -161,7 +161,7 @@ func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role st
 	if dur > MaxChainedDuration {
 		// AWS refuses longer chained sessions outright; asking for 1 h gives
 		// the operator working credentials instead of an error.
-		c.rep.Infof("bg_duration %s is over the 1 h limit for chained roles; asking %s for 1h", dur, roleName(role))
+		c.rep.Infof("bg_duration %s is over the 1 h limit for chained roles; asking %s for 1h", FormatDuration(dur), roleName(role))
 		dur = MaxChainedDuration
 	}
 	if dur < MinDuration {
@@ -255,4 +255,16 @@ func roleName(arn string) string {
 		return arn[i+1:]
 	}
 	return arn
+}
+
+// FormatDuration prints 2h, 90m or 1h30m rather than Go's 2h0m0s.
+func FormatDuration(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -311,7 +311,7 @@ func TestDurationCappedForChainedRoles(t *testing.T) {
 	if left := time.Until(res.Final.Credentials.Expires); left > time.Hour {
 		t.Errorf("credentials valid %s", left)
 	}
-	if !strings.Contains(rep.String(), "bg_duration 2h0m0s is over the 1 h limit for chained roles; asking") {
+	if !strings.Contains(rep.String(), "bg_duration 2h is over the 1 h limit for chained roles; asking") {
 		t.Errorf("no cap notice:\n%s", rep)
 	}
 }

@@ -1,0 +1,247 @@
+package e2e
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/testworld"
+)
+
+// wantError checks a failed `bg-agent process`: non-zero exit, nothing on
+// stdout, and exactly the error line and hints the operator must see.
+func wantError(t *testing.T, r result, errLine string, hints ...string) {
+	t.Helper()
+	if r.code == 0 {
+		t.Fatalf("exit 0, want failure; stdout %q", r.stdout)
+	}
+	if r.stdout != "" {
+		t.Errorf("stdout must stay empty on failure: %q", r.stdout)
+	}
+	if errLine != "" && !strings.Contains(r.stderr, "bg-agent: error: "+errLine+"\n") {
+		t.Errorf("stderr lacks the error line\n want: bg-agent: error: %s\n got:\n%s", errLine, r.stderr)
+	}
+	for _, h := range hints {
+		if !strings.Contains(r.stderr, "bg-agent: hint: "+h) {
+			t.Errorf("stderr lacks hint %q:\n%s", h, r.stderr)
+		}
+	}
+}
+
+func TestFailureUnknownProfile(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.profile("bg-prod-ops", "eu-west-1")
+	wantError(t, o.bgAgent("process", "bg-prod-opz"),
+		o.config+": profile bg-prod-opz not found", "did you mean bg-prod-ops?")
+}
+
+func TestFailureMissingSecret(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.profile("bg-ops", "eu-west-1")
+	wantError(t, o.bgAgent("process", "bg-ops"),
+		"no secret stored for "+o.user.Name, "store it with: bg-agent add "+o.user.Name)
+}
+
+func TestFailureWrongSecret(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.user.SecretAccessKey = "Wrong" + o.user.SecretAccessKey[5:]
+	o.store()
+	o.profile("bg-ops", "eu-west-1 eu-west-2")
+	wantError(t, o.bgAgent("process", "bg-ops"),
+		"AWS refused the signature made with the secret key stored for "+o.user.Name+": the secret is wrong (SignatureDoesNotMatch)",
+		"store the right key with: bg-agent add "+o.user.Name)
+	if n := len(o.calls()); n != 1 {
+		t.Errorf("an auth failure must not be retried in the next region: %d calls", n)
+	}
+}
+
+// A wrong code is rejected, the next window's code is asked for once, and
+// that is rejected too: two codes, then a clear error. Takes up to 30 s.
+func TestFailureWrongMFACode(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	counter := filepath.Join(o.home, "asked")
+	o.profile("bg-ops", "eu-west-1", `bg_mfa_command = if [ -f `+counter+` ]; then echo 999999; else touch `+counter+`; echo 000000; fi`)
+	r := o.bgAgent("process", "bg-ops")
+	wantError(t, r, "AWS rejected two MFA codes for "+o.user.MFASerial+" (wrong device, already used, or this machine's clock is off)",
+		"check that bg_mfa_serial of profile bg-ops is the device that makes the codes, and that the clock is right")
+	if !strings.Contains(r.stderr, "bg-agent: AWS rejected the MFA code (already used or out of date); waiting") {
+		t.Errorf("the wait for the next window was not announced:\n%s", r.stderr)
+	}
+	var codes []string
+	for _, c := range o.calls() {
+		codes = append(codes, c.TokenCode)
+	}
+	if strings.Join(codes, ",") != "000000,999999" {
+		t.Errorf("codes sent: %v", codes)
+	}
+}
+
+// Two processes in one 30-s window: the second must not send the code the
+// first already used; it waits for the next window and succeeds.
+func TestReusedCodeWaitsForTheNextWindow(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "eu-west-3")
+	if r := o.bgAgent("process", "bg-ops"); r.code != 0 {
+		t.Fatalf("first: %s", r.stderr)
+	}
+	r := o.bgAgent("process", "bg-ops")
+	if r.code != 0 {
+		t.Fatalf("second: %s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "bg-agent: that MFA code was already used; waiting") {
+		t.Errorf("no wait notice:\n%s", r.stderr)
+	}
+	seen := map[string]bool{}
+	for _, c := range o.calls() {
+		if c.Action == "GetSessionToken" {
+			if seen[c.TokenCode] {
+				t.Errorf("code %s sent twice", c.TokenCode)
+			}
+			if c.ErrorCode != "" {
+				t.Errorf("GetSessionToken failed: %s", c.ErrorCode)
+			}
+			seen[c.TokenCode] = true
+		}
+	}
+}
+
+func TestFailureRoleDoesNotTrust(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	demoOps := testworld.DemoRoleARN(testworld.DemoWorkloadAccount, "EmergencyOps")
+	o.profile("bg-ops", "ca-central-1", "bg_roles = "+o.opRole+" "+demoOps)
+	opName := o.opRole[strings.LastIndex(o.opRole, "/")+1:]
+	caller := "arn:aws:sts::111111111111:assumed-role/" + opName + "/breakglass-" + strings.TrimSuffix(o.user.Name, "-bg")
+	wantError(t, o.bgAgent("process", "bg-ops"),
+		"role "+demoOps+" does not let "+caller+" assume it (AccessDenied)",
+		"fix bg_roles of profile bg-ops, or have the role's trust policy allow "+caller)
+}
+
+func TestChainedDurationOverOneHour(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "sa-east-1", "bg_duration = 2h")
+	r := o.bgAgent("process", "bg-ops")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	opName := o.opRole[strings.LastIndex(o.opRole, "/")+1:]
+	if !strings.Contains(r.stderr, "bg-agent: bg_duration 2h is over the 1 h limit for chained roles; asking "+opName+" for 1h\n") {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	for _, c := range o.calls() {
+		if c.Action == "AssumeRole" && c.DurationSeconds != 3600 {
+			t.Errorf("AssumeRole asked %d s", c.DurationSeconds)
+		}
+	}
+}
+
+func TestFailureEveryRegionDown(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "eu-north-1 eu-south-1 eu-central-1")
+	world.SetFault("sts.eu-north-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+	world.SetFault("sts.eu-south-1.amazonaws.com", testworld.Fault{Kind: testworld.Fault503})
+	world.SetFault("sts.eu-central-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultRefuse})
+	t.Cleanup(func() {
+		for _, h := range []string{"eu-north-1", "eu-south-1", "eu-central-1"} {
+			world.SetFault("sts."+h+".amazonaws.com", testworld.Fault{})
+		}
+	})
+	wantError(t, o.bgAgent("process", "bg-ops"),
+		"no STS region answered GetSessionToken for "+o.user.Name+": eu-north-1: no connection within 2s; "+
+			"eu-south-1: HTTP 503 ServiceUnavailable; eu-central-1: proxy could not connect (Bad Gateway)",
+		"check the network and HTTPS_PROXY, or add reachable regions to bg_regions of profile bg-ops")
+}
+
+func TestFailoverWithFirstRegionBlackholed(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "ap-southeast-1 ap-southeast-2")
+	world.SetFault("sts.ap-southeast-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+	t.Cleanup(func() { world.SetFault("sts.ap-southeast-1.amazonaws.com", testworld.Fault{}) })
+	r := o.run("", "aws", "sts", "get-caller-identity", "--profile", "bg-ops", "--region", "ap-southeast-2", "--output", "json")
+	if !onPath("aws") {
+		r = o.bgAgent("process", "bg-ops")
+	}
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, c := range o.calls() {
+		if c.Region != "ap-southeast-2" && c.Fault == "" {
+			t.Errorf("%s served by %s", c.Action, c.Region)
+		}
+	}
+}
+
+// The clock test needs a world of its own: its clock runs 7.5 min ahead.
+func TestFailureClockSkew(t *testing.T) {
+	t.Parallel()
+	w, err := testworld.Start(testworld.Options{})
+	check(t, err)
+	defer w.Close()
+	w.SetClockOffset(7*time.Minute + 30*time.Second)
+	o := newOperatorIn(t, w)
+	o.store()
+	o.profile("bg-ops", "us-east-2")
+	r := o.bgAgent("process", "bg-ops")
+	wantError(t, r, "", "set the clock right (enable NTP); MFA codes depend on it too")
+	if !regexp.MustCompile(`bg-agent: error: this machine's clock is 7m(29|30|31)s behind AWS's, so AWS refused the request as expired\n`).MatchString(r.stderr) {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+}
+
+// After a full run, the IAM user's secret must be nowhere but inside the
+// encrypted keystore: not in any state file, the AWS config, or the output.
+func TestSecretNeverLeaks(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "us-west-2")
+	r := o.bgAgent("process", "bg-ops")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	ex := o.bgAgent("exec", "bg-ops", "--", "env")
+	secret := o.user.SecretAccessKey
+	for what, text := range map[string]string{"process stdout": r.stdout, "process stderr": r.stderr,
+		"exec child env": ex.stdout, "exec stderr": ex.stderr} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the secret appears in %s", what)
+		}
+	}
+	files := 0
+	err := filepath.WalkDir(o.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files++
+		if strings.Contains(string(b), secret) {
+			t.Errorf("the secret appears in %s", p)
+		}
+		return nil
+	})
+	check(t, err)
+	if files < 3 {
+		t.Errorf("walked only %d files: the keystore, config and lock files should be there", files)
+	}
+}
