@@ -1,0 +1,100 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
+)
+
+const defaultSerial = 17000001
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "plug the card into vpcd and serve it until interrupted",
+		Flags: []cli.Flag{
+			stateFlag,
+			&cli.UintFlag{Name: "serial", Value: defaultSerial, Usage: "serial of a new card (an existing state keeps its own)"},
+			&cli.StringFlag{Name: "vpcd", Value: vyubikey.DefaultVPCDAddr, Usage: "vpcd's card port"},
+			&cli.StringFlag{Name: "touch", Value: "auto", Usage: "simulated user: auto, never or manual"},
+			&cli.DurationFlag{Name: "touch-delay", Value: 300 * time.Millisecond, Usage: "how long auto takes to touch"},
+			&cli.DurationFlag{Name: "touch-timeout", Value: 15 * time.Second, Usage: "how long the card waits for a touch"},
+			&cli.StringFlag{Name: "ctl", Usage: "control socket (default: the state file + .sock)"},
+			&cli.BoolFlag{Name: "trace", Usage: "log every APDU on stderr (PINs included)"},
+		},
+		Action: run,
+	}
+}
+
+func touchPolicy(c *cli.Context) (vyubikey.TouchPolicy, error) {
+	mode, err := vyubikey.ParseTouchMode(c.String("touch"))
+	if err != nil {
+		return vyubikey.TouchPolicy{}, bgerr.New(bgerr.KindUsage, err.Error(), "use --touch auto, never or manual")
+	}
+	return vyubikey.TouchPolicy{Mode: mode, Delay: c.Duration("touch-delay"), Timeout: c.Duration("touch-timeout")}, nil
+}
+
+// lockState keeps two processes from owning one card: the running card
+// holds the lock, offline edits need it.
+func lockState(path string) (*flock.Flock, error) {
+	fl := flock.New(path + ".lock")
+	locked, err := fl.TryLock()
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("cannot lock %s.lock", path),
+			"check that the state file's directory is writable")
+	}
+	if !locked {
+		return nil, bgerr.New(bgerr.KindConfig, fmt.Sprintf("the card %s is in use by a running bg-vyubikey", path),
+			"stop it first, or change the running card with: bg-vyubikey ctl --state "+path+" …")
+	}
+	return fl, nil
+}
+
+func run(c *cli.Context) error {
+	path := c.String("state")
+	policy, err := touchPolicy(c)
+	if err != nil {
+		return err
+	}
+	serial := c.Uint("serial")
+	if uint(uint32(serial)) != serial {
+		return bgerr.New(bgerr.KindUsage, fmt.Sprintf("serial %d does not fit in 32 bits", serial), "use a smaller --serial")
+	}
+	fl, err := lockState(path)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	card, err := vyubikey.LoadOrCreate(path, uint32(serial))
+	if err != nil {
+		return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("cannot load the card: %v", err),
+			"delete "+path+" to start from a factory-fresh card")
+	}
+	defer card.Close()
+	if c.IsSet("serial") && card.Serial() != uint32(serial) {
+		infof(c, "warning: %s holds card %d; --serial %d ignored", path, card.Serial(), serial)
+	}
+	card.SetTouch(policy)
+	if c.Bool("trace") {
+		card.SetTrace(c.App.ErrWriter)
+	}
+	ctlPath := controlPath(c)
+	ctl, err := listenControl(ctlPath, card)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	if err := card.Connect(c.String("vpcd")); err != nil {
+		return bgerr.Wrap(bgerr.KindUnknown, err, err.Error())
+	}
+	infof(c, "card %d plugged into vpcd at %s (reader %q when run with scripts/pcsc-world.sh); touch %s; control %s",
+		card.Serial(), c.String("vpcd"), vyubikey.ReaderName, policy.Mode, ctlPath)
+	<-c.Context.Done()
+	infof(c, "card %d unplugged", card.Serial())
+	return nil
+}
