@@ -52,6 +52,15 @@ func serve(c *cli.Context) error {
 		return bgerr.Wrap(bgerr.KindConfig, err, "cannot write "+envFile+": "+err.Error(), "pass a writable --dir")
 	}
 	fmt.Fprint(c.App.Writer, env)
+	if c.Bool("demo") {
+		for _, u := range testworld.DemoUsers() {
+			infof(c, "demo user %s (public, demo only): key %s secret %s mfa %s (code: bg-testworld totp %s)",
+				u.Name, u.AccessKeyID, u.SecretAccessKey, u.MFASerial, u.MFASerial)
+		}
+		for _, r := range testworld.DemoRoles() {
+			infof(c, "demo role %s", r.ARN)
+		}
+	}
 	infof(c, "serving; the env above is in %s (source it), stop with Ctrl-C", envFile)
 	<-c.Context.Done()
 	infof(c, "stopping")
