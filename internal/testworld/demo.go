@@ -12,12 +12,12 @@ const (
 	DemoWorkloadAccount2 = "333333333333"
 
 	DemoAliceAccessKeyID = "AKIADEMOALICEBG00001"
-	DemoAliceSecret      = "demo/alice-bg/NOT-A-SECRET/0000000000000"
+	DemoAliceSecret      = "DemoAliceBgNotASecret/000000000000000000"
 	DemoAliceMFASerial   = "arn:aws:iam::111111111111:mfa/alice-bg"
 	DemoAliceTOTPSeed    = "ALICEBGDEMOTOTPSEEDNOTASECRET234"
 
 	DemoBobAccessKeyID = "AKIADEMOBOBBG0000001"
-	DemoBobSecret      = "demo/bob-bg/NOT-A-SECRET/000000000000000"
+	DemoBobSecret      = "DemoBobBgNotASecret/00000000000000000000"
 	DemoBobMFASerial   = "arn:aws:iam::111111111111:mfa/bob-bg"
 	DemoBobTOTPSeed    = "BOBBGDEMOTOTPSEEDNOTASECRET23456"
 
