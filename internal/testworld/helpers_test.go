@@ -76,12 +76,14 @@ func credsOf(c *types.Credentials) aws.Credentials {
 }
 
 // code returns a TOTP code for serial that this world has not yet
-// accepted: AWS's window is one step either side, so there are three.
+// accepted: AWS's window is one step either side, so there are three. The
+// previous step comes last: it would go stale if a step boundary passed
+// before the request arrives.
 func code(t *testing.T, w *World, serial string) string {
 	t.Helper()
 	now := w.Now()
 	step := now.Unix() / 30
-	for d := int64(-1); d <= 1; d++ {
+	for _, d := range []int64{0, 1, -1} {
 		w.mu.Lock()
 		used := w.usedOTP[serial][step+d]
 		w.mu.Unlock()
