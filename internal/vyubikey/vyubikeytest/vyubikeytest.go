@@ -1,0 +1,222 @@
+// Package vyubikeytest plugs a virtual YubiKey into the real PC/SC stack
+// (Debian's pcscd with the vpcd reader) for tests, like httptest does for
+// HTTP servers: Start returns a card that piv-go, ebfe/scard clients and
+// ykman see in vyubikey.ReaderName.
+//
+// Tests skip, saying what to run, when pcscd or vpcd is missing, or when
+// the world is not running and the test is not root. As root they start
+// it with scripts/pcsc-world.sh (and stop it again if they started it).
+// Packages take turns with the one reader through vyubikey.LockVPCD.
+package vyubikeytest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ebfe/scard"
+
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
+)
+
+// Options configure the card; the zero value is a fresh in-memory card
+// with serial 13000001 and an instant auto-touch.
+type Options struct {
+	Serial uint32
+	Touch  vyubikey.TouchPolicy
+	// State is a state file to load or create; "" keeps the card in memory.
+	State string
+	// Setup runs before the card is plugged in (add OATH credentials, …).
+	Setup func(*vyubikey.Card) error
+}
+
+const (
+	vpcdLib         = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+	lockWait        = 3 * time.Minute
+	presenceTimeout = 15 * time.Second
+)
+
+// Start plugs a virtual YubiKey into vpcd and waits until pcscd reports it
+// present. The card is unplugged when the test ends.
+func Start(tb testing.TB, o Options) *vyubikey.Card {
+	tb.Helper()
+	script := needWorld(tb)
+
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	unlock, err := vyubikey.LockVPCD(ctx, vyubikey.DefaultVPCDAddr)
+	if err != nil {
+		tb.Fatalf("waiting for the vpcd reader: %v", err)
+	}
+	tb.Cleanup(unlock)
+	if !worldRunning(script) {
+		if os.Geteuid() != 0 {
+			tb.Skipf("pcscd with the vpcd reader is not running; run: sudo %s start", script)
+		}
+		if out, err := exec.Command("bash", script, "start").CombinedOutput(); err != nil {
+			tb.Fatalf("starting the pc/sc world: %v\n%s", err, out)
+		}
+		// Registered after unlock, so it runs before it: stop, then let others in.
+		tb.Cleanup(func() { exec.Command("bash", script, "stop").Run() })
+	}
+
+	card, err := newCard(o)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { card.Close() })
+	if err := card.Connect(vyubikey.DefaultVPCDAddr); err != nil {
+		tb.Fatal(err)
+	}
+	if err := WaitPresent(card); err != nil {
+		tb.Fatal(err)
+	}
+	return card
+}
+
+func newCard(o Options) (*vyubikey.Card, error) {
+	if o.Serial == 0 {
+		o.Serial = 13000001
+	}
+	if o.Touch == (vyubikey.TouchPolicy{}) {
+		o.Touch = vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: time.Millisecond}
+	}
+	var card *vyubikey.Card
+	var err error
+	if o.State != "" {
+		card, err = vyubikey.LoadOrCreate(o.State, o.Serial)
+	} else {
+		card, err = vyubikey.New(o.Serial)
+	}
+	if err != nil {
+		return nil, err
+	}
+	card.SetTouch(o.Touch)
+	if o.Setup != nil {
+		if err := o.Setup(card); err != nil {
+			card.Close()
+			return nil, err
+		}
+	}
+	return card, nil
+}
+
+// WaitPresent waits until the card is connected to vpcd and pcscd reports
+// the reader's card present, e.g. after card.Reconnect().
+func WaitPresent(card *vyubikey.Card) error {
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := card.WaitPresent(ctx); err != nil {
+		return err
+	}
+	return waitReader(ctx, scard.StatePresent)
+}
+
+// WaitRemoved waits until pcscd reports the reader empty, e.g. after
+// card.Disconnect().
+func WaitRemoved() error {
+	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	return waitReader(ctx, scard.StateEmpty)
+}
+
+func waitReader(ctx context.Context, want scard.StateFlag) error {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return fmt.Errorf("connecting to pcscd: %w", err)
+	}
+	defer sc.Release()
+	rs := []scard.ReaderState{{Reader: vyubikey.ReaderName, CurrentState: scard.StateUnaware}}
+	for {
+		err := sc.GetStatusChange(rs, 200*time.Millisecond)
+		if err != nil && !errors.Is(err, scard.ErrTimeout) {
+			return fmt.Errorf("watching reader %q: %w", vyubikey.ReaderName, err)
+		}
+		if err == nil {
+			if rs[0].EventState&want != 0 {
+				return nil
+			}
+			rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("reader %q never reached state %#x: %w", vyubikey.ReaderName, want, ctx.Err())
+		}
+	}
+}
+
+// needWorld skips the test unless pcscd and vpcd are installed, and
+// returns the path of scripts/pcsc-world.sh.
+func needWorld(tb testing.TB) string {
+	tb.Helper()
+	script, err := findScript()
+	if err != nil {
+		tb.Skipf("pc/sc world unavailable: %v", err)
+	}
+	if _, err := exec.LookPath("pcscd"); err != nil {
+		if _, err := os.Stat("/usr/sbin/pcscd"); err != nil {
+			tb.Skipf("pcscd is not installed; run: sudo %s install", script)
+		}
+	}
+	if _, err := os.Stat(vpcdLib); err != nil {
+		tb.Skipf("vsmartcard-vpcd is not installed; run: sudo %s install", script)
+	}
+	return script
+}
+
+func worldRunning(script string) bool {
+	return exec.Command("bash", script, "status").Run() == nil
+}
+
+// findScript walks up from the working directory (a package directory
+// under go test) to the module root.
+func findScript() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		p := filepath.Join(dir, "scripts", "pcsc-world.sh")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("scripts/pcsc-world.sh not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// Ykman runs Yubico's ykman against the virtual card's reader (adding
+// YkmanReaderArgs) and returns its stdout; it skips the test if ykman is
+// not installed.
+func Ykman(tb testing.TB, args ...string) (string, error) {
+	tb.Helper()
+	path, err := exec.LookPath("ykman")
+	if err != nil {
+		tb.Skip("ykman is not installed; run: sudo scripts/pcsc-world.sh install")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if len(args) == 0 || args[0] != "list" { // list refuses --reader
+		args = append(YkmanReaderArgs(), args...)
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("ykman %v: %w: %s", args, err, stderr.String())
+	}
+	return string(out), nil
+}
+
+// YkmanReaderArgs select the virtual card's reader; without them ykman
+// counts vpcd's second, empty reader as another YubiKey and refuses.
+func YkmanReaderArgs() []string { return []string{"--reader", vyubikey.ReaderName} }
