@@ -61,6 +61,10 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 		w.serveSignin(q)
 		return
 	}
+	if w.opts.Upstream != "" && q.fault.Kind == FaultNone {
+		w.forward(q)
+		return
+	}
 	awsServices[t.Service](w, q)
 }
 

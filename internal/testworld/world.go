@@ -23,6 +23,11 @@ type Options struct {
 	// signin token so tests can watch expiry quickly. Requests are still
 	// validated against the durations they ask for.
 	SessionDurationCap time.Duration
+	// Upstream, when set (e.g. "http://127.0.0.1:5000" for moto_server),
+	// receives every AWS request that no fault intercepts, instead of the
+	// world's own STS: a second, independent implementation behind the
+	// same proxy, hostnames and CA.
+	Upstream string
 }
 
 // World is a running fake AWS. All methods are safe for concurrent use.
