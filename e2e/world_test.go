@@ -71,7 +71,7 @@ var seq atomic.Int64
 // workload role in the shared world, plus its own state dir and AWS config,
 // so tests run in parallel without sharing TOTP codes.
 type operator struct {
-	t         *testing.T
+	t         testing.TB
 	w         *testworld.World
 	user      testworld.User
 	opRole    string
@@ -85,9 +85,11 @@ type operator struct {
 
 func newOperator(t *testing.T) *operator { t.Helper(); return newOperatorIn(t, world) }
 
+func newOperatorB(b *testing.B) *operator { b.Helper(); return newOperatorIn(b, world) }
+
 // newOperatorIn makes an operator in a world of its own (for tests that
 // change the world's clock).
-func newOperatorIn(t *testing.T, world *testworld.World) *operator {
+func newOperatorIn(t testing.TB, world *testworld.World) *operator {
 	t.Helper()
 	n := seq.Add(1)
 	name := fmt.Sprintf("e2e%d-bg", n)
@@ -113,7 +115,7 @@ func newOperatorIn(t *testing.T, world *testworld.World) *operator {
 	return o
 }
 
-func check(t *testing.T, err error) {
+func check(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
