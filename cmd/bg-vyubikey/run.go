@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -83,6 +84,11 @@ func run(c *cli.Context) error {
 	if c.Bool("trace") {
 		card.SetTrace(c.App.ErrWriter)
 	}
+	unlock, err := lockReader(c)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ctlPath := controlPath(c)
 	ctl, err := listenControl(ctlPath, card)
 	if err != nil {
@@ -97,4 +103,23 @@ func run(c *cli.Context) error {
 	<-c.Context.Done()
 	infof(c, "card %d unplugged", card.Serial())
 	return nil
+}
+
+// lockReader waits for the vpcd reader, which tests using vyubikeytest
+// take too: two cards plugged into one reader would take turns invisibly.
+func lockReader(c *cli.Context) (func(), error) {
+	addr := c.String("vpcd")
+	ctx, cancel := context.WithTimeout(c.Context, 200*time.Millisecond)
+	unlock, err := vyubikey.LockVPCD(ctx, addr)
+	cancel()
+	if err == nil {
+		return unlock, nil
+	}
+	infof(c, "waiting for the vpcd reader at %s: another virtual card (a test or bg-vyubikey run) holds it", addr)
+	unlock, err = vyubikey.LockVPCD(c.Context, addr)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindCanceled, err, "stopped while waiting for the vpcd reader",
+			"stop the other card, or pass another --vpcd (vpcd's second reader is localhost:35964)")
+	}
+	return unlock, nil
 }

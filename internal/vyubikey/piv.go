@@ -155,7 +155,7 @@ func (c *Card) pivVerify(cmd command) response {
 
 func (c *Card) pivChangeReference(cmd command) response {
 	p := &c.st.PIV
-	if len(cmd.data) != 16 || !validPIN(cmd.data[8:]) {
+	if len(cmd.data) != 16 {
 		return status(swIncorrectData)
 	}
 	ref, retries, maxRetries := &p.PIN, &p.PINRetries, p.PINMaxRetries
@@ -166,9 +166,14 @@ func (c *Card) pivChangeReference(cmd command) response {
 	default:
 		return status(swRefDataNotFound)
 	}
+	// The old value is checked first: ykman blocks the PUK by sending
+	// empty values, and each must cost a retry.
 	r := c.checkRef(*ref, retries, maxRetries, cmd.data[:8])
 	if r.sw != swOK {
 		return r
+	}
+	if !validPIN(cmd.data[8:]) {
+		return status(swIncorrectData)
 	}
 	*ref = string(unpadPIN(cmd.data[8:]))
 	return c.saved(ok(nil))
@@ -180,12 +185,15 @@ func (c *Card) pivResetRetryCounter(cmd command) response {
 	if cmd.p2 != pivPINRef {
 		return status(swRefDataNotFound)
 	}
-	if len(cmd.data) != 16 || !validPIN(cmd.data[8:]) {
+	if len(cmd.data) != 16 {
 		return status(swIncorrectData)
 	}
 	r := c.checkRef(p.PUK, &p.PUKRetries, p.PUKMaxRetries, cmd.data[:8])
 	if r.sw != swOK {
 		return r
+	}
+	if !validPIN(cmd.data[8:]) {
+		return status(swIncorrectData)
 	}
 	p.PIN = string(unpadPIN(cmd.data[8:]))
 	p.PINRetries = p.PINMaxRetries

@@ -463,14 +463,18 @@ func TestPIVResetNeedsBlockedPINAndPUK(t *testing.T) {
 	mgmtAuth(t, c, alg3DES, DefaultManagementKey)
 	generate(t, c, 0x9A, algP256, pinOnce, touchNever)
 	wantSW(t, c, h("00 FB 00 00"), swConditionsNotMet)
-	for range 3 {
-		send(t, c, pinAPDU("000000"))
+	// ykman's reset blocks both with empty (all-FF) values; each must count.
+	for _, sw := range []uint16{0x63C2, 0x63C1, 0x63C0, swAuthBlocked} {
+		wantSW(t, c, pinAPDU(""), sw)
 	}
 	wantSW(t, c, h("00 FB 00 00"), swConditionsNotMet)
-	for range 3 {
-		send(t, c, apdu(0x2C, 0x00, 0x80, append(padPIN("00000000"), padPIN("000000")...)))
+	for _, sw := range []uint16{0x63C2, 0x63C1, 0x63C0, swAuthBlocked} {
+		wantSW(t, c, apdu(0x2C, 0x00, 0x80, append(padPIN(""), padPIN("")...)), sw)
 	}
 	mustSend(t, c, h("00 FB 00 00"))
+	if m := mustSend(t, c, h("00 F7 00 80 00")); !bytes.Equal(m, h("01 01 FF 05 01 01 06 02 03 03")) {
+		t.Errorf("pin metadata after reset %x: want default PIN, 3 of 3", m)
+	}
 	wantSW(t, c, h("00 F7 00 9A 00"), swRefDataNotFound)
 	mustSend(t, c, pinAPDU(DefaultPIN))
 	if _, sw := transmitAll(t, c, 0xCB, 0x3F, 0xFF, h("5C 03 5F FF 01"), 0xC0); sw != swOK {

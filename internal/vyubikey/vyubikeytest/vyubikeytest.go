@@ -52,7 +52,7 @@ func Start(tb testing.TB, o Options) *vyubikey.Card {
 	defer cancel()
 	unlock, err := vyubikey.LockVPCD(ctx, vyubikey.DefaultVPCDAddr)
 	if err != nil {
-		tb.Fatalf("waiting for the vpcd reader: %v", err)
+		tb.Fatalf("%v: another virtual card (a test package or bg-vyubikey run) holds the reader", err)
 	}
 	tb.Cleanup(unlock)
 	if !worldRunning(script) {
@@ -75,7 +75,7 @@ func Start(tb testing.TB, o Options) *vyubikey.Card {
 		tb.Fatal(err)
 	}
 	if err := WaitPresent(card); err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("%v (is a card that does not take vyubikey.LockVPCD plugged into vpcd?)", err)
 	}
 	return card
 }
