@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/credproc"
 )
@@ -27,11 +28,15 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*chain.Result, str
 	if err != nil {
 		return nil, "", err
 	}
-	b, err := a.broker(store)
+	src, err := a.mfaSource(p)
 	if err != nil {
 		return nil, "", err
 	}
-	res, err := b.Credentials(c.Context, p)
+	b, err := a.broker()
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := b.Credentials(c.Context, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui})
 	if err != nil {
 		return nil, "", err
 	}

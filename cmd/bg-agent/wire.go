@@ -87,7 +87,7 @@ func (a *appCtx) operatorWriter() io.Writer {
 	return a.env.Stderr
 }
 
-func (a *appCtx) broker(store broker.Secrets) (*broker.Broker, error) {
+func (a *appCtx) broker() (*broker.Broker, error) {
 	dir, err := a.stateDir()
 	if err != nil {
 		return nil, err
@@ -97,10 +97,7 @@ func (a *appCtx) broker(store broker.Secrets) (*broker.Broker, error) {
 		return nil, err
 	}
 	return &broker.Broker{
-		Secrets:  store,
-		MFA:      a.mfaSource,
 		StateDir: dir,
-		UI:       a.ui,
 		Clients: func(ctx context.Context, p *config.Profile) (*chain.Clients, error) {
 			return chain.NewClients(ctx, chain.ClientOptions{ConfigFile: file, Profile: p.Name})
 		},

@@ -1,7 +1,8 @@
-// Package broker turns a profile into credentials in direct mode: secret from
-// the keystore, MFA code from the profile's source, then the STS chain. It is
-// the one code path both `bg-agent process` without an agent and the agent
-// itself build on, so a broken agent never locks an operator out.
+// Package broker turns a profile into credentials: secret from the keystore,
+// MFA code from the profile's source, then the STS chain. It is the one code
+// path for both direct mode (`bg-agent process` without an agent, Cache nil)
+// and the agent (a Cache that keeps and shares sessions in memory), so a
+// broken agent never locks an operator out.
 package broker
 
 import (
@@ -21,7 +22,6 @@ import (
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
-	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
 // Secrets is the part of the keystore the broker needs.
@@ -29,33 +29,43 @@ type Secrets interface {
 	Get(user string) (keystore.Secret, error)
 }
 
+// Reporter shows progress to the operator who made the request.
+type Reporter interface {
+	Infof(format string, args ...any)
+	Noticef(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+// Request is one ask for credentials; the secret and MFA sources belong to
+// the caller (in agent mode they are callbacks to the client's terminal).
+type Request struct {
+	Profile *config.Profile
+	Secrets Secrets
+	MFA     mfa.Source
+	UI      Reporter
+}
+
 // Broker issues credentials for profiles.
 type Broker struct {
-	Secrets Secrets
-	// MFA returns the code source for a profile (command, prompt, yubikey).
-	MFA func(p *config.Profile) (mfa.Source, error)
 	// StateDir holds the per-device locks and used-code records.
 	StateDir string
-	UI       *ui.UI
 	// Clients builds the STS clients for a profile (SDK config loading).
 	Clients func(ctx context.Context, p *config.Profile) (*chain.Clients, error)
 	// LockTimeout bounds waiting for another process using the same MFA device.
 	LockTimeout time.Duration
+	// Cache, when set, keeps sessions in memory and shares them between
+	// requests (the agent). Nil: every request runs the whole chain.
+	Cache *Cache
+	// MFASessionDuration is the GetSessionToken lifetime (default chain.MinDuration).
+	MFASessionDuration time.Duration
 }
 
 // DefaultLockTimeout is long enough for another process's touch or prompt.
 const DefaultLockTimeout = 2 * time.Minute
 
-// Credentials runs the whole chain for p.
-func (b *Broker) Credentials(ctx context.Context, p *config.Profile) (*chain.Result, error) {
-	sec, err := b.Secrets.Get(p.User)
-	if err != nil {
-		return nil, err
-	}
-	src, err := b.MFA(p)
-	if err != nil {
-		return nil, err
-	}
+// Credentials runs the chain for the request's profile, reusing cached steps.
+func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, error) {
+	p := req.Profile
 	clients, err := b.Clients(ctx, p)
 	if err != nil {
 		return nil, err
@@ -65,31 +75,62 @@ func (b *Broker) Credentials(ctx context.Context, p *config.Profile) (*chain.Res
 		return nil, err
 	}
 	plan := chain.Plan{
-		Profile: p.Name, User: p.User,
-		UserKey:   aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey},
-		MFASerial: p.MFASerial,
-		MFA: &mfa.Guard{Source: src, Dir: lockDir, Wait: func(d time.Duration) {
-			b.UI.Noticef("that MFA code was already used; waiting %s for the next one", d.Round(time.Second))
-		}},
+		Profile: p.Name, User: p.User, MFASerial: p.MFASerial,
 		Roles: p.Roles, Duration: p.Duration, SourceIdentity: p.SourceIdentity,
+		MFASessionDuration: b.mfaSessionDuration(p),
 	}
-	c := chain.New(clients, p.Regions, b.UI)
+	c := chain.New(clients, p.Regions, req.UI)
+	mfaKey := "mfa|" + p.User + "|" + p.MFASerial
+	newMFASession := func(ctx context.Context) (*chain.Session, error) {
+		sec, err := req.Secrets.Get(p.User)
+		if err != nil {
+			return nil, err
+		}
+		pl := plan
+		pl.UserKey = aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey}
+		pl.MFA = &mfa.Guard{Source: req.MFA, Dir: lockDir, Wait: func(d time.Duration) {
+			req.UI.Noticef("that MFA code was already used; waiting %s for the next one", d.Round(time.Second))
+		}}
+		// One process at a time per MFA device, from asking for the code
+		// until AWS has taken it: two prompts at once confuse the operator,
+		// and two callers would burn the same code.
+		unlock, err := b.lockDevice(ctx, req.UI, lockDir, p.MFASerial)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		return c.SessionToken(ctx, pl)
+	}
+	for attempt := 0; ; attempt++ {
+		res, err := b.run(ctx, c, plan, mfaKey, newMFASession)
+		// A cached MFA session that AWS no longer accepts (revoked, or the
+		// clock moved) is dropped and the chain runs once more from the start.
+		if err != nil && attempt == 0 && b.Cache != nil && bgerr.KindOf(err) == bgerr.KindAuth && b.Cache.Forget(mfaKey) {
+			req.UI.Infof("the cached MFA session was refused; starting a new one")
+			continue
+		}
+		return res, err
+	}
+}
 
-	// One process at a time per MFA device, from asking for the code until
-	// AWS has taken it: two prompts at once confuse the operator, and two
-	// callers would burn the same code.
-	unlock, err := b.lockDevice(ctx, lockDir, p.MFASerial)
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.SessionToken(ctx, plan)
-	unlock()
+func (b *Broker) run(ctx context.Context, c *chain.Chain, plan chain.Plan, mfaKey string,
+	newMFASession func(context.Context) (*chain.Session, error)) (*chain.Result, error) {
+	s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
 	if err != nil {
 		return nil, err
 	}
 	res := &chain.Result{Hops: []*chain.Session{s}, Final: s}
-	for i, role := range p.Roles {
-		next, err := c.AssumeRole(ctx, plan, res.Final, role, i+1)
+	key := mfaKey
+	for i, role := range plan.Roles {
+		key = fmt.Sprintf("%s|%s|%s|%s", key, role, plan.SourceIdentity, chain.RoleDuration(plan.Duration))
+		minLeft := stepMinLeft
+		if i == len(plan.Roles)-1 {
+			minLeft = b.Cache.margin()
+		}
+		parent := res.Final
+		next, err := b.Cache.get(ctx, key, minLeft, 0, func(ctx context.Context) (*chain.Session, error) {
+			return c.AssumeRole(ctx, plan, parent, role, i+1)
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -99,7 +140,30 @@ func (b *Broker) Credentials(ctx context.Context, p *config.Profile) (*chain.Res
 	return res, nil
 }
 
-func (b *Broker) lockDevice(ctx context.Context, dir, serial string) (func(), error) {
+// stepMinLeft is how long an intermediate session must still be valid to
+// be used for the next hop.
+const stepMinLeft = 2 * time.Minute
+
+func (b *Broker) mfaSessionDuration(p *config.Profile) time.Duration {
+	if v, ok := p.Keys["bg_mfa_session_duration"]; ok {
+		if d, err := time.ParseDuration(v); err == nil && d >= chain.MinDuration {
+			return d
+		}
+	}
+	if b.MFASessionDuration > 0 {
+		return b.MFASessionDuration
+	}
+	return chain.MinDuration
+}
+
+func (b *Broker) maxAge() time.Duration {
+	if b.Cache == nil {
+		return 0
+	}
+	return b.Cache.MaxUnlock
+}
+
+func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string) (func(), error) {
 	h := sha256.Sum256([]byte(serial))
 	fl := flock.New(filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock"))
 	ok, err := fl.TryLock()
@@ -112,7 +176,7 @@ func (b *Broker) lockDevice(ctx context.Context, dir, serial string) (func(), er
 		if timeout <= 0 {
 			timeout = DefaultLockTimeout
 		}
-		b.UI.Noticef("waiting for another bg-agent that is using MFA device %s", serial)
+		ui.Noticef("waiting for another bg-agent that is using MFA device %s", serial)
 		lctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()
 		ok, err = fl.TryLockContext(lctx, 100*time.Millisecond)

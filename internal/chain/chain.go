@@ -157,15 +157,11 @@ func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 // AssumeRole assumes role with caller's credentials. hop is the 1-based
 // position in the chain, for messages.
 func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role string, hop int) (*Session, error) {
-	dur := p.Duration
-	if dur > MaxChainedDuration {
+	dur := RoleDuration(p.Duration)
+	if p.Duration > MaxChainedDuration {
 		// AWS refuses longer chained sessions outright; asking for 1 h gives
 		// the operator working credentials instead of an error.
-		c.rep.Infof("bg_duration %s is over the 1 h limit for chained roles; asking %s for 1h", FormatDuration(dur), roleName(role))
-		dur = MaxChainedDuration
-	}
-	if dur < MinDuration {
-		dur = MinDuration
+		c.rep.Infof("bg_duration %s is over the 1 h limit for chained roles; asking %s for 1h", FormatDuration(p.Duration), roleName(role))
 	}
 	in := &sts.AssumeRoleInput{
 		RoleArn:           aws.String(role),
@@ -267,4 +263,11 @@ func FormatDuration(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// RoleDuration is the DurationSeconds asked of each role hop for a wanted
+// lifetime: every hop follows GetSessionToken, so all are chained and capped
+// at one hour (notes/aws-facts.md).
+func RoleDuration(want time.Duration) time.Duration {
+	return min(max(want, MinDuration), MaxChainedDuration)
 }
