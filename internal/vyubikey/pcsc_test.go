@@ -322,6 +322,12 @@ func TestYkmanThroughPCSC(t *testing.T) {
 		t.Errorf("touch credential not listed as requiring touch:\n%s", out)
 	}
 
+	// --device SERIAL finds the card without naming the reader, as
+	// aws-vault's YKMAN_OATH_DEVICE_SERIAL does.
+	before = time.Now()
+	out = ykman("--device", "13000099", "oath", "accounts", "code", "--single", "alice-bg")
+	wantCode(t, out, before, time.Now(), 8)
+
 	before = time.Now()
 	out = ykman("oath", "accounts", "code", "--single", "touchy")
 	wantCode(t, out, before, time.Now(), 6)

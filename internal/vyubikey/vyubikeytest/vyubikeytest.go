@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,9 +194,10 @@ func findScript() (string, error) {
 	}
 }
 
-// Ykman runs Yubico's ykman against the virtual card's reader (adding
-// YkmanReaderArgs) and returns its stdout; it skips the test if ykman is
-// not installed.
+// Ykman runs Yubico's ykman against the virtual card and returns its
+// stdout; it skips the test if ykman is not installed. It adds
+// YkmanReaderArgs unless args already pick the card (--reader, --device
+// SERIAL) or run `list`, which takes neither.
 func Ykman(tb testing.TB, args ...string) (string, error) {
 	tb.Helper()
 	path, err := exec.LookPath("ykman")
@@ -204,7 +206,8 @@ func Ykman(tb testing.TB, args ...string) (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if len(args) == 0 || args[0] != "list" { // list refuses --reader
+	picks := slices.Contains(args, "--device") || slices.Contains(args, "--reader")
+	if !picks && (len(args) == 0 || args[0] != "list") {
 		args = append(YkmanReaderArgs(), args...)
 	}
 	cmd := exec.CommandContext(ctx, path, args...)
@@ -217,6 +220,7 @@ func Ykman(tb testing.TB, args ...string) (string, error) {
 	return string(out), nil
 }
 
-// YkmanReaderArgs select the virtual card's reader; without them ykman
-// counts vpcd's second, empty reader as another YubiKey and refuses.
+// YkmanReaderArgs select the virtual card's reader; without them (or
+// --device SERIAL) ykman counts vpcd's second, empty reader as another
+// YubiKey and refuses with "Multiple YubiKeys detected".
 func YkmanReaderArgs() []string { return []string{"--reader", vyubikey.ReaderName} }
