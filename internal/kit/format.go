@@ -1,0 +1,108 @@
+package kit
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Marshal renders k as a kit file that Parse reads back to an equal Kit.
+// Roles in an account's own account are written by name, others by ARN.
+func (k *Kit) Marshal(header string) []byte {
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(header), "\n") {
+		if l != "" {
+			b.WriteString("# " + l + "\n")
+		}
+	}
+	if header != "" {
+		b.WriteString("\n")
+	}
+	kv := func(k string, v any) {
+		switch v := v.(type) {
+		case string:
+			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(v))
+		case []string:
+			q := make([]string, len(v))
+			for i, s := range v {
+				q[i] = strconv.Quote(s)
+			}
+			fmt.Fprintf(&b, "%s = [%s]\n", k, strings.Join(q, ", "))
+		default:
+			fmt.Fprintf(&b, "%s = %v\n", k, v)
+		}
+	}
+	opt := func(k, v string) {
+		if v != "" {
+			kv(k, v)
+		}
+	}
+	kv("format", FormatVersion)
+	kv("name", k.Name)
+	opt("description", k.Description)
+	if k.ProfilePrefix != "" && k.ProfilePrefix != DefaultPrefix {
+		kv("profile_prefix", k.ProfilePrefix)
+	}
+
+	e := k.Emergency
+	b.WriteString("\n[emergency]\n")
+	kv("alias", e.Alias)
+	kv("account_id", e.AccountID)
+	if e.Partition != "" && e.Partition != "aws" {
+		kv("partition", e.Partition)
+	}
+	kv("operator_role", roleShort(e.OperatorRole, e.AccountID, e.Partition))
+	kv("regions", e.Regions)
+	kv("duration", FormatDuration(e.Duration))
+	kv("require_reason", e.RequireReason)
+
+	if k.Notify != (Notify{}) {
+		b.WriteString("\n[notify]\n")
+		opt("sns", k.Notify.SNS)
+		opt("webhook", k.Notify.Webhook)
+	}
+	r := k.Runbook
+	if r.When != "" || r.Declare != "" || r.After != "" || len(r.Contacts) > 0 {
+		b.WriteString("\n[runbook]\n")
+		opt("when", r.When)
+		opt("declare", r.Declare)
+		opt("after", r.After)
+		if len(r.Contacts) > 0 {
+			kv("contacts", r.Contacts)
+		}
+	}
+	for _, op := range k.Operators {
+		b.WriteString("\n[[operators]]\n")
+		kv("name", op.Name)
+		kv("user", op.User)
+		kv("mfa_serial", op.MFASerial)
+		kv("mfa", op.MFA)
+		opt("mfa_command", op.MFACommand)
+		opt("source_identity", op.SourceIdentity)
+	}
+	for _, a := range k.Accounts {
+		b.WriteString("\n[[accounts]]\n")
+		kv("alias", a.Alias)
+		kv("id", a.ID)
+		opt("description", a.Description)
+		if len(a.Regions) > 0 {
+			kv("regions", a.Regions)
+		}
+		if a.Duration != 0 {
+			kv("duration", FormatDuration(a.Duration))
+		}
+		b.WriteString("[accounts.roles]\n")
+		for _, r := range a.Roles {
+			kv(r.Alias, roleShort(r.ARN, a.ID, e.Partition))
+		}
+	}
+	return []byte(b.String())
+}
+
+// roleShort writes a role of account by name, any other by ARN.
+func roleShort(arn, account, partition string) string {
+	if name, ok := strings.CutPrefix(arn, "arn:"+partition+":iam::"+account+":role/"); ok {
+		return name
+	}
+	return arn
+}

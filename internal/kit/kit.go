@@ -1,0 +1,178 @@
+// Package kit reads an organisation's emergency kit: one human-edited TOML
+// file that describes the break-glass setup once (the emergency account and
+// its operator role, the emergency administrators, the workload accounts and
+// their emergency roles, STS regions, durations, require-reason and
+// notification targets). Parse validates everything and reports each problem
+// as a bgerr.KindConfig error of the form "FILE:LINE: FIELD: what is wrong",
+// with a hint naming the fix. Profiles turns a kit into the AWS config
+// profiles of one operator, using exactly the keys internal/config reads.
+//
+// Kits are signed with Ed25519 (sign.go): a tampered kit could route an
+// operator's emergency session into an attacker's account, so setup refuses
+// a kit whose detached signature does not verify against a trusted key.
+//
+// The format is documented, with every key, in examples/kit.toml.
+package kit
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// FormatVersion is the only value of the top-level "format" key this build reads.
+const FormatVersion = 1
+
+// DefaultPrefix starts every generated profile name.
+const DefaultPrefix = "bg"
+
+// Kit is a parsed, validated kit.
+type Kit struct {
+	Format        int
+	Name          string // names the managed block in the AWS config file
+	Description   string
+	ProfilePrefix string // default "bg"
+	Emergency     Emergency
+	Notify        Notify
+	Runbook       Runbook
+	Operators     []Operator
+	Accounts      []Account
+}
+
+// Emergency is the emergency-access account that holds the IAM users.
+type Emergency struct {
+	Alias         string
+	AccountID     string
+	Partition     string // aws, aws-us-gov or aws-cn
+	OperatorRole  string // role ARN, assumed first after GetSessionToken
+	Regions       []string
+	Duration      time.Duration
+	RequireReason bool
+}
+
+// Notify names where each use of a profile is announced (bg_notify_* keys).
+type Notify struct {
+	SNS     string
+	Webhook string
+}
+
+// Runbook holds the free-text parts of the printable emergency card.
+type Runbook struct {
+	When     string
+	Declare  string
+	After    string
+	Contacts []string
+}
+
+// Operator is one emergency administrator.
+type Operator struct {
+	Name           string
+	User           string // the IAM user in the emergency account (bg_user)
+	MFASerial      string
+	MFA            string // yubikey, prompt or command
+	MFACommand     string
+	SourceIdentity string // optional; bg-agent derives one from User otherwise
+}
+
+// Account is a workload account with its emergency roles.
+type Account struct {
+	Alias       string
+	ID          string
+	Description string
+	Regions     []string      // nil: the emergency regions
+	Duration    time.Duration // 0: the emergency duration
+	Roles       []Role        // in file order
+}
+
+// Role is one emergency role in a workload account.
+type Role struct {
+	Alias string
+	ARN   string
+}
+
+// ProfileSpec is one AWS config profile that setup writes.
+type ProfileSpec struct {
+	Name          string
+	Account       Account
+	Role          Role
+	Region        string
+	Regions       []string
+	Duration      time.Duration
+	Roles         []string // operator role, then the workload role
+	Operator      Operator
+	RequireReason bool
+	Notify        Notify
+}
+
+// Operator returns the operator called name; with name "" the kit's only
+// operator. The error lists the operators to choose from.
+func (k *Kit) Operator(name string) (*Operator, error) {
+	var names []string
+	for i := range k.Operators {
+		if k.Operators[i].Name == name || (name == "" && len(k.Operators) == 1) {
+			return &k.Operators[i], nil
+		}
+		names = append(names, k.Operators[i].Name)
+	}
+	if name == "" {
+		return nil, configErr(fmt.Sprintf("kit %s has %d operators: say which one you are", k.Name, len(k.Operators)),
+			"add --operator NAME, one of: "+strings.Join(names, ", "))
+	}
+	hints := []string{"operators in kit " + k.Name + ": " + strings.Join(names, ", ")}
+	if near := closest(name, names, max(2, len(name)/3), 1); len(near) > 0 {
+		hints = append([]string{"did you mean " + near[0] + "?"}, hints...)
+	}
+	return nil, configErr(fmt.Sprintf("kit %s has no operator %q", k.Name, name), hints...)
+}
+
+// ProfileName is the name of the profile for one account and role:
+// PREFIX-ACCOUNT-ROLE, lower-case.
+func (k *Kit) ProfileName(a Account, r Role) string {
+	return strings.ToLower(k.prefix() + "-" + a.Alias + "-" + r.Alias)
+}
+
+func (k *Kit) prefix() string {
+	if k.ProfilePrefix == "" {
+		return DefaultPrefix
+	}
+	return k.ProfilePrefix
+}
+
+// Profiles returns the profiles of operator op: one per (account, role), in
+// kit order.
+func (k *Kit) Profiles(op Operator) []ProfileSpec {
+	var out []ProfileSpec
+	for _, a := range k.Accounts {
+		regions := a.Regions
+		if len(regions) == 0 {
+			regions = k.Emergency.Regions
+		}
+		d := a.Duration
+		if d == 0 {
+			d = k.Emergency.Duration
+		}
+		for _, r := range a.Roles {
+			out = append(out, ProfileSpec{
+				Name: k.ProfileName(a, r), Account: a, Role: r,
+				Region: regions[0], Regions: regions, Duration: d,
+				Roles:         []string{k.Emergency.OperatorRole, r.ARN},
+				Operator:      op,
+				RequireReason: k.Emergency.RequireReason,
+				Notify:        k.Notify,
+			})
+		}
+	}
+	return out
+}
+
+// FormatDuration writes d as bg_duration and the kit write it: 1h, 90m, 1h30m.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
