@@ -106,10 +106,10 @@ func (c *Card) Disconnect() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.removed, l.present = true, false
-	closeOnce(l.abort)
 	if l.conn != nil {
-		l.conn.Close()
+		l.conn.Close() // first, so an aborted operation cannot answer
 	}
+	closeOnce(l.abort)
 	l.changedLocked()
 }
 
