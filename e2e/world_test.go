@@ -112,6 +112,8 @@ func newOperatorIn(t testing.TB, world *testworld.World) *operator {
 	check(t, err)
 	t.Cleanup(func() { os.RemoveAll(o.home) })
 	o.config = filepath.Join(o.home, "aws-config")
+	// process auto-starts an agent in this home; stop it with the test.
+	t.Cleanup(func() { o.bgAgent("agent", "stop") })
 	return o
 }
 

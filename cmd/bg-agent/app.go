@@ -62,7 +62,7 @@ func newApp(env *Env, u *ui.UI) *cli.App {
 		},
 		Commands: []*cli.Command{
 			a.addCommand(), a.lsCommand(), a.rmCommand(),
-			a.processCommand(), a.execCommand(),
+			a.processCommand(), a.execCommand(), a.agentCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -9,9 +9,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bg-agent/bg-agent/internal/agent"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
-	"github.com/bg-agent/bg-agent/internal/chain"
+	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/credproc"
 )
 
@@ -19,50 +22,80 @@ import (
 // before expiry and loops on anything shorter (notes/aws-facts.md).
 const minValidity = 15 * time.Minute
 
-func (a *appCtx) credentials(c *cli.Context, profile string) (*chain.Result, string, error) {
+// issued is what process and exec hand on.
+type issued struct {
+	creds  aws.Credentials
+	arn    string
+	region string
+}
+
+// credentials asks the agent (starting it if needed) and falls back to
+// direct mode, with a warning, when no agent can be reached: a broken agent
+// must never lock an operator out. BG_AGENT_DIRECT=1 or --direct skips it.
+func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	p, err := a.loadProfile(profile)
 	if err != nil {
-		return nil, "", err
+		return nil, err
+	}
+	out := &issued{region: p.Region}
+	if !c.Bool("direct") && a.env.Getenv("BG_AGENT_DIRECT") == "" {
+		creds, arn, err := a.viaAgent(c.Context, p)
+		if err == nil {
+			out.creds, out.arn = creds, arn
+			return a.checkValidity(p, out), nil
+		}
+		if !errors.Is(err, agent.ErrUnavailable) {
+			return nil, err
+		}
+		a.ui.Warnf("%v; running the chain in this process instead", err)
 	}
 	store, err := a.openStore()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	src, err := a.mfaSource(p)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	b, err := a.broker()
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	res, err := b.Credentials(c.Context, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui})
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	if left := time.Until(res.Final.Credentials.Expires); left < minValidity {
+	out.creds, out.arn = res.Final.Credentials, res.Final.ARN
+	return a.checkValidity(p, out), nil
+}
+
+func (a *appCtx) checkValidity(p *config.Profile, out *issued) *issued {
+	if left := time.Until(out.creds.Expires); left < minValidity {
 		a.ui.Warnf("these credentials expire in %s; AWS tools refresh 15 min before expiry, so raise bg_duration of profile %s",
 			left.Round(time.Second), p.Name)
 	}
-	return res, p.Region, nil
+	return out
 }
+
+var directFlag = &cli.BoolFlag{Name: "direct", Usage: "do not use the agent: run the whole chain in this process"}
 
 func (a *appCtx) processCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "process",
 		Usage:     "credential_process: print credentials for PROFILE as JSON",
 		ArgsUsage: "PROFILE",
+		Flags:     []cli.Flag{directFlag},
 		Description: "Use it in ~/.aws/config as: credential_process = /path/to/bg-agent process PROFILE\n" +
 			"Exactly one JSON object goes to stdout; progress and errors go to stderr.",
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "PROFILE"); err != nil {
 				return err
 			}
-			res, _, err := a.credentials(c, c.Args().First())
+			res, err := a.credentials(c, c.Args().First())
 			if err != nil {
 				return err
 			}
-			out, err := credproc.JSON(res.Final.Credentials, res.Final.ARN)
+			out, err := credproc.JSON(res.creds, res.arn)
 			if err != nil {
 				return err
 			}
@@ -77,6 +110,7 @@ func (a *appCtx) execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "run a command with PROFILE's credentials in its environment",
 		ArgsUsage: "PROFILE -- COMMAND [ARGS…]",
+		Flags:     []cli.Flag{directFlag},
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) > 1 && args[1] == "--" {
@@ -90,12 +124,12 @@ func (a *appCtx) execCommand() *cli.Command {
 				return bgerr.New(bgerr.KindUsage, "already inside bg-agent exec for profile "+cur,
 					"exit that shell first, so credentials of two profiles do not mix")
 			}
-			res, region, err := a.credentials(c, args[0])
+			res, err := a.credentials(c, args[0])
 			if err != nil {
 				return err
 			}
 			cmd := exec.Command(args[1], args[2:]...)
-			cmd.Env = credproc.Env(a.env.Environ, res.Final.Credentials, res.Final.ARN, region, args[0])
+			cmd.Env = credproc.Env(a.env.Environ, res.creds, res.arn, res.region, args[0])
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = a.env.Stdin, a.env.Stdout, a.env.Stderr
 			return runChild(cmd)
 		},

@@ -1,0 +1,77 @@
+//go:build !windows
+
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
+)
+
+// listen creates the socket: its directory is private (0700, ours), the
+// socket itself 0600, and a stale socket left by a crashed agent is replaced
+// only after checking that nothing answers on it.
+func listen(path string) (net.Listener, error) {
+	if err := paths.EnsureDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		c, derr := net.DialTimeout("unix", path, time.Second)
+		if derr == nil {
+			c.Close()
+			return nil, bgerr.New(bgerr.KindUsage, "an agent is already running on "+path,
+				"stop it with: bg-agent agent stop")
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot remove the stale agent socket "+path+": "+err.Error())
+		}
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot listen on "+path+": "+err.Error(),
+			"check BG_AGENT_HOME / XDG_RUNTIME_DIR (a unix socket path must stay under about 100 bytes)")
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	return ln, nil
+}
+
+// dial connects to an agent's socket.
+func dial(path string, timeout time.Duration) (net.Conn, error) {
+	return net.DialTimeout("unix", path, timeout)
+}
+
+// notRunning reports whether a dial error means no agent is there (as
+// opposed to one that is there and misbehaving).
+func notRunning(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+}
+
+// checkPeer refuses connections from any other user: the socket's mode
+// already says so, the kernel's word on the peer makes sure.
+func checkPeer(c net.Conn) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return errors.New("not a unix socket")
+	}
+	uid, err := peerUID(uc)
+	if err != nil {
+		return bgerr.Wrap(bgerr.KindAuth, err, "cannot identify the connecting process: "+err.Error())
+	}
+	if uid != os.Getuid() {
+		return bgerr.New(bgerr.KindAuth, fmt.Sprintf("refused: uid %d may not use the agent of uid %d", uid, os.Getuid()))
+	}
+	return nil
+}
