@@ -193,6 +193,7 @@ func TestParseErrors(t *testing.T) {
 		{"command never runs", `mfa = "prompt"`, "mfa = \"prompt\"\nmfa_command = \"x\"", `k.toml:15: operators[0].mfa_command: is set but mfa is "prompt", so it would never run`, `set mfa = "command", or remove mfa_command`, 1},
 		{"mfa elsewhere", `mfa = "prompt"`, "mfa = \"prompt\"\nmfa_serial = \"arn:aws:iam::222222222222:mfa/alice\"", `k.toml:15: operators[0].mfa_serial: "arn:aws:iam::222222222222:mfa/alice" is not in the emergency account 111111111111`,
 			"the MFA device belongs to the IAM user in the emergency account: arn:aws:iam::111111111111:mfa/NAME", 1},
+		{"comment in command", `mfa = "prompt"`, "mfa = \"command\"\nmfa_command = \"get-code ; rm x\"", `k.toml:15: operators[0].mfa_command: contains " #" or " ;", which the AWS config file would read as a comment`, "quote or escape that part of the command differently, or wrap it in a script", 1},
 		{"second operator dup", "", "\n[[operators]]\nname = \"alice\"\nuser = \"alice-bg\"\n", `k.toml:24: operators[1].name: operator "alice" is already defined in operators[0]`, "give each operator a different name", 2},
 		{"no roles", "[accounts.roles]\nro = \"EmergencyRO\"\nops = \"EmergencyOps\"\n", "", "k.toml:16: accounts[0]: has no roles",
 			`add the account's emergency roles: [accounts.roles] with ro = "EmergencyRO" and ops = "EmergencyOps" (role names or ARNs)`, 1},

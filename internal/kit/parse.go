@@ -236,6 +236,8 @@ func parseOperator(n *node, e Emergency) Operator {
 	}
 	if strings.ContainsAny(op.MFACommand, "\r\n") {
 		n.failKey("mfa_command", "spans several lines", "write the command on one line")
+	} else if strings.Contains(op.MFACommand, " #") || strings.Contains(op.MFACommand, " ;") {
+		n.failKey("mfa_command", "contains \" #\" or \" ;\", which the AWS config file would read as a comment", "quote or escape that part of the command differently, or wrap it in a script")
 	}
 	op.SourceIdentity = n.str("source_identity", false, "")
 	if op.SourceIdentity != "" && (!identityRe.MatchString(op.SourceIdentity) || strings.HasPrefix(strings.ToLower(op.SourceIdentity), "aws:")) {
