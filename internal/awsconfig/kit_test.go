@@ -128,4 +128,3 @@ func TestExportDamaged(t *testing.T) {
 	_, err = Export("config", found[0])
 	wantErr(t, err, "config: the managed block of kit example-corp is damaged (duration)", "run bg-agent setup again with the kit file to rewrite it")
 }
-
