@@ -26,3 +26,25 @@ if command -v npm >/dev/null 2>&1; then
 else
 	say "npm not found: the JS SDK e2e test will skip"
 fi
+
+# --- kit and packaging (issue 6) -------------------------------------------
+# msitools (wixl builds the MSI, msiinfo checks it), rpm (checks the .rpm),
+# ruby (ruby -c on the Homebrew formula), chromium (screenshots the printed
+# runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
+# list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
+# build is cgo for PC/SC). Installed only when missing.
+kit_packages=(msitools rpm ruby chromium awscli gcc libpcsclite-dev)
+kit_missing=()
+for p in "${kit_packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || kit_missing+=("$p")
+done
+if [ "${#kit_missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		say "apt-get install ${kit_missing[*]} (kit and packaging tests)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >&2
+		apt-get install -y -qq --no-install-recommends "${kit_missing[@]}" </dev/null >&2
+	else
+		say "not root: skipping ${kit_missing[*]}; packaging and runbook screenshot tests will skip"
+	fi
+fi

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/awsconfig"
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// kitFlags are shared by setup and runbook.
+func kitFlags(required bool) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "kit", Usage: "the kit file", Required: required},
+		&cli.StringSliceFlag{Name: "pub", Usage: "trusted public key of the kit's signer (repeatable)"},
+		&cli.StringFlag{Name: "sig", Usage: "the kit's signature (default: KIT.sig)"},
+		&cli.BoolFlag{Name: "insecure-skip-verify", Usage: "use an unsigned kit (only one you wrote yourself)"},
+	}
+}
+
+func (a *appCtx) setupCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "setup",
+		Usage:     "write this operator's bg-agent profiles into the AWS config file from a signed kit",
+		ArgsUsage: " ",
+		Description: "Writes one profile per account and role of the kit, named PREFIX-ACCOUNT-ROLE (e.g. bg-prod-ops),\n" +
+			"into a managed block of the AWS config file ($AWS_CONFIG_FILE or ~/.aws/config). Profiles outside\n" +
+			"the block are never changed; a profile name you already use is refused. Running it again with the\n" +
+			"same kit changes nothing; accounts removed from the kit lose their profiles. The old file is kept as\n" +
+			"CONFIG.bg-agent-backup-TIME before any change. The kit's signature must verify against --pub.",
+		Flags: append(kitFlags(false),
+			&cli.StringFlag{Name: "operator", Usage: "your name in the kit's [[operators]] (needed when it has several)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the change as a diff and write nothing"},
+			&cli.StringFlag{Name: "binary", Usage: "absolute path of bg-agent for credential_process (default: this program)"},
+			&cli.StringFlag{Name: "remove", Usage: "remove the managed profiles of kit `NAME` instead"},
+		),
+		Action: a.setup,
+	}
+}
+
+func (a *appCtx) setup(c *cli.Context) error {
+	if err := needArgs(c, 0, "--kit FILE --pub FILE [--operator NAME] [--dry-run]"); err != nil {
+		return err
+	}
+	file, err := a.configFile()
+	if err != nil {
+		return err
+	}
+	old, existed, err := awsconfig.ReadFile(file)
+	if err != nil {
+		return err
+	}
+
+	var (
+		block *awsconfig.Block
+		what  string
+		next  []string // what the operator does after a successful setup
+	)
+	if name := c.String("remove"); name != "" {
+		if c.String("kit") != "" {
+			return bgerr.New(bgerr.KindUsage, "--remove and --kit do not go together", "remove with: bg-agent setup --remove KIT_NAME")
+		}
+		found, err := awsconfig.Read(file, old)
+		if err != nil {
+			return err
+		}
+		known := awsconfig.Kits(found)
+		if !contains(known, name) {
+			hint := "no kit has profiles in " + file
+			if len(known) > 0 {
+				hint = "kits in " + file + ": " + strings.Join(known, ", ")
+			}
+			return bgerr.New(bgerr.KindUsage, fmt.Sprintf("%s has no profiles of kit %q", file, name), hint)
+		}
+		block, what = &awsconfig.Block{Kit: name}, "removed the profiles of kit "+name
+	} else {
+		if c.String("kit") == "" {
+			return bgerr.New(bgerr.KindUsage, "setup needs a kit", "usage: bg-agent setup --kit FILE --pub FILE [--operator NAME]")
+		}
+		lk, err := a.loadKit(c.String("kit"), c.StringSlice("pub"), c.String("sig"), c.Bool("insecure-skip-verify"))
+		if err != nil {
+			return err
+		}
+		op, err := lk.kit.Operator(c.String("operator"))
+		if err != nil {
+			return err
+		}
+		bin, err := a.binaryPath(c.String("binary"))
+		if err != nil {
+			return err
+		}
+		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, lk.source())
+		what = fmt.Sprintf("wrote %d profile(s) of kit %s for operator %s", len(block.Profiles), lk.kit.Name, op.Name)
+		next = []string{
+			fmt.Sprintf("next, if not done yet: bg-agent add %s   (the IAM user's access key, asked without echo)", op.User),
+			fmt.Sprintf("then: aws sts get-caller-identity --profile %s", block.Profiles[0].Name),
+		}
+	}
+
+	updated, err := awsconfig.Apply(file, old, block)
+	if err != nil {
+		return err
+	}
+	if c.Bool("dry-run") {
+		d := awsconfig.Diff(file, old, updated)
+		if d == "" {
+			a.ui.Infof("dry run: %s is up to date; nothing would change", file)
+			return nil
+		}
+		_, err = fmt.Fprint(a.env.Stdout, d)
+		a.ui.Infof("dry run: nothing was written")
+		return err
+	}
+	if string(updated) == string(old) && (existed || len(updated) == 0) {
+		a.ui.Infof("%s is up to date; nothing changed", file)
+		a.infoLines(next)
+		return nil
+	}
+	backup, err := awsconfig.Commit(file, old, existed, updated, func(tmp string) error {
+		return awsconfig.CheckProfiles(tmp, block)
+	}, time.Now())
+	if err != nil {
+		return err
+	}
+	a.ui.Infof("%s in %s", what, file)
+	if backup != "" {
+		a.ui.Infof("the previous file is saved as %s", backup)
+	}
+	for _, p := range block.Profiles {
+		a.ui.Infof("  %s", p.Name)
+	}
+	a.infoLines(next)
+	return nil
+}
+
+func (a *appCtx) infoLines(lines []string) {
+	for _, l := range lines {
+		a.ui.Infof("%s", l)
+	}
+}
+
+// binaryPath is the absolute path credential_process will run.
+func (a *appCtx) binaryPath(flag string) (string, error) {
+	if flag != "" {
+		if !filepath.IsAbs(flag) {
+			return "", bgerr.New(bgerr.KindUsage, "--binary "+flag+" is not an absolute path",
+				"credential_process runs from any directory: give the full path, e.g. --binary /usr/bin/bg-agent")
+		}
+		return flag, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", bgerr.Wrap(bgerr.KindConfig, err, "cannot find the path of the running bg-agent: "+err.Error(),
+			"name it with --binary /full/path/to/bg-agent")
+	}
+	exe, err = filepath.Abs(exe)
+	if err != nil {
+		return "", err
+	}
+	return exe, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
