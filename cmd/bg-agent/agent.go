@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -135,6 +137,10 @@ func (a *appCtx) agentSimple(t string) cli.ActionFunc {
 }
 
 func (a *appCtx) agentErr(err error, sock string) error {
+	if errors.Is(err, fs.ErrPermission) {
+		return bgerr.Wrap(bgerr.KindAuth, err, "permission denied on the agent socket "+sock+": it belongs to another user",
+			"each user runs their own agent; check BG_AGENT_HOME / XDG_RUNTIME_DIR")
+	}
 	if bgerr.KindOf(err) == bgerr.KindUnknown {
 		return bgerr.Wrap(bgerr.KindUsage, err, "no agent is running on "+sock,
 			"start one with: bg-agent agent (or let bg-agent process start it)")

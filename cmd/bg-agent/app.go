@@ -63,7 +63,7 @@ func newApp(env *Env, u *ui.UI) *cli.App {
 		Commands: []*cli.Command{
 			a.addCommand(), a.lsCommand(), a.rmCommand(),
 			a.processCommand(), a.execCommand(), a.agentCommand(),
-			a.setupCommand(), a.kitCommand(),
+			a.setupCommand(), a.kitCommand(), a.runbookCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -202,7 +202,7 @@ func (a *appCtx) kitExportCommand() *cli.Command {
 			if err := needArgs(c, 0, "[--name KIT] [--out FILE]"); err != nil {
 				return err
 			}
-			k, file, err := a.exportKit(c.String("name"))
+			k, file, _, err := a.exportKit(c.String("name"))
 			if err != nil {
 				return err
 			}
@@ -222,39 +222,39 @@ func (a *appCtx) kitExportCommand() *cli.Command {
 }
 
 // exportKit rebuilds a kit from the managed block named name (or the only one).
-func (a *appCtx) exportKit(name string) (*kit.Kit, string, error) {
+func (a *appCtx) exportKit(name string) (*kit.Kit, string, *awsconfig.Found, error) {
 	file, err := a.configFile()
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	data, existed, err := awsconfig.ReadFile(file)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	if !existed {
-		return nil, "", bgerr.New(bgerr.KindConfig, "the AWS config file "+file+" does not exist",
+		return nil, "", nil, bgerr.New(bgerr.KindConfig, "the AWS config file "+file+" does not exist",
 			"run bg-agent setup --kit FILE first, or set AWS_CONFIG_FILE to the file that holds your profiles")
 	}
 	blocks, err := awsconfig.Read(file, data)
 	if err != nil {
-		return nil, "", err
+		return nil, "", nil, err
 	}
 	kits := awsconfig.Kits(blocks)
 	switch {
 	case len(blocks) == 0:
-		return nil, "", bgerr.New(bgerr.KindConfig, file+" has no bg-agent managed profiles",
+		return nil, "", nil, bgerr.New(bgerr.KindConfig, file+" has no bg-agent managed profiles",
 			"run bg-agent setup --kit FILE first")
 	case name == "" && len(blocks) > 1:
-		return nil, "", bgerr.New(bgerr.KindUsage, file+" holds the profiles of several kits: "+strings.Join(kits, ", "),
+		return nil, "", nil, bgerr.New(bgerr.KindUsage, file+" holds the profiles of several kits: "+strings.Join(kits, ", "),
 			"say which one with --name KIT")
 	}
 	for _, b := range blocks {
 		if name == "" || b.Kit == name {
 			k, err := awsconfig.Export(file, b)
-			return k, file, err
+			return k, file, &b, err
 		}
 	}
-	return nil, "", bgerr.New(bgerr.KindUsage, fmt.Sprintf("%s has no profiles of kit %q", file, name),
+	return nil, "", nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("%s has no profiles of kit %q", file, name),
 		"kits in "+file+": "+strings.Join(kits, ", "))
 }
 

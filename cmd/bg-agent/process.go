@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/credproc"
+	"github.com/bg-agent/bg-agent/internal/ecs"
 )
 
 // minValidity is what a caller must get at least: botocore refreshes 15 min
@@ -110,7 +112,11 @@ func (a *appCtx) execCommand() *cli.Command {
 		Name:      "exec",
 		Usage:     "run a command with PROFILE's credentials in its environment",
 		ArgsUsage: "PROFILE -- COMMAND [ARGS…]",
-		Flags:     []cli.Flag{directFlag},
+		Description: "With --server the command gets no credentials in its environment but a local\n" +
+			"container-credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI + a random token)\n" +
+			"that its SDK polls, so jobs longer than one session keep working.",
+		Flags: []cli.Flag{directFlag,
+			&cli.BoolFlag{Name: "server", Usage: "serve credentials on a loopback endpoint instead of the environment"}},
 		Action: func(c *cli.Context) error {
 			args := c.Args().Slice()
 			if len(args) > 1 && args[1] == "--" {
@@ -130,6 +136,27 @@ func (a *appCtx) execCommand() *cli.Command {
 			}
 			cmd := exec.Command(args[1], args[2:]...)
 			cmd.Env = credproc.Env(a.env.Environ, res.creds, res.arn, res.region, args[0])
+			if c.Bool("server") {
+				first := res.creds
+				srv, err := ecs.Start(func(ctx context.Context) (aws.Credentials, error) {
+					if first.AccessKeyID != "" { // the credentials fetched above, once
+						out := first
+						first = aws.Credentials{}
+						return out, nil
+					}
+					r, err := a.credentials(c, args[0])
+					if err != nil {
+						return aws.Credentials{}, err
+					}
+					return r.creds, nil
+				}, minValidity, a.ui)
+				if err != nil {
+					return err
+				}
+				defer srv.Close()
+				a.ui.Infof("serving credentials for %s on %s", args[0], srv.URL)
+				cmd.Env = credproc.ContainerEnv(a.env.Environ, srv.Env(), res.region, args[0])
+			}
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = a.env.Stdin, a.env.Stdout, a.env.Stderr
 			return runChild(cmd)
 		},

@@ -20,7 +20,11 @@ func main() {
 		os.Exit(2)
 	}
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(os.Args[1]))
+	var opts []func(*config.LoadOptions) error
+	if os.Args[1] != "" { // "": the default chain (env, container endpoint, …)
+		opts = append(opts, config.WithSharedConfigProfile(os.Args[1]))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "goconsumer:", err)
 		os.Exit(1)

@@ -141,6 +141,14 @@ func Ping(socket string) (*Info, error) {
 // Start runs `exe agent` detached, its output appended to logFile, and
 // waits until it answers on socket.
 func Start(exe string, env []string, socket, logFile string, wait time.Duration) error {
+	unlock, err := startLock(socket)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if _, err := Ping(socket); err == nil {
+		return nil // started by another caller while we waited
+	}
 	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -162,6 +170,9 @@ func Start(exe string, env []string, socket, logFile string, wait time.Duration)
 		}
 		select {
 		case err := <-exited:
+			if _, perr := Ping(socket); perr == nil {
+				return nil
+			}
 			return errors.New("the agent exited at once (" + errString(err) + "); see " + logFile)
 		case <-time.After(20 * time.Millisecond):
 		}

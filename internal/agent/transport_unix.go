@@ -3,6 +3,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -11,41 +12,72 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gofrs/flock"
+
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // listen creates the socket: its directory is private (0700, ours), the
-// socket itself 0600, and a stale socket left by a crashed agent is replaced
-// only after checking that nothing answers on it.
+// socket itself 0600. An agent holds PATH.lock for its whole life, so a
+// socket file found without that lock held is stale (a crashed agent) and is
+// replaced, and two agents starting at once cannot steal each other's socket.
 func listen(path string) (net.Listener, error) {
 	if err := paths.EnsureDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(path); err == nil {
-		c, derr := net.DialTimeout("unix", path, time.Second)
-		if derr == nil {
-			c.Close()
-			return nil, bgerr.New(bgerr.KindUsage, "an agent is already running on "+path,
-				"stop it with: bg-agent agent stop")
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot remove the stale agent socket "+path+": "+err.Error())
-		}
+	lock := flock.New(path + ".lock")
+	ok, err := lock.TryLock()
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot lock "+lock.Path()+": "+err.Error())
+	}
+	if !ok {
+		return nil, bgerr.New(bgerr.KindUsage, "an agent is already running on "+path,
+			"stop it with: bg-agent agent stop")
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		lock.Unlock()
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot remove the stale agent socket "+path+": "+err.Error())
 	}
 	old := syscall.Umask(0o177)
 	ln, err := net.Listen("unix", path)
 	syscall.Umask(old)
 	if err != nil {
+		lock.Unlock()
 		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot listen on "+path+": "+err.Error(),
 			"check BG_AGENT_HOME / XDG_RUNTIME_DIR (a unix socket path must stay under about 100 bytes)")
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		ln.Close()
+		lock.Unlock()
 		return nil, err
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(true)
-	return ln, nil
+	return &lockedListener{Listener: ln, lock: lock}, nil
+}
+
+type lockedListener struct {
+	net.Listener
+	lock *flock.Flock
+}
+
+func (l *lockedListener) Close() error {
+	err := l.Listener.Close()
+	_ = l.lock.Unlock()
+	return err
+}
+
+// startLock serialises auto-starts: of fifty callers finding no agent, one
+// starts it and the others wait and then use it.
+func startLock(path string) (func(), error) {
+	l := flock.New(path + ".start")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ok, err := l.TryLockContext(ctx, 20*time.Millisecond)
+	if err != nil || !ok {
+		return nil, fmt.Errorf("another process is starting the agent: %v", err)
+	}
+	return func() { _ = l.Unlock() }, nil
 }
 
 // dial connects to an agent's socket.

@@ -102,10 +102,10 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		return c.SessionToken(ctx, pl)
 	}
 	for attempt := 0; ; attempt++ {
-		res, err := b.run(ctx, c, plan, mfaKey, newMFASession)
+		res, err := b.run(ctx, c, req.UI, plan, mfaKey, newMFASession)
 		// A cached MFA session that AWS no longer accepts (revoked, or the
 		// clock moved) is dropped and the chain runs once more from the start.
-		if err != nil && attempt == 0 && b.Cache != nil && bgerr.KindOf(err) == bgerr.KindAuth && b.Cache.Forget(mfaKey) {
+		if err != nil && attempt == 0 && b.Cache != nil && chain.IsSessionRefused(err) && b.Cache.Forget(mfaKey) {
 			req.UI.Infof("the cached MFA session was refused; starting a new one")
 			continue
 		}
@@ -113,31 +113,44 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 	}
 }
 
-func (b *Broker) run(ctx context.Context, c *chain.Chain, plan chain.Plan, mfaKey string,
+// run returns the last hop, walking back only as far as needed: a cached
+// final session valid for the margin is returned without looking at the
+// hops before it; a stale one is refreshed with its parent, which is itself
+// refreshed only if it is too close to expiry — so role credentials renew
+// under a live MFA session without a new MFA code.
+func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chain.Plan, mfaKey string,
 	newMFASession func(context.Context) (*chain.Session, error)) (*chain.Result, error) {
-	s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
+	keys := []string{mfaKey}
+	for _, role := range plan.Roles {
+		keys = append(keys, fmt.Sprintf("%s|%s|%s|%s", keys[len(keys)-1], role, plan.SourceIdentity, chain.RoleDuration(plan.Duration)))
+	}
+	var hop func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error)
+	hop = func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error) {
+		if i == 0 {
+			if b.Cache.stale(mfaKey, stepMinLeft, b.maxAge()) {
+				ui.Noticef("the MFA session of %s has ended; a new MFA code is needed", plan.User)
+			}
+			return b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
+		}
+		return b.Cache.get(ctx, keys[i], minLeft, 0, func(ctx context.Context) (*chain.Session, error) {
+			parent, err := hop(ctx, i-1, stepMinLeft)
+			if err != nil {
+				return nil, err
+			}
+			return c.AssumeRole(ctx, plan, parent, plan.Roles[i-1], i)
+		})
+	}
+	margin := b.Cache.margin()
+	final, err := hop(ctx, len(plan.Roles), margin)
 	if err != nil {
 		return nil, err
 	}
-	res := &chain.Result{Hops: []*chain.Session{s}, Final: s}
-	key := mfaKey
-	for i, role := range plan.Roles {
-		key = fmt.Sprintf("%s|%s|%s|%s", key, role, plan.SourceIdentity, chain.RoleDuration(plan.Duration))
-		minLeft := stepMinLeft
-		if i == len(plan.Roles)-1 {
-			minLeft = b.Cache.margin()
-		}
-		parent := res.Final
-		next, err := b.Cache.get(ctx, key, minLeft, 0, func(ctx context.Context) (*chain.Session, error) {
-			return c.AssumeRole(ctx, plan, parent, role, i+1)
-		})
-		if err != nil {
-			return nil, err
-		}
-		res.Hops = append(res.Hops, next)
-		res.Final = next
+	if b.Cache != nil && final.Credentials.Expires.Sub(b.Cache.now()) < margin {
+		return nil, bgerr.New(bgerr.KindConfig,
+			"STS issued credentials valid for less than the agent's margin of "+chain.FormatDuration(margin),
+			"raise bg_duration of profile "+plan.Profile+", or start the agent with a smaller --margin")
 	}
-	return res, nil
+	return &chain.Result{Final: final, Hops: []*chain.Session{final}}, nil
 }
 
 // stepMinLeft is how long an intermediate session must still be valid to

@@ -107,15 +107,29 @@ func (c *Cache) get(ctx context.Context, key string, minLeft, maxAge time.Durati
 	}
 	select {
 	case <-f.done:
-		if f.err == nil && f.s.Credentials.Expires.Sub(c.now()) < minLeft {
-			return nil, bgerr.New(bgerr.KindAuth,
-				"STS issued credentials valid for less than "+chain.FormatDuration(minLeft),
-				"raise bg_duration, or lower the agent's --margin")
-		}
+		// A fresh session is used even when STS made it shorter than minLeft:
+		// the caller checks what it hands out (Broker.run).
 		return f.s, f.err
 	case <-ctx.Done():
 		return nil, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for credentials")
 	}
+}
+
+// stale reports whether key holds a session that can no longer be used
+// (as opposed to none at all), so the operator can be told why a new MFA
+// code is asked for.
+func (c *Cache) stale(key string, minLeft, maxAge time.Duration) bool {
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[key]
+	if !ok {
+		return false
+	}
+	now := c.now()
+	return e.s.Credentials.Expires.Sub(now) < minLeft || (maxAge > 0 && now.Sub(e.created) >= maxAge)
 }
 
 // Forget drops key and every session derived from it; it reports whether

@@ -117,3 +117,18 @@ func lastPart(s string) string {
 	}
 	return s
 }
+
+// IsSessionRefused reports whether AWS refused temporary credentials that
+// the chain presented (expired or revoked session): a cached session that
+// gets this answer should be dropped and the chain run again.
+func IsSessionRefused(err error) bool {
+	var f *failure
+	if !errors.As(err, &f) {
+		return false
+	}
+	switch f.Code {
+	case "ExpiredToken", "InvalidClientTokenId":
+		return true
+	}
+	return false
+}

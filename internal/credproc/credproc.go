@@ -59,20 +59,7 @@ const ProfileVar = "BG_AGENT_PROFILE"
 
 // Env returns base with the credentials of c for profile set.
 func Env(base []string, c aws.Credentials, arn, region, profile string) []string {
-	drop := map[string]bool{ProfileVar: true}
-	for _, k := range clearVars {
-		drop[k] = true
-	}
-	if region != "" {
-		drop["AWS_REGION"], drop["AWS_DEFAULT_REGION"] = true, true
-	}
-	out := make([]string, 0, len(base)+8)
-	for _, kv := range base {
-		k, _, _ := strings.Cut(kv, "=")
-		if !drop[strings.ToUpper(k)] {
-			out = append(out, kv)
-		}
-	}
+	out := clean(base, region != "")
 	out = append(out,
 		"AWS_ACCESS_KEY_ID="+c.AccessKeyID,
 		"AWS_SECRET_ACCESS_KEY="+c.SecretAccessKey,
@@ -85,6 +72,36 @@ func Env(base []string, c aws.Credentials, arn, region, profile string) []string
 	}
 	if region != "" {
 		out = append(out, "AWS_REGION="+region, "AWS_DEFAULT_REGION="+region)
+	}
+	return out
+}
+
+// ContainerEnv returns base pointed at a container-credentials endpoint
+// (`exec --server`): no credentials in the environment at all, so the
+// child's SDK polls the endpoint and refreshes on its own.
+func ContainerEnv(base, endpoint []string, region, profile string) []string {
+	out := append(clean(base, region != ""), endpoint...)
+	out = append(out, ProfileVar+"="+profile)
+	if region != "" {
+		out = append(out, "AWS_REGION="+region, "AWS_DEFAULT_REGION="+region)
+	}
+	return out
+}
+
+func clean(base []string, dropRegion bool) []string {
+	drop := map[string]bool{ProfileVar: true}
+	for _, k := range clearVars {
+		drop[k] = true
+	}
+	if dropRegion {
+		drop["AWS_REGION"], drop["AWS_DEFAULT_REGION"] = true, true
+	}
+	out := make([]string, 0, len(base)+8)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[strings.ToUpper(k)] {
+			out = append(out, kv)
+		}
 	}
 	return out
 }

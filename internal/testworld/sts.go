@@ -210,6 +210,9 @@ func (w *World) issue(s *session, d int) *session {
 	if c := w.opts.SessionDurationCap; c > 0 && c < life {
 		life = c
 	}
+	if c := w.opts.RoleSessionCap; c > 0 && c < life && s.kind != kindSessionToken {
+		life = c
+	}
 	s.expiration = w.Now().Add(life).UTC().Truncate(time.Second)
 	w.mu.Lock()
 	w.sessions[s.accessKeyID] = s

@@ -23,6 +23,9 @@ type Options struct {
 	// signin token so tests can watch expiry quickly. Requests are still
 	// validated against the durations they ask for.
 	SessionDurationCap time.Duration
+	// RoleSessionCap shortens only AssumeRole sessions, so a test can watch
+	// role credentials refresh under a long-lived MFA session.
+	RoleSessionCap time.Duration
 	// Upstream, when set (e.g. "http://127.0.0.1:5000" for moto_server),
 	// receives every AWS request that no fault intercepts, instead of the
 	// world's own STS: a second, independent implementation behind the
