@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -340,5 +341,85 @@ func TestKitCheckErrors(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "bg-agent: error: "+bad+":6: emergency.account_id: \"1111\" is not a 12-digit AWS account ID\n") ||
 		!strings.Contains(r.stderr, "bg-agent: hint: 1 more problem(s) in "+bad+": bg-agent kit check "+bad+" lists them all\n") {
 		t.Errorf("setup with a bad kit: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// The runbook renders in a real browser and carries every profile: from the
+// kit, and from the profiles setup wrote.
+func TestRunbookRenders(t *testing.T) {
+	t.Parallel()
+	k := newKitWorld(t)
+	if r := k.setup(); r.code != 0 {
+		t.Fatalf("setup: %d %s", r.code, r.stderr)
+	}
+	r := k.installed("runbook")
+	if r.code != 0 {
+		t.Fatalf("runbook from the config file: %d %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"bg-prod-ro", "bg-prod-ops", "bg-staging-ops", "https://111111111111.signin.aws.amazon.com/console?region=ap-northeast-3",
+		"Operator op: IAM user " + k.user.Name, ", signed by key "} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("runbook text lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	page := filepath.Join(k.dir, "runbook.html")
+	r = k.installed("runbook", "--kit", filepath.Join(repo, "examples", "kit.toml"), "--insecure-skip-verify", "--html", page)
+	if r.code != 0 {
+		t.Fatalf("runbook --html: %d %s", r.code, r.stderr)
+	}
+	html := readString(t, page)
+	for _, p := range []string{"bg-prod-ro", "bg-prod-ops", "bg-staging-ro", "bg-staging-ops"} {
+		if !strings.Contains(html, ">"+p+"<") {
+			t.Errorf("the page lacks profile %s", p)
+		}
+	}
+
+	chromium := ""
+	for _, c := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(c); err == nil {
+			chromium = p
+			break
+		}
+	}
+	requireTool(t, chromium != "", "chromium")
+	shot := filepath.Join(k.dir, "runbook.png")
+	pdf := filepath.Join(k.dir, "runbook.pdf")
+	for _, args := range [][]string{
+		{"--screenshot=" + shot, "--window-size=900,1400"},
+		{"--print-to-pdf=" + pdf, "--no-pdf-header-footer"},
+	} {
+		cmd := exec.Command(chromium, append([]string{"--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+			"--user-data-dir=" + filepath.Join(k.dir, "chromium")}, append(args, "file://"+page)...)...)
+		cmd.Env = append(os.Environ(), "HOME="+k.home)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("chromium %v: %v\n%s", args, err, out)
+		}
+	}
+	f, err := os.Open(shot)
+	check(t, err)
+	defer f.Close()
+	img, err := png.Decode(f)
+	check(t, err)
+	// Ink: dark text, and the red headings the card uses.
+	var dark, red int
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y += 2 {
+		for x := b.Min.X; x < b.Max.X; x += 2 {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			switch {
+			case r < 0x4000 && g < 0x4000 && bl < 0x4000:
+				dark++
+			case r > 0x9000 && g < 0x3000 && bl < 0x3000:
+				red++
+			}
+		}
+	}
+	if dark < 5000 || red < 500 {
+		t.Fatalf("the screenshot looks empty: %d dark and %d red samples", dark, red)
+	}
+	// Printing gives a real document.
+	if pdfData := readString(t, pdf); !strings.HasPrefix(pdfData, "%PDF-") || len(pdfData) < 10000 {
+		t.Fatalf("print-to-pdf gave %d bytes", len(pdfData))
 	}
 }

@@ -1,0 +1,163 @@
+// Package runbook renders the printable emergency card of a kit: when to
+// break the glass, how to declare it, the commands to run, every profile
+// with its account and role, the regional console sign-in URLs of the
+// emergency account's IAM users (the path that needs nothing but a browser),
+// and what to do afterwards. Text for the terminal; self-contained HTML (no
+// external resources, inline CSS) that prints on one or two A4 or Letter pages.
+package runbook
+
+import (
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/kit"
+)
+
+//go:embed templates
+var templates embed.FS
+
+// Card is what a runbook shows.
+type Card struct {
+	Title     string
+	Kit       *kit.Kit
+	Operators []kit.Operator // the card's operators: one after setup, all for a kit
+	Profiles  []Profile
+	Console   []ConsoleURL
+	When      string
+	Declare   string
+	After     []string
+	Contacts  []string
+	SignedBy  string // key id, or "" when unverified
+	SHA256    string
+	Generated time.Time
+}
+
+// Profile is one row of the profile table.
+type Profile struct {
+	Name, Account, AccountID, AccountDesc, Role, RoleARN string
+	Regions                                              []string
+	Duration                                             string
+}
+
+// ConsoleURL is a regional sign-in page of the emergency account.
+type ConsoleURL struct{ Region, URL string }
+
+// Defaults for the free-text parts a kit leaves out.
+const (
+	DefaultWhen    = "The normal sign-in path (identity provider, IAM Identity Center, or its region) is down, and a production problem needs a human in AWS now."
+	DefaultDeclare = "Tell your security team and incident channel that you are breaking the glass, and why, before you start. Every use is recorded and alerts fire."
+)
+
+// DefaultAfter are the steps after every use.
+var DefaultAfter = []string{
+	"Stop: run bg-agent agent lock to forget every cached session.",
+	"Report what you did, with which profile, and why, to the security team.",
+	"Expect your IAM user's access key to be rotated (bg-agent add USER stores the new one) and the MFA device re-registered if it left your hands.",
+	"Check the audit log with bg-agent audit verify and hand it over if asked.",
+}
+
+// New builds the card of kit k for operators (all of the kit's when nil).
+func New(k *kit.Kit, operators []kit.Operator, signedBy, sha string, generated time.Time) *Card {
+	if operators == nil {
+		operators = k.Operators
+	}
+	c := &Card{
+		Kit: k, Operators: operators, SignedBy: signedBy, SHA256: sha, Generated: generated.UTC(),
+		Title:    "Break-glass runbook: " + k.Name,
+		When:     or(k.Runbook.When, DefaultWhen),
+		Declare:  or(k.Runbook.Declare, DefaultDeclare),
+		After:    DefaultAfter,
+		Contacts: k.Runbook.Contacts,
+	}
+	if k.Description != "" {
+		c.Title = "Break-glass runbook: " + k.Description
+	}
+	if k.Runbook.After != "" {
+		c.After = append([]string{k.Runbook.After}, DefaultAfter...)
+	}
+	for _, p := range k.Profiles(kit.Operator{}) {
+		c.Profiles = append(c.Profiles, Profile{
+			Name: p.Name, Account: p.Account.Alias, AccountID: p.Account.ID, AccountDesc: p.Account.Description,
+			Role: p.Role.Alias, RoleARN: p.Role.ARN, Regions: p.Regions, Duration: kit.FormatDuration(p.Duration),
+		})
+	}
+	for _, r := range k.Emergency.Regions {
+		c.Console = append(c.Console, ConsoleURL{r, SignInURL(k.Emergency.Partition, k.Emergency.AccountID, r)})
+	}
+	return c
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// SignInURL is the regional IAM-user console sign-in page of account.
+func SignInURL(partition, account, region string) string {
+	domain := "signin.aws.amazon.com"
+	switch partition {
+	case "aws-us-gov":
+		domain = "signin.amazonaws-us-gov.com"
+	case "aws-cn":
+		domain = "signin.amazonaws.cn"
+	}
+	return fmt.Sprintf("https://%s.%s/console?region=%s", account, domain, region)
+}
+
+var funcs = map[string]any{
+	"join": strings.Join,
+	"first": func(p []Profile) string {
+		if len(p) == 0 {
+			return "PROFILE"
+		}
+		return p[0].Name
+	},
+	"date": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return t.Format("2006-01-02 15:04 UTC")
+	},
+	"mfa": func(op kit.Operator) string {
+		switch op.MFA {
+		case "yubikey":
+			return "YubiKey (touch it when it blinks)"
+		case "command":
+			return "command: " + op.MFACommand
+		case "prompt":
+			return "typed code from the MFA device"
+		}
+		return op.MFA
+	},
+	"short": func(s string) string {
+		if len(s) > 16 {
+			return s[:16]
+		}
+		return s
+	},
+}
+
+// Text writes the card for a terminal.
+func (c *Card) Text(w io.Writer) error {
+	t, err := texttemplate.New("runbook.txt").Funcs(funcs).ParseFS(templates, "templates/runbook.txt")
+	if err != nil {
+		return err
+	}
+	return t.Execute(w, c)
+}
+
+// HTML writes the card as one self-contained printable page.
+func (c *Card) HTML(w io.Writer) error {
+	t, err := htmltemplate.New("runbook.html").Funcs(funcs).ParseFS(templates, "templates/runbook.html")
+	if err != nil {
+		return err
+	}
+	return t.Execute(w, c)
+}
