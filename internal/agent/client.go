@@ -16,7 +16,7 @@ import (
 // ClientIdleTimeout is how long a client waits for any line from the agent
 // (which sends a heartbeat every DefaultHeartbeat while it works) before it
 // declares the agent hung and falls back to direct mode.
-const ClientIdleTimeout = 15 * time.Second
+var ClientIdleTimeout = 15 * time.Second
 
 // ErrUnavailable means no usable agent: none runs, it could not be started,
 // or it went away mid-request. Callers fall back to direct mode.
@@ -49,11 +49,14 @@ func Call(socket string, req Message) (Message, error) {
 	defer nc.Close()
 	c := newConn(nc)
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if err := c.send(req); err != nil {
-		return Message{}, &unavailable{err}
-	}
+	// A refusing agent answers and hangs up before reading, so a failed
+	// write may still have an answer waiting.
+	werr := c.send(req)
 	m, err := c.recv()
 	if err != nil {
+		if werr != nil {
+			err = werr
+		}
 		return Message{}, &unavailable{err}
 	}
 	if m.Type == TError && m.Error != nil {
@@ -74,9 +77,7 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, a
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	c := newConn(nc)
-	if err := c.send(Message{Type: TCredentials, Profile: p}); err != nil {
-		return nil, &unavailable{err}
-	}
+	_ = c.send(Message{Type: TCredentials, Profile: p}) // a refusal is read below
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
 		m, err := c.recv()
