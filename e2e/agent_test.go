@@ -286,3 +286,44 @@ echo "wrong-token=$code"
 		t.Errorf("a wrong token was not refused:\n%s", r.stdout)
 	}
 }
+
+// The systemd user unit's socket activation: the agent takes the listening
+// socket systemd hands over (tested with systemd-socket-activate, which
+// passes it exactly as systemd does).
+func TestAgentSocketActivation(t *testing.T) {
+	t.Parallel()
+	requireTool(t, onPath("systemd-socket-activate"), "systemd-socket-activate")
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "eu-central-2")
+	sock := filepath.Join(o.home, "agent.sock")
+	// Like systemd, systemd-socket-activate passes no environment of its
+	// own accord: the unit's Environment= lines are modelled with -E.
+	args := []string{"-l", sock}
+	for _, kv := range o.env() {
+		args = append(args, "-E", kv)
+	}
+	cmd := exec.Command("systemd-socket-activate", append(args, filepath.Join(binDir, "bg-agent"), "agent")...)
+	cmd.Env = o.env()
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	check(t, cmd.Start())
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	for i := 0; ; i++ {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("no socket: %s", out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r := o.bgAgent("process", "bg-ops")
+	if r.code != 0 || strings.Contains(r.stderr, "starting the agent") || strings.Contains(r.stderr, "warning") {
+		t.Fatalf("exit %d\n%s\nagent: %s", r.code, r.stderr, out.String())
+	}
+	st := o.bgAgent("agent", "status")
+	if st.code != 0 || !strings.Contains(st.stdout, o.finalARN()) {
+		t.Fatalf("status via the activated socket: %s %s", st.stdout, st.stderr)
+	}
+}

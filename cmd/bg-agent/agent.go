@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -79,6 +81,15 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 			// The MFA session lives as long as the agent may use it.
 			MFASessionDuration: max(maxUnlock, chain.MinDuration),
 		},
+	}
+	// systemd socket activation (packaging/systemd/bg-agent.socket): the
+	// listening socket arrives as fd 3.
+	if a.env.Getenv("LISTEN_FDS") == "1" && a.env.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) {
+		ln, err := net.FileListener(os.NewFile(3, "systemd-socket"))
+		if err != nil {
+			return bgerr.Wrap(bgerr.KindConfig, err, "cannot use the socket systemd passed: "+err.Error())
+		}
+		srv.Listener = ln
 	}
 	hup := make(chan os.Signal, 1)
 	notifyHangup(hup)

@@ -33,6 +33,9 @@ type Server struct {
 	Version     string
 	// Heartbeat is how often a working agent tells the client it is alive.
 	Heartbeat time.Duration
+	// Listener, when set, is used instead of creating Socket (systemd
+	// socket activation hands one over).
+	Listener net.Listener
 
 	started  time.Time
 	mu       sync.Mutex
@@ -48,9 +51,14 @@ const DefaultHeartbeat = 2 * time.Second
 
 // Serve listens on Socket until ctx ends, `agent stop`, or the idle timeout.
 func (s *Server) Serve(ctx context.Context) error {
-	ln, err := listen(s.Socket)
-	if err != nil {
-		return err
+	ln, where := s.Listener, s.Socket
+	if ln != nil {
+		where = ln.Addr().String() + " (socket activation)"
+	} else {
+		var err error
+		if ln, err = listen(s.Socket); err != nil {
+			return err
+		}
 	}
 	ctx, s.stop = context.WithCancel(ctx)
 	defer s.stop()
@@ -59,7 +67,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = DefaultHeartbeat
 	}
-	s.Log.Infof("agent listening on %s (pid %d)", s.Socket, os.Getpid())
+	s.Log.Infof("agent listening on %s (pid %d)", where, os.Getpid())
 	var wg sync.WaitGroup
 	go func() {
 		<-ctx.Done()
