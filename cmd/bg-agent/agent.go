@@ -105,8 +105,9 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 // clientCache keeps one set of STS clients per profile, rebuilt when the
 // config file changes.
 type clientCache struct {
-	mu sync.Mutex
-	m  map[string]*chain.Clients
+	mu     sync.Mutex
+	m      map[string]*chain.Clients
+	shared chain.Transports
 }
 
 func (cc *clientCache) get(ctx context.Context, p *config.Profile) (*chain.Clients, error) {
@@ -119,7 +120,7 @@ func (cc *clientCache) get(ctx context.Context, p *config.Profile) (*chain.Clien
 	if c, ok := cc.m[key]; ok {
 		return c, nil
 	}
-	c, err := chain.NewClients(ctx, chain.ClientOptions{ConfigFile: p.File, Profile: p.Name})
+	c, err := chain.NewClients(ctx, chain.ClientOptions{ConfigFile: p.File, Profile: p.Name, Shared: &cc.shared})
 	if err != nil {
 		return nil, err
 	}

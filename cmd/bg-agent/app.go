@@ -64,6 +64,7 @@ func newApp(env *Env, u *ui.UI) *cli.App {
 			a.addCommand(), a.lsCommand(), a.rmCommand(),
 			a.processCommand(), a.execCommand(), a.agentCommand(),
 			a.setupCommand(), a.kitCommand(), a.runbookCommand(),
+			a.completionCommand(), a.manCommand(),
 			{
 				Name:  "version",
 				Usage: "print the version",

@@ -97,6 +97,9 @@ type Info struct {
 	Margin  string    `json:"margin"`
 	Idle    string    `json:"idle_timeout"`
 	Unlock  string    `json:"max_unlock"`
+	// Memory as the Go runtime sees it, so a leak shows in `agent status`.
+	HeapMB     float64 `json:"heap_mb"`
+	Goroutines int     `json:"goroutines"`
 }
 
 func errorInfo(err error) *ErrorInfo {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 
@@ -142,7 +143,9 @@ func (s *Server) idleWatch(ctx context.Context) {
 }
 
 func (s *Server) info() *Info {
-	return &Info{PID: os.Getpid(), Started: s.started, Version: s.Version, Socket: s.Socket,
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return &Info{HeapMB: float64(ms.HeapInuse) / (1 << 20), Goroutines: runtime.NumGoroutine(), PID: os.Getpid(), Started: s.started, Version: s.Version, Socket: s.Socket,
 		Margin: chain.FormatDuration(s.Broker.Cache.Margin), Idle: chain.FormatDuration(s.IdleTimeout),
 		Unlock: chain.FormatDuration(s.Broker.Cache.MaxUnlock)}
 }

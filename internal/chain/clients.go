@@ -35,6 +35,39 @@ type ClientOptions struct {
 	// for the response headers once connected.
 	ConnectTimeout  time.Duration
 	ResponseTimeout time.Duration
+	// Shared, when set, lets Clients with the same TLS trust share one HTTP
+	// client and its connection pool (the agent serves many profiles; a pool
+	// per profile costs hundreds of KB each).
+	Shared *Transports
+}
+
+// Transports is a set of HTTP clients keyed by the CA bundle they trust.
+type Transports struct {
+	mu sync.Mutex
+	m  map[string]aws.HTTPClient
+}
+
+// trustKey names what decides an HTTP client's TLS trust for a profile:
+// AWS_CA_BUNDLE, or the profile's ca_bundle (proxies come from the
+// environment, the same for every profile).
+func trustKey(ctx context.Context, o ClientOptions) string {
+	env, _ := config.NewEnvConfig()
+	key := "env:" + env.CustomCABundle
+	if o.Profile != "" && env.CustomCABundle == "" {
+		var files []string
+		if o.ConfigFile != "" {
+			files = []string{o.ConfigFile}
+		}
+		sc, err := config.LoadSharedConfigProfile(ctx, o.Profile, func(lo *config.LoadSharedConfigOptions) {
+			if files != nil {
+				lo.ConfigFiles = files
+			}
+		})
+		if err == nil {
+			key += "|profile:" + sc.CustomCABundle
+		}
+	}
+	return key
 }
 
 // Defaults chosen so a blackholed region costs about 2 s before failover
@@ -93,6 +126,24 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 		attempts = 1
 	}
 	cfg.HTTPClient = &phaseTimeouts{inner: cfg.HTTPClient, connect: o.ConnectTimeout}
+	// The SDK keeps every parsed config source in cfg; STS clients read them
+	// only for FIPS and dual-stack endpoint flags, which the fixed regional
+	// BaseEndpoint overrides anyway. Dropping them saves ~160 KB per profile
+	// in the agent when the config file holds a thousand profiles.
+	cfg.ConfigSources = nil
+	if o.Shared != nil {
+		key := trustKey(ctx, o)
+		o.Shared.mu.Lock()
+		if o.Shared.m == nil {
+			o.Shared.m = map[string]aws.HTTPClient{}
+		}
+		if hc, ok := o.Shared.m[key]; ok {
+			cfg.HTTPClient = hc
+		} else {
+			o.Shared.m[key] = cfg.HTTPClient
+		}
+		o.Shared.mu.Unlock()
+	}
 	return &Clients{cfg: cfg, attempts: attempts, connect: o.ConnectTimeout}, nil
 }
 

@@ -8,14 +8,14 @@ import (
 )
 
 var (
-	userName  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	userName  = regexp.MustCompile(`^[\w+=,.@-]+$`) // length checked in code: {1,64} unrolls at init
 	longTerm  = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
 	temporary = regexp.MustCompile(`^ASIA[A-Z0-9]{16}$`)
 	secretKey = regexp.MustCompile(`^[A-Za-z0-9/+]{40}$`)
 )
 
 func checkUser(user string) error {
-	if !userName.MatchString(user) {
+	if len(user) > 64 || !userName.MatchString(user) {
 		return bgerr.New(bgerr.KindUsage,
 			fmt.Sprintf("%q is not a valid IAM user name", user),
 			"IAM user names are 1-64 letters, digits and +=,.@_-")
