@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# build.sh: the release build. From the committed tree at HEAD (never the
+# working tree, so a release is exactly a commit) it writes dist/:
+#
+#   bg-agent-VERSION.tar.gz                       source tarball (git archive; the Homebrew formula builds it)
+#   bg-agent_VERSION_linux_amd64.tar.gz           binary (cgo, for PC/SC) + completions + man page + example kit
+#   bg-agent_VERSION_linux_arm64.tar.gz           only when an arm64 cross toolchain is installed (see README)
+#   bg-agent_VERSION_windows_amd64.exe            pure Go (Windows reaches smart cards through winscard.dll)
+#   bg-agent_*.deb, bg-agent-*.rpm                nfpm; depend on libpcsclite1 / pcsc-lite
+#   bg-agent_VERSION_windows_amd64.msi            wixl (Debian's msitools); per-user, adds itself to PATH
+#   bg-agent.rb                                   Homebrew formula with the source tarball's sha256
+#   *.cdx.json                                    CycloneDX SBOM of each binary
+#   SHA256SUMS
+#
+# Reproducible: -trimpath, empty build id, SOURCE_DATE_EPOCH = the commit
+# time for every archive mtime, fixed MSI GUIDs derived from version and
+# commit. Two runs on one commit give identical SHA256SUMS.
+#
+# Environment: VERSION (default: the exact tag without "v", else
+# 0.0.0-git.DATE.SHORTCOMMIT), RELEASE_BASE_URL (where the source tarball
+# will be published; the formula's url), DIST (default dist).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+say() { echo "build: $*" >&2; }
+
+NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
+
+commit=$(git rev-parse HEAD)
+short=$(git rev-parse --short=12 HEAD)
+export SOURCE_DATE_EPOCH=$(git log -1 --format=%ct "$commit")
+if [ -z "${VERSION:-}" ]; then
+	if tag=$(git describe --tags --exact-match "$commit" 2>/dev/null); then
+		VERSION=${tag#v}
+	else
+		VERSION="0.0.0-git.$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y%m%d).$short"
+	fi
+fi
+pkg_version=${VERSION//-/\~}           # deb/rpm: a pre-release sorts before the release
+msi_version=${VERSION%%[-~+]*}         # MSI: numeric major.minor.patch only
+base_url=${RELEASE_BASE_URL:-https://github.com/bg-agent/bg-agent/releases/download/v$VERSION}
+dist=${DIST:-dist}
+case "$dist" in /*) ;; *) dist="$repo/$dist" ;; esac
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+rm -rf "$dist"
+mkdir -p "$dist"
+say "bg-agent $VERSION ($commit), SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+
+# The source: exactly the commit.
+src="$work/bg-agent-$VERSION"
+git archive --format=tar --prefix="bg-agent-$VERSION/" "$commit" | tar -x -C "$work"
+git archive --format=tar.gz --prefix="bg-agent-$VERSION/" -o "$dist/bg-agent-$VERSION.tar.gz" "$commit"
+
+ldflags="-s -w -buildid= -X main.version=$VERSION -X main.commit=$commit"
+gobuild() { # OUT GOOS GOARCH CGO [CC]
+	local out=$1
+	(cd "$src" && env GOOS="$2" GOARCH="$3" CGO_ENABLED="$4" ${5:+CC=$5} GOFLAGS= GOAMD64=v1 \
+		go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$out" ./cmd/bg-agent)
+}
+
+# Deterministic tar.gz of DIR's contents.
+tgz() { # OUT DIR
+	tar --sort=name --mtime="@$SOURCE_DATE_EPOCH" --owner=0 --group=0 --numeric-owner \
+		--format=gnu -C "$2" -c . | gzip -9n >"$1"
+}
+
+# Linux: cgo for PC/SC (piv-go links libpcsclite).
+linux_tree() { # ARCH CC
+	local d="$work/linux-$1"
+	mkdir -p "$d/completions"
+	gobuild "$d/bg-agent" linux "$1" 1 "${2:-}"
+	local run="$work/linux-amd64/bg-agent" # completions come from the native binary
+	"$run" completion bash >"$d/completions/bg-agent.bash"
+	"$run" completion zsh >"$d/completions/_bg-agent"
+	"$run" completion fish >"$d/completions/bg-agent.fish"
+	"$run" completion powershell >"$d/completions/bg-agent-completion.ps1"
+	"$run" man >"$d/bg-agent.1"
+	gzip -9n <"$d/bg-agent.1" >"$d/bg-agent.1.gz"
+	cp "$src/examples/kit.toml" "$d/kit.toml"
+	mkdir -p "$work/tar-$1"
+	cp -r "$d/bg-agent" "$d/completions" "$d/bg-agent.1" "$d/kit.toml" "$work/tar-$1/"
+	tgz "$dist/bg-agent_${VERSION}_linux_$1.tar.gz" "$work/tar-$1"
+}
+say "linux/amd64 (cgo)"
+linux_tree amd64
+arches=(amd64)
+# arm64 needs a cross C toolchain and libpcsclite for arm64 (Debian
+# multiarch); both are heavy, so the release machine builds it only when
+# they are installed: apt-get install gcc-aarch64-linux-gnu libpcsclite-dev:arm64.
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && [ -e /usr/lib/aarch64-linux-gnu/libpcsclite.so ]; then
+	say "linux/arm64 (cgo, cross)"
+	linux_tree arm64 aarch64-linux-gnu-gcc
+	arches+=(arm64)
+else
+	say "skipping linux/arm64: no aarch64-linux-gnu-gcc + libpcsclite-dev:arm64 (see packaging/README.md)"
+fi
+
+say "windows/amd64"
+win="$work/windows-amd64"
+mkdir -p "$win"
+gobuild "$win/bg-agent.exe" windows amd64 0
+cp "$win/bg-agent.exe" "$dist/bg-agent_${VERSION}_windows_amd64.exe"
+cp "$work/linux-amd64/completions/bg-agent-completion.ps1" "$work/linux-amd64/bg-agent.1" "$src/examples/kit.toml" "$win/"
+
+# .deb and .rpm through nfpm (a Go module, pinned).
+for arch in "${arches[@]}"; do
+	cfg="$work/nfpm-$arch.yaml"
+	cp "$src/packaging/nfpm.yaml" "$cfg"
+	if [ -f "$src/packaging/systemd/bg-agent.service" ]; then
+		cat >>"$cfg" <<-UNIT
+		  - src: $src/packaging/systemd/bg-agent.service
+		    dst: /usr/lib/systemd/user/bg-agent.service
+		    file_info:
+		      mode: 0644
+		UNIT
+	fi
+	for fmt in deb rpm; do
+		say "$fmt ($arch)"
+		(cd "$work" && NFPM_ARCH=$arch NFPM_VERSION=$pkg_version BUILD_DIR="$work/linux-$arch" \
+			GOFLAGS= go run "$NFPM" package --config "$cfg" --packager "$fmt" --target "$dist/" >&2)
+	done
+done
+
+# MSI through wixl, with GUIDs fixed by version and commit.
+guid() { printf '%s' "$1" | sha256sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\U\1-\2-\3-\4-\5/'; }
+if command -v wixl >/dev/null 2>&1; then
+	say "msi (wixl)"
+	wixl --arch x64 -D Version="$msi_version" -D SourceDir="$win" \
+		-D ProductCode="$(guid "bg-agent product $VERSION $commit")" \
+		-D PackageCode="$(guid "bg-agent package $VERSION $commit")" \
+		-o "$dist/bg-agent_${VERSION}_windows_amd64.msi" "$src/packaging/windows/bg-agent.wxs"
+else
+	say "skipping the MSI: wixl is not installed (apt-get install wixl msitools)"
+fi
+
+# Homebrew formula for the source tarball.
+tarball="bg-agent-$VERSION.tar.gz"
+sha=$(sha256sum "$dist/$tarball" | cut -d' ' -f1)
+sed -e "s|@URL@|$base_url/$tarball|" -e "s|@SHA256@|$sha|" -e "s|@VERSION@|$VERSION|" -e "s|@COMMIT@|$commit|" \
+	"$src/packaging/homebrew/bg-agent.rb.in" >"$dist/bg-agent.rb"
+
+# CycloneDX SBOMs from the binaries' embedded build info.
+for arch in "${arches[@]}"; do
+	(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$work/linux-$arch/bg-agent") >"$dist/bg-agent_${VERSION}_linux_$arch.cdx.json"
+done
+(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$win/bg-agent.exe") >"$dist/bg-agent_${VERSION}_windows_amd64.cdx.json"
+
+(cd "$dist" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
+say "done: $dist"
+cat "$dist/SHA256SUMS" >&2
