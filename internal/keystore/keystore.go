@@ -25,6 +25,7 @@ type Entry struct {
 	User        string
 	AccessKeyID string // masked, e.g. AKIA…ABCD
 	Added       time.Time
+	Sealed      string // where a sealed key is sealed to ("YubiKey 13000001 slot 9d"), else ""
 }
 
 // Options chooses and configures the backend. No environment is read here:
@@ -43,6 +44,10 @@ type Options struct {
 	// HaveSessionBus says a D-Bus session bus is reachable, which makes
 	// secret-service the Linux default.
 	HaveSessionBus bool
+	// Unseal opens a sealed item (see SealedSecret), so that Get returns
+	// the plain Secret for sealed and unsealed items alike. nil: sealed
+	// items cannot be read.
+	Unseal func(user string, sealed SealedSecret) (Secret, error)
 }
 
 // Backends lists the valid Options.Backend values.
@@ -56,6 +61,8 @@ type Store struct {
 	backend string
 	prefix  string // item key prefix, "user:" (see itemPrefix)
 	dir     string // file backend directory, for messages
+
+	unsealFn func(string, SealedSecret) (Secret, error)
 }
 
 // Backend returns the backend in use, e.g. "file".

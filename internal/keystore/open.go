@@ -49,7 +49,7 @@ func Open(opts Options) (*Store, error) {
 	if service == "" {
 		service = defaultService
 	}
-	s := &Store{backend: backend, prefix: itemPrefix(backend, runtime.GOOS)}
+	s := &Store{backend: backend, prefix: itemPrefix(backend, runtime.GOOS), unsealFn: opts.Unseal}
 	s.cfg = keyring.Config{
 		AllowedBackends: []keyring.BackendType{keyring.BackendType(backend)},
 		ServiceName:     service,

@@ -48,28 +48,39 @@ func (s *Store) Put(user string, sec Secret) error {
 	return nil
 }
 
-// Get returns user's secret.
+// Get returns user's secret; a sealed one is unsealed through
+// Options.Unseal (outside the store's lock: it may wait for a PIN or a touch).
 func (s *Store) Get(user string) (Secret, error) {
 	if err := checkUser(user); err != nil {
 		return Secret{}, err
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.get(user)
+	it, err := s.get(user)
+	s.mu.Unlock()
+	if err != nil || it.Sealed == nil {
+		return it.Secret, err
+	}
+	return s.unseal(user, *it.Sealed)
 }
 
-func (s *Store) get(user string) (Secret, error) {
-	item, err := s.ring.Get(s.prefix + user)
+// item is a stored item: a plain Secret, or a sealed one (see sealedItem).
+type item struct {
+	Secret
+	Sealed *SealedSecret `json:"sealed,omitempty"`
+}
+
+func (s *Store) get(user string) (item, error) {
+	ring, err := s.ring.Get(s.prefix + user)
 	if err != nil {
-		return Secret{}, s.fail("read the key of", user, err)
+		return item{}, s.fail("read the key of", user, err)
 	}
-	var sec Secret
-	if err := json.Unmarshal(item.Data, &sec); err != nil || sec.AccessKeyID == "" {
-		return Secret{}, bgerr.Wrap(bgerr.KindKeystore, err,
+	var it item
+	if err := json.Unmarshal(ring.Data, &it); err != nil || (it.AccessKeyID == "" && it.Sealed == nil) {
+		return item{}, bgerr.Wrap(bgerr.KindKeystore, err,
 			"the keystore item for "+user+" is damaged",
 			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add "+user)
 	}
-	return sec, nil
+	return it, nil
 }
 
 // List returns the stored users sorted by name, with masked key ids.
@@ -82,11 +93,15 @@ func (s *Store) List() ([]Entry, error) {
 	}
 	entries := make([]Entry, 0, len(users))
 	for _, u := range users {
-		sec, err := s.get(u)
+		it, err := s.get(u)
 		if err != nil {
 			return nil, err
 		}
-		entries = append(entries, Entry{User: u, AccessKeyID: mask(sec.AccessKeyID), Added: sec.Added})
+		e := Entry{User: u, AccessKeyID: mask(it.AccessKeyID), Added: it.Added}
+		if it.Sealed != nil {
+			e.AccessKeyID, e.Sealed = it.Sealed.KeyID, it.Sealed.To()
+		}
+		entries = append(entries, e)
 	}
 	return entries, nil
 }

@@ -1,0 +1,211 @@
+package keystore
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdh"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/99designs/keyring"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// SealedSecret is an access key encrypted to the P-256 key in a YubiKey
+// PIV slot: ECDH between a fresh ephemeral key and the slot key, HKDF-SHA256
+// of the shared secret, AES-256-GCM. The keystore item holds only this: the
+// ciphertext, the ephemeral public key, where the slot key lives (serial,
+// slot, a fingerprint of its public key) and the masked key id for `ls`.
+// Opening it needs the slot key, i.e. the YubiKey, its PIN and a touch as
+// the slot's policies say.
+type SealedSecret struct {
+	Version    int    `json:"v"`
+	Serial     uint32 `json:"serial"`    // the YubiKey
+	Slot       string `json:"slot"`      // PIV slot, e.g. "9d"
+	Recipient  string `json:"recipient"` // Fingerprint of the slot's public key
+	Ephemeral  []byte `json:"epk"`       // uncompressed P-256 point
+	Nonce      []byte `json:"nonce"`
+	Ciphertext []byte `json:"ct"` // AES-256-GCM of the Secret's JSON
+	KeyID      string `json:"key_id"`
+}
+
+const (
+	sealVersion = 1
+	sealInfo    = "bg-agent sealed access key v1"
+)
+
+// Fingerprint identifies a slot public key: the first 16 bytes of the
+// SHA-256 of its uncompressed point, in hex.
+func Fingerprint(pub *ecdh.PublicKey) string {
+	h := sha256.Sum256(pub.Bytes())
+	return hex.EncodeToString(h[:16])
+}
+
+// To says where the secret is sealed, for messages: "YubiKey 13000001 slot 9d".
+func (s SealedSecret) To() string { return fmt.Sprintf("YubiKey %d slot %s", s.Serial, s.Slot) }
+
+// aad binds the ciphertext to the user and the slot, so an item copied to
+// another user's name, or edited to name another key, fails to open.
+func (s SealedSecret) aad(user string) []byte {
+	return fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s\x00%s", sealInfo, s.Version, s.Serial, s.Slot, user)
+}
+
+func sealKey(shared, ephemeral []byte, recipient string) ([]byte, error) {
+	salt := append(append([]byte{}, ephemeral...), recipient...)
+	return hkdf.Key(sha256.New, shared, salt, sealInfo, 32)
+}
+
+// Seal encrypts user's secret to recipient, the public key in slot of the
+// YubiKey serial. It needs no card: only the public key.
+func Seal(user string, sec Secret, recipient *ecdh.PublicKey, serial uint32, slot string) (SealedSecret, error) {
+	sec.AccessKeyID = strings.TrimSpace(sec.AccessKeyID)
+	sec.SecretAccessKey = strings.TrimSpace(sec.SecretAccessKey)
+	if err := checkUser(user); err != nil {
+		return SealedSecret{}, err
+	}
+	if err := checkSecret(sec); err != nil {
+		return SealedSecret{}, err
+	}
+	if recipient == nil || recipient.Curve() != ecdh.P256() {
+		return SealedSecret{}, errors.New("keystore: sealing needs a P-256 public key")
+	}
+	if sec.Added.IsZero() {
+		sec.Added = time.Now().UTC().Truncate(time.Second)
+	}
+	eph, err := ecdh.P256().GenerateKey(rand.Reader)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	shared, err := eph.ECDH(recipient)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	out := SealedSecret{Version: sealVersion, Serial: serial, Slot: slot, Recipient: Fingerprint(recipient),
+		Ephemeral: eph.PublicKey().Bytes(), KeyID: mask(sec.AccessKeyID)}
+	gcm, err := out.gcm(shared)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	plain, err := json.Marshal(sec)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	out.Nonce = make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(out.Nonce); err != nil {
+		return SealedSecret{}, err
+	}
+	out.Ciphertext = gcm.Seal(nil, out.Nonce, plain, out.aad(user))
+	clear(plain)
+	return out, nil
+}
+
+func (s SealedSecret) gcm(shared []byte) (cipher.AEAD, error) {
+	key, err := sealKey(shared, s.Ephemeral, s.Recipient)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
+
+// EphemeralKey is the public key the slot key must agree with.
+func (s SealedSecret) EphemeralKey() (*ecdh.PublicKey, error) {
+	return ecdh.P256().NewPublicKey(s.Ephemeral)
+}
+
+// Open decrypts the secret of user with shared, the ECDH secret of the slot
+// key and EphemeralKey (computed on the YubiKey).
+func (s SealedSecret) Open(user string, shared []byte) (Secret, error) {
+	damaged := func(err error) error {
+		return bgerr.Wrap(bgerr.KindKeystore, err,
+			"the sealed key of "+user+" cannot be decrypted with "+s.To(),
+			"the item was changed or belongs to another key: remove it with bg-agent rm "+user,
+			"then store the key again with: bg-agent add "+user+" --seal")
+	}
+	if s.Version != sealVersion {
+		return Secret{}, bgerr.New(bgerr.KindKeystore,
+			fmt.Sprintf("the sealed key of %s has format version %d, which this bg-agent does not know", user, s.Version),
+			"upgrade bg-agent")
+	}
+	gcm, err := s.gcm(shared)
+	if err != nil {
+		return Secret{}, damaged(err)
+	}
+	if len(s.Nonce) != gcm.NonceSize() {
+		return Secret{}, damaged(errors.New("bad nonce"))
+	}
+	plain, err := gcm.Open(nil, s.Nonce, s.Ciphertext, s.aad(user))
+	if err != nil {
+		return Secret{}, damaged(err)
+	}
+	defer clear(plain)
+	var sec Secret
+	if err := json.Unmarshal(plain, &sec); err != nil || checkSecret(sec) != nil {
+		return Secret{}, damaged(err)
+	}
+	return sec, nil
+}
+
+// sealedItem is the stored form of a sealed secret.
+type sealedItem struct {
+	Added  time.Time     `json:"added"`
+	Sealed *SealedSecret `json:"sealed"`
+}
+
+// PutSealed stores a sealed secret for user, replacing any previous key.
+func (s *Store) PutSealed(user string, sealed SealedSecret, added time.Time) error {
+	if err := checkUser(user); err != nil {
+		return err
+	}
+	if added.IsZero() {
+		added = time.Now().UTC().Truncate(time.Second)
+	}
+	data, err := json.Marshal(sealedItem{Added: added, Sealed: &sealed})
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkPassphrase(); err != nil {
+		return err
+	}
+	err = s.ring.Set(keyring.Item{
+		Key:         s.prefix + user,
+		Data:        data,
+		Label:       "bg-agent: " + user + " (sealed)",
+		Description: "AWS access key of break-glass IAM user " + user + ", sealed to " + sealed.To(),
+	})
+	if err != nil {
+		return s.fail("store the key of", user, err)
+	}
+	return nil
+}
+
+// unseal opens a sealed item through Options.Unseal.
+func (s *Store) unseal(user string, sealed SealedSecret) (Secret, error) {
+	if s.unsealFn == nil {
+		return Secret{}, bgerr.New(bgerr.KindKeystore,
+			"the key of "+user+" is sealed to "+sealed.To()+" and this bg-agent cannot unseal it",
+			"use a bg-agent built with YubiKey support (cgo, PC/SC) on this machine")
+	}
+	sec, err := s.unsealFn(user, sealed)
+	if err != nil {
+		return Secret{}, err
+	}
+	if err := checkSecret(sec); err != nil {
+		return Secret{}, bgerr.Wrap(bgerr.KindKeystore, err, "the sealed key of "+user+" is damaged",
+			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add "+user+" --seal")
+	}
+	return sec, nil
+}
