@@ -107,7 +107,8 @@ cp "$work/linux-amd64/completions/bg-agent-completion.ps1" "$work/linux-amd64/bg
 # .deb and .rpm through nfpm (a Go module, pinned).
 for arch in "${arches[@]}"; do
 	cfg="$work/nfpm-$arch.yaml"
-	cp "$src/packaging/nfpm.yaml" "$cfg"
+	sed -e "s|\${NFPM_ARCH}|$arch|g" -e "s|\${NFPM_VERSION}|$pkg_version|g" -e "s|\${BUILD_DIR}|$work/linux-$arch|g" \
+		"$src/packaging/nfpm.yaml" >"$cfg"
 	if [ -f "$src/packaging/systemd/bg-agent.service" ]; then
 		cat >>"$cfg" <<-UNIT
 		  - src: $src/packaging/systemd/bg-agent.service
@@ -118,8 +119,7 @@ for arch in "${arches[@]}"; do
 	fi
 	for fmt in deb rpm; do
 		say "$fmt ($arch)"
-		(cd "$work" && NFPM_ARCH=$arch NFPM_VERSION=$pkg_version BUILD_DIR="$work/linux-$arch" \
-			GOFLAGS= go run "$NFPM" package --config "$cfg" --packager "$fmt" --target "$dist/" >&2)
+		(cd "$work" && GOFLAGS= go run "$NFPM" package --config "$cfg" --packager "$fmt" --target "$dist/" >&2)
 	done
 done
 
