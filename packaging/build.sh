@@ -130,7 +130,14 @@ if command -v wixl >/dev/null 2>&1; then
 	wixl --arch x64 -D Version="$msi_version" -D SourceDir="$win" \
 		-D ProductCode="$(guid "bg-agent product $VERSION $commit")" \
 		-D PackageCode="$(guid "bg-agent package $VERSION $commit")" \
-		-o "$dist/bg-agent_${VERSION}_windows_amd64.msi" "$src/packaging/windows/bg-agent.wxs"
+		-o "$work/bg-agent.msi" "$src/packaging/windows/bg-agent.wxs"
+	# The per-user PATH entry: "=-PATH" sets on install and removes on
+	# uninstall; "[~];" appends to the user's existing PATH.
+	msibuild "$work/bg-agent.msi" -q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)" \
+		-q "INSERT INTO \`Environment\` (\`Environment\`, \`Name\`, \`Value\`, \`Component_\`) VALUES ('PathEntry', '=-PATH', '[~];[INSTALLDIR]', 'UserPath')" \
+		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)" \
+		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('WriteEnvironmentStrings', 5200)"
+	cp "$work/bg-agent.msi" "$dist/bg-agent_${VERSION}_windows_amd64.msi"
 else
 	say "skipping the MSI: wixl is not installed (apt-get install wixl msitools)"
 fi
