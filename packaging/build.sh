@@ -127,10 +127,11 @@ done
 guid() { printf '%s' "$1" | sha256sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\U\1-\2-\3-\4-\5/'; }
 if command -v wixl >/dev/null 2>&1; then
 	say "msi (wixl)"
-	wixl --arch x64 -D Version="$msi_version" -D SourceDir="$win" \
+	cp "$src/packaging/windows/bg-agent.wxs" "$win/"
+	(cd "$win" && wixl --arch x64 -D Version="$msi_version" \
 		-D ProductCode="$(guid "bg-agent product $VERSION $commit")" \
 		-D PackageCode="$(guid "bg-agent package $VERSION $commit")" \
-		-o "$work/bg-agent.msi" "$src/packaging/windows/bg-agent.wxs"
+		-o "$work/bg-agent.msi" bg-agent.wxs)
 	# The per-user PATH entry: "=-PATH" sets on install and removes on
 	# uninstall; "[~];" appends to the user's existing PATH.
 	msibuild "$work/bg-agent.msi" -q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)" \
