@@ -24,6 +24,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/paths"
 )
@@ -194,7 +195,7 @@ func (a *appCtx) agentStatus(c *cli.Context) error {
 
 // viaAgent gets credentials from the agent, starting it when none runs.
 // Any failure to reach it is agent.ErrUnavailable: the caller falls back.
-func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile) (aws.Credentials, string, error) {
+func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Justification) (aws.Credentials, string, error) {
 	sock, err := a.socket()
 	if err != nil {
 		return aws.Credentials{}, "", err
@@ -217,12 +218,12 @@ func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile) (aws.Credentia
 	if err != nil {
 		return aws.Credentials{}, "", err
 	}
-	creds, err := agent.RequestCredentials(ctx, sock, p, ask)
+	creds, err := agent.RequestCredentials(ctx, sock, p, why, ask)
 	if err != nil && agent.NotRunning(err) && a.env.Getenv("BG_AGENT_NO_AUTOSTART") == "" {
 		if serr := a.startAgent(sock); serr != nil {
 			return aws.Credentials{}, "", serr
 		}
-		creds, err = agent.RequestCredentials(ctx, sock, p, ask)
+		creds, err = agent.RequestCredentials(ctx, sock, p, why, ask)
 	}
 	if err != nil {
 		return aws.Credentials{}, "", err

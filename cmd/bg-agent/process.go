@@ -39,9 +39,13 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	why, err := a.justification(p)
+	if err != nil {
+		return nil, err
+	}
 	out := &issued{region: p.Region}
 	if !c.Bool("direct") && a.env.Getenv("BG_AGENT_DIRECT") == "" {
-		creds, arn, err := a.viaAgent(c.Context, p)
+		creds, arn, err := a.viaAgent(c.Context, p, why)
 		if err == nil {
 			out.creds, out.arn = creds, arn
 			return a.checkValidity(p, out), nil
@@ -63,7 +67,7 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := b.Credentials(c.Context, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui})
+	res, err := b.Credentials(c.Context, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui, Why: why})
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/declare"
 )
 
 type logLines struct{ strings.Builder }
@@ -142,14 +143,14 @@ func TestHungAgentIsUnavailable(t *testing.T) {
 	ClientIdleTimeout = 300 * time.Millisecond
 	defer func() { ClientIdleTimeout = old }()
 	start := time.Now()
-	_, err = RequestCredentials(context.Background(), sock, &config.Profile{Name: "p"}, Asker{})
+	_, err = RequestCredentials(context.Background(), sock, &config.Profile{Name: "p"}, declare.Justification{}, Asker{})
 	if !errors.Is(err, ErrUnavailable) || time.Since(start) > 3*time.Second {
 		t.Fatalf("%v after %s", err, time.Since(start))
 	}
 	if NotRunning(err) {
 		t.Fatal("a hung agent is not 'not running': the client must not start a second one")
 	}
-	_, err = RequestCredentials(context.Background(), filepath.Join(dir, "none.sock"), &config.Profile{}, Asker{})
+	_, err = RequestCredentials(context.Background(), filepath.Join(dir, "none.sock"), &config.Profile{}, declare.Justification{}, Asker{})
 	if !NotRunning(err) {
 		t.Fatalf("missing socket: %v", err)
 	}

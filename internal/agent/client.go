@@ -9,6 +9,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
@@ -68,7 +69,7 @@ func Call(socket string, req Message) (Message, error) {
 // RequestCredentials asks the agent for p's credentials, answering its questions
 // with a. Any failure to talk to the agent is ErrUnavailable; errors the
 // agent reports (wrong secret, region down, …) come back as they are.
-func RequestCredentials(ctx context.Context, socket string, p *config.Profile, a Asker) (*Credentials, error) {
+func RequestCredentials(ctx context.Context, socket string, p *config.Profile, why declare.Justification, a Asker) (*Credentials, error) {
 	nc, err := dial(socket, 2*time.Second)
 	if err != nil {
 		return nil, &unavailable{err}
@@ -77,7 +78,7 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, a
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	c := newConn(nc)
-	_ = c.send(Message{Type: TCredentials, Profile: p}) // a refusal is read below
+	_ = c.send(Message{Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket}) // a refusal is read below
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
 		m, err := c.recv()

@@ -56,6 +56,8 @@ type Message struct {
 	Text string `json:"text,omitempty"`
 
 	Profile *config.Profile `json:"profile,omitempty"` // credentials request
+	Reason  string          `json:"reason,omitempty"`
+	Ticket  string          `json:"ticket,omitempty"`
 
 	// need_secret / need_mfa and their answers
 	User   string           `json:"user,omitempty"`

@@ -13,6 +13,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
@@ -203,7 +204,8 @@ func (s *Server) credentials(ctx context.Context, c *conn, req Message) {
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := s.Broker.Credentials(ctx, broker.Request{Profile: req.Profile, Secrets: r, MFA: r, UI: r})
+		res, err := s.Broker.Credentials(ctx, broker.Request{Profile: req.Profile, Secrets: r, MFA: r, UI: r,
+			Why: declare.Justification{Reason: req.Reason, Ticket: req.Ticket}})
 		done <- outcome{res, err}
 	}()
 	for {

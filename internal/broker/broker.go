@@ -19,6 +19,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
@@ -43,6 +44,8 @@ type Request struct {
 	Secrets Secrets
 	MFA     mfa.Source
 	UI      Reporter
+	// Why carries the declared reason and ticket into session tags.
+	Why declare.Justification
 }
 
 // Broker issues credentials for profiles.
@@ -79,6 +82,7 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		Roles: p.Roles, Duration: p.Duration, SourceIdentity: p.SourceIdentity,
 		MFASessionDuration: b.mfaSessionDuration(p),
 	}
+	plan.Tags, plan.TransitiveTagKeys = req.Why.Tags()
 	c := chain.New(clients, p.Regions, req.UI)
 	mfaKey := "mfa|" + p.User + "|" + p.MFASerial
 	newMFASession := func(ctx context.Context) (*chain.Session, error) {
@@ -120,9 +124,15 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 // under a live MFA session without a new MFA code.
 func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chain.Plan, mfaKey string,
 	newMFASession func(context.Context) (*chain.Session, error)) (*chain.Result, error) {
+	// Role sessions differ by everything AssumeRole was given, tags included
+	// (a new reason or ticket means new sessions that carry it).
+	tagKey := ""
+	for _, t := range plan.Tags {
+		tagKey += aws.ToString(t.Key) + "=" + aws.ToString(t.Value) + ";"
+	}
 	keys := []string{mfaKey}
 	for _, role := range plan.Roles {
-		keys = append(keys, fmt.Sprintf("%s|%s|%s|%s", keys[len(keys)-1], role, plan.SourceIdentity, chain.RoleDuration(plan.Duration)))
+		keys = append(keys, fmt.Sprintf("%s|%s|%s|%s|%x", keys[len(keys)-1], role, plan.SourceIdentity, chain.RoleDuration(plan.Duration), sha256.Sum256([]byte(tagKey))))
 	}
 	var hop func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error)
 	hop = func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error) {

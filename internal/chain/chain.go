@@ -164,11 +164,14 @@ func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role st
 		c.rep.Infof("bg_duration %s is over the 1 h limit for chained roles; asking %s for 1h", FormatDuration(p.Duration), roleName(role))
 	}
 	in := &sts.AssumeRoleInput{
-		RoleArn:           aws.String(role),
-		RoleSessionName:   aws.String(sessionName(p)),
-		DurationSeconds:   aws.Int32(int32(dur / time.Second)),
-		Tags:              p.Tags,
-		TransitiveTagKeys: p.TransitiveTagKeys,
+		RoleArn:         aws.String(role),
+		RoleSessionName: aws.String(sessionName(p)),
+		DurationSeconds: aws.Int32(int32(dur / time.Second)),
+	}
+	if hop == 1 {
+		// Transitive tags set on the first role follow the chain; passing
+		// them again on a later hop is an error (notes/aws-facts.md).
+		in.Tags, in.TransitiveTagKeys = p.Tags, p.TransitiveTagKeys
 	}
 	if p.SourceIdentity != "" {
 		in.SourceIdentity = aws.String(p.SourceIdentity)

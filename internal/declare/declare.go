@@ -1,0 +1,174 @@
+// Package declare keeps the declared emergency: why break-glass access is
+// being used (a reason, an incident ticket) and until when. It lives in a
+// small file in the state dir (0600), not only in the agent's memory, so a
+// restarted agent and direct mode honour the same declaration. Every role
+// session then carries the reason and ticket as transitive session tags, so
+// CloudTrail in every account shows why the emergency role was used.
+package declare
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sts/types"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// Declaration is an open emergency window.
+type Declaration struct {
+	Reason string    `json:"reason"`
+	Ticket string    `json:"ticket,omitempty"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Until  time.Time `json:"until"`
+}
+
+// Active reports whether d is open at t.
+func (d *Declaration) Active(t time.Time) bool { return d != nil && t.Before(d.Until) }
+
+// DefaultWindow is how long a declaration lasts without --for.
+const DefaultWindow = 4 * time.Hour
+
+const file = "declaration.json"
+
+// Save writes d to dir atomically.
+func Save(dir string, d Declaration) error {
+	if strings.TrimSpace(d.Reason) == "" {
+		return bgerr.New(bgerr.KindUsage, "a declaration needs a reason", `bg-agent declare --reason "what is broken and why break-glass is needed"`)
+	}
+	b, _ := json.MarshalIndent(d, "", "  ")
+	tmp := filepath.Join(dir, file+".tmp")
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return bgerr.Wrap(bgerr.KindConfig, err, "cannot record the declaration: "+err.Error())
+	}
+	return os.Rename(tmp, filepath.Join(dir, file))
+}
+
+// Load returns the declaration in dir, or nil when there is none.
+func Load(dir string) (*Declaration, error) {
+	b, err := os.ReadFile(filepath.Join(dir, file))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot read the declaration: "+err.Error())
+	}
+	var d Declaration
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "the declaration file "+filepath.Join(dir, file)+" is damaged",
+			"declare again: bg-agent declare --reason …")
+	}
+	return &d, nil
+}
+
+// End closes the declaration (the file is removed).
+func End(dir string) error {
+	err := os.Remove(filepath.Join(dir, file))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// Justification is what a request carries: from BG_AGENT_REASON /
+// BG_AGENT_TICKET (non-interactive use), else from the active declaration.
+type Justification struct {
+	Reason, Ticket string
+}
+
+// Resolve picks the justification for a request at time now.
+func Resolve(envReason, envTicket string, d *Declaration, now time.Time) Justification {
+	if strings.TrimSpace(envReason) != "" {
+		return Justification{Reason: envReason, Ticket: envTicket}
+	}
+	if d.Active(now) {
+		j := Justification{Reason: d.Reason, Ticket: d.Ticket}
+		if envTicket != "" {
+			j.Ticket = envTicket
+		}
+		return j
+	}
+	return Justification{Ticket: envTicket}
+}
+
+// Require refuses a profile with bg_require_reason when nothing justifies
+// the request.
+func Require(profile string, j Justification, d *Declaration, now time.Time) error {
+	if strings.TrimSpace(j.Reason) != "" {
+		return nil
+	}
+	msg := fmt.Sprintf("profile %s requires a declared emergency, and none is open", profile)
+	if d != nil && !d.Active(now) {
+		msg = fmt.Sprintf("profile %s requires a declared emergency; the last one ended at %s", profile, d.Until.Local().Format("15:04 Jan 2"))
+	}
+	return bgerr.New(bgerr.KindUsage, msg,
+		`declare it: bg-agent declare --reason "what is broken" --ticket INC-123`,
+		"or, non-interactively, set BG_AGENT_REASON (and BG_AGENT_TICKET)")
+}
+
+// Tag keys on every role session (transitive: they follow the chain).
+const (
+	TagReason = "bg-agent:reason"
+	TagTicket = "bg-agent:ticket"
+)
+
+// Session tag limits (notes/aws-facts.md): value ≤ 256 characters of
+// letters, digits, spaces and _.:/=+-@.
+const maxTagValue = 256
+
+// Tags returns the session tags for j and their transitive keys; never an
+// error: a long or odd reason is cleaned and cut, the chain must not fail
+// because of what an operator typed under stress.
+func (j Justification) Tags() ([]types.Tag, []string) {
+	var tags []types.Tag
+	var keys []string
+	add := func(k, v string) {
+		v = Sanitize(v)
+		if v == "" {
+			return
+		}
+		tags = append(tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		keys = append(keys, k)
+	}
+	add(TagReason, j.Reason)
+	add(TagTicket, j.Ticket)
+	return tags, keys
+}
+
+// Sanitize makes s a valid session tag value: disallowed characters become
+// '-', runs of space collapse, and it is cut to 256 characters.
+func Sanitize(s string) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.TrimSpace(s) {
+		switch {
+		case unicode.IsSpace(r):
+			if !space {
+				b.WriteByte(' ')
+			}
+			space = true
+			continue
+		case unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("_.:/=+-@", r):
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+		space = false
+	}
+	out := []rune(b.String())
+	if len(out) > maxTagValue {
+		out = append(out[:maxTagValue-1], '…')
+		if !unicode.IsLetter('…') { // the ellipsis is not allowed in tag values
+			out[maxTagValue-1] = '.'
+		}
+	}
+	return strings.TrimSpace(string(out))
+}
