@@ -127,14 +127,27 @@ done
 guid() { printf '%s' "$1" | sha256sum | sed -E 's/^(.{8})(.{4})(.{4})(.{4})(.{12}).*/\U\1-\2-\3-\4-\5/'; }
 if command -v wixl >/dev/null 2>&1; then
 	say "msi (wixl)"
+	# wixl and libmsi stamp the current time into the summary information and
+	# a random revision UUID: freeze the clock at SOURCE_DATE_EPOCH with
+	# libfaketime and set the revision (the package code) ourselves.
+	frozen=()
+	if command -v faketime >/dev/null 2>&1; then
+		frozen=(env TZ=UTC faketime "$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')")
+	else
+		say "faketime is not installed: the MSI will not be reproducible (apt-get install faketime)"
+	fi
+	package_code=$(guid "bg-agent package $VERSION $commit")
 	cp "$src/packaging/windows/bg-agent.wxs" "$win/"
-	(cd "$win" && wixl --arch x64 -D Version="$msi_version" \
+	touch -d "@$SOURCE_DATE_EPOCH" "$win"/*
+	(cd "$win" && "${frozen[@]}" wixl --arch x64 -D Version="$msi_version" \
 		-D ProductCode="$(guid "bg-agent product $VERSION $commit")" \
-		-D PackageCode="$(guid "bg-agent package $VERSION $commit")" \
+		-D PackageCode="$package_code" \
 		-o "$work/bg-agent.msi" bg-agent.wxs)
 	# The per-user PATH entry: "=-PATH" sets on install and removes on
 	# uninstall; "[~];" appends to the user's existing PATH.
-	msibuild "$work/bg-agent.msi" -q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)" \
+	"${frozen[@]}" msibuild "$work/bg-agent.msi" \
+		-s "Installation Database" "bg-agent" "x64;1033" "{$package_code}" \
+		-q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)" \
 		-q "INSERT INTO \`Environment\` (\`Environment\`, \`Name\`, \`Value\`, \`Component_\`) VALUES ('PathEntry', '=-PATH', '[~];[INSTALLDIR]', 'UserPath')" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('WriteEnvironmentStrings', 5200)"

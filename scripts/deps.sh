@@ -28,12 +28,12 @@ else
 fi
 
 # --- kit and packaging (issue 6) -------------------------------------------
-# msitools (wixl builds the MSI, msiinfo checks it), rpm (checks the .rpm),
+# wixl + faketime (build the MSI reproducibly), msitools (msiinfo checks it), rpm,
 # ruby (ruby -c on the Homebrew formula), chromium (screenshots the printed
 # runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
 # list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
 # build is cgo for PC/SC). Installed only when missing.
-kit_packages=(msitools rpm ruby chromium awscli gcc libpcsclite-dev)
+kit_packages=(msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev)
 kit_missing=()
 for p in "${kit_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || kit_missing+=("$p")
