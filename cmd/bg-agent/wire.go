@@ -12,6 +12,8 @@ import (
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
+	"github.com/bg-agent/bg-agent/internal/prompt"
+	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
 // This file is the only place that reads bg-agent's environment variables
@@ -37,6 +39,7 @@ func (a *appCtx) openStore() (*keystore.Store, error) {
 		Dir:            dir,
 		HaveSessionBus: a.env.Getenv("DBUS_SESSION_BUS_ADDRESS") != "",
 		FilePassphrase: a.filePassphrase,
+		Unseal:         a.unseal,
 	})
 }
 
@@ -69,7 +72,13 @@ func (a *appCtx) mfaSource(p *config.Profile) (mfa.Source, error) {
 	case config.MFACommand:
 		return &mfa.Command{Line: p.MFACommand, Stderr: a.operatorWriter()}, nil
 	case config.MFAPrompt:
-		return &mfa.Prompt{Terminal: a.env.Terminal}, nil
+		return a.promptSource(p)
+	case config.MFAYubiKey:
+		serial, err := yubikeySerial(p)
+		if err != nil {
+			return nil, err
+		}
+		return &yubikey.MFA{OATH: a.oath(p), Serial: serial, Account: p.Keys["bg_oath_account"]}, nil
 	}
 	return nil, bgerr.New(bgerr.KindConfig,
 		"bg_mfa = "+string(p.MFA)+" of profile "+p.Name+" is not available in this build",

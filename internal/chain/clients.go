@@ -215,3 +215,7 @@ func (c *cancelOnClose) Close() error {
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// HTTPClient is the SDK-configured HTTP client (proxy, CA bundle, timeouts),
+// for other AWS endpoints bg-agent calls (console federation).
+func (c *Clients) HTTPClient() aws.HTTPClient { return c.cfg.HTTPClient }
