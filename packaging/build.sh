@@ -145,8 +145,8 @@ if command -v wixl >/dev/null 2>&1; then
 		-o "$work/bg-agent.msi" bg-agent.wxs)
 	# The per-user PATH entry: "=-PATH" sets on install and removes on
 	# uninstall; "[~];" appends to the user's existing PATH.
+	"${frozen[@]}" msibuild "$work/bg-agent.msi" -s "Installation Database" "bg-agent" "x64;1033" "{$package_code}"
 	"${frozen[@]}" msibuild "$work/bg-agent.msi" \
-		-s "Installation Database" "bg-agent" "x64;1033" "{$package_code}" \
 		-q "CREATE TABLE \`Environment\` (\`Environment\` CHAR(72) NOT NULL, \`Name\` CHAR(255) NOT NULL LOCALIZABLE, \`Value\` CHAR(255) LOCALIZABLE, \`Component_\` CHAR(72) NOT NULL PRIMARY KEY \`Environment\`)" \
 		-q "INSERT INTO \`Environment\` (\`Environment\`, \`Name\`, \`Value\`, \`Component_\`) VALUES ('PathEntry', '=-PATH', '[~];[INSTALLDIR]', 'UserPath')" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)" \
