@@ -16,7 +16,7 @@
 # time for every archive mtime, fixed MSI GUIDs derived from version and
 # commit. Two runs on one commit give identical SHA256SUMS.
 #
-# Environment: VERSION (default: the exact tag without "v", else
+# Environment: COMMIT (default HEAD), VERSION (default: the exact tag without "v", else
 # 0.0.0-git.DATE.SHORTCOMMIT), RELEASE_BASE_URL (where the source tarball
 # will be published; the formula's url), DIST (default dist).
 set -euo pipefail
@@ -26,8 +26,8 @@ say() { echo "build: $*" >&2; }
 
 NFPM=github.com/goreleaser/nfpm/v2/cmd/nfpm@v2.45.2
 
-commit=$(git rev-parse HEAD)
-short=$(git rev-parse --short=12 HEAD)
+commit=$(git rev-parse "${COMMIT:-HEAD}^{commit}")
+short=$(git rev-parse --short=12 "$commit")
 export SOURCE_DATE_EPOCH=$(git log -1 --format=%ct "$commit")
 if [ -z "${VERSION:-}" ]; then
 	if tag=$(git describe --tags --exact-match "$commit" 2>/dev/null); then
@@ -41,6 +41,10 @@ msi_version=${VERSION%%[-~+]*}         # MSI: numeric major.minor.patch only
 base_url=${RELEASE_BASE_URL:-https://github.com/bg-agent/bg-agent/releases/download/v$VERSION}
 dist=${DIST:-dist}
 case "$dist" in /*) ;; *) dist="$repo/$dist" ;; esac
+if [ "$dist" = / ] || [ "$dist" = "$repo" ] || [ -e "$dist/go.mod" ]; then
+	say "refusing DIST=$dist: it is emptied first"
+	exit 2
+fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
