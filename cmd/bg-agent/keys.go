@@ -24,6 +24,8 @@ func (a *appCtx) addCommand() *cli.Command {
 			"It is never taken from the command line.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "env", Usage: "read AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"},
+			&cli.BoolFlag{Name: "seal", Usage: "seal the key to a YubiKey PIV slot key (see: bg-agent yubikey setup): it is then useless without the YubiKey, its PIN and a touch"},
+			yubikeySerialFlag, slotFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 1, "USER"); err != nil {
@@ -38,7 +40,15 @@ func (a *appCtx) addCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			if err := store.Put(user, keystore.Secret{AccessKeyID: id, SecretAccessKey: secret, Added: time.Now().UTC()}); err != nil {
+			sec := keystore.Secret{AccessKeyID: id, SecretAccessKey: secret, Added: time.Now().UTC()}
+			if c.Bool("seal") {
+				return a.addSealed(c, store, user, sec)
+			}
+			if c.IsSet(yubikeySerialFlag.Name) || c.IsSet(slotFlag.Name) {
+				return bgerr.New(bgerr.KindUsage, "--yubikey-serial and --slot go with --seal",
+					"add --seal to seal the key to a YubiKey")
+			}
+			if err := store.Put(user, sec); err != nil {
 				return err
 			}
 			a.ui.Infof("stored the access key of %s in the %s keystore", user, store.Backend())
@@ -95,12 +105,28 @@ func (a *appCtx) lsCommand() *cli.Command {
 				a.ui.Infof("no users stored in the %s keystore; add one with: bg-agent add USER", store.Backend())
 				return nil
 			}
+			sealed := false
+			for _, e := range entries {
+				sealed = sealed || e.Sealed != ""
+			}
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "USER\tACCESS KEY\tADDED")
+			if sealed {
+				fmt.Fprintln(tw, "USER\tACCESS KEY\tADDED\tSEALED TO")
+			} else {
+				fmt.Fprintln(tw, "USER\tACCESS KEY\tADDED")
+			}
 			for _, e := range entries {
 				added := "-"
 				if !e.Added.IsZero() {
 					added = e.Added.UTC().Format("2006-01-02")
+				}
+				if sealed {
+					to := e.Sealed
+					if to == "" {
+						to = "-"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.User, e.AccessKeyID, added, to)
+					continue
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\n", e.User, e.AccessKeyID, added)
 			}

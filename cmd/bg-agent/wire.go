@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdh"
+	"fmt"
 	"io"
+	"os/exec"
 	"runtime"
+	"strconv"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
@@ -111,4 +115,140 @@ func (a *appCtx) broker() (*broker.Broker, error) {
 			return chain.NewClients(ctx, chain.ClientOptions{ConfigFile: file, Profile: p.Name})
 		},
 	}, nil
+}
+
+// promptEnv says how the operator can be asked: the terminal, and on a
+// desktop (DISPLAY/WAYLAND_DISPLAY on Linux; always on macOS and Windows)
+// a dialog program.
+func (a *appCtx) promptEnv() prompt.Env {
+	display := runtime.GOOS == "darwin" || runtime.GOOS == "windows" ||
+		a.env.Getenv("DISPLAY") != "" || a.env.Getenv("WAYLAND_DISPLAY") != ""
+	return prompt.Env{GOOS: runtime.GOOS, Terminal: a.env.Terminal, ReadSecret: a.env.ReadSecret,
+		Display: display, LookPath: exec.LookPath}
+}
+
+// prompter is the prompt driver: bg_prompt of profile p when set, else
+// BG_AGENT_PROMPT, else auto (the terminal when there is one, else a
+// desktop dialog). PINs and OATH passwords, asked while reading the
+// keystore, use BG_AGENT_PROMPT (p is nil).
+func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
+	v, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT"
+	if p != nil && p.Keys["bg_prompt"] != "" {
+		v, where = p.Keys["bg_prompt"], "bg_prompt of profile "+p.Name
+	}
+	mode, err := prompt.ParseMode(v)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, where+" "+err.Error(), "set it to terminal, gui or auto")
+	}
+	d, err := prompt.New(mode, a.promptEnv())
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, where+" is gui but there is no desktop dialog: "+err.Error(),
+			"install zenity or kdialog (Linux) and run in a desktop session, or set it to terminal or auto")
+	}
+	return d, nil
+}
+
+// promptSource is bg_mfa = prompt: the terminal prompt, or a desktop
+// dialog when bg_prompt says gui or (auto) there is no terminal.
+func (a *appCtx) promptSource(p *config.Profile) (mfa.Source, error) {
+	d, err := a.prompter(p)
+	if err != nil {
+		return nil, err
+	}
+	if d.Name() == "terminal" || !prompt.Available(d) {
+		return &mfa.Prompt{Terminal: a.env.Terminal}, nil
+	}
+	return &prompt.MFA{Driver: d}, nil
+}
+
+// touchNotifier tells the operator to touch the YubiKey: a notice on
+// stderr (and the terminal when stderr is captured), and a desktop
+// notification when a touch is still awaited after a moment.
+func (a *appCtx) touchNotifier() *yubikey.Notifier {
+	return &yubikey.Notifier{
+		Notice:  func(msg string) { a.ui.Noticef("%s", msg) },
+		Desktop: prompt.Notifier(a.promptEnv()),
+	}
+}
+
+// oath is the YubiKey OATH client; a password-protected applet's password
+// is asked with the profile's prompt driver.
+func (a *appCtx) oath(p *config.Profile) *yubikey.OATH {
+	return &yubikey.OATH{
+		Notify: a.touchNotifier(),
+		Password: func(serial uint32) (string, error) {
+			d, err := a.prompter(p)
+			if err != nil {
+				return "", err
+			}
+			return d.Ask(context.Background(), prompt.Question{Title: "bg-agent: OATH password", Secret: true,
+				Text: fmt.Sprintf("OATH password of YubiKey %d", serial)})
+		},
+	}
+}
+
+// piv is the YubiKey PIV client that unseals keystore items. It never
+// sends a PIN with one try left unless BG_AGENT_ALLOW_LAST_PIN_TRY=1.
+func (a *appCtx) piv() *yubikey.PIV {
+	return &yubikey.PIV{
+		Notify:       a.touchNotifier(),
+		AllowLastTry: a.env.Getenv("BG_AGENT_ALLOW_LAST_PIN_TRY") == "1",
+		LastTryHint:  "to use the last try anyway, set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry",
+		PIN: func(r yubikey.PINRequest) (string, error) {
+			d, err := a.prompter(nil)
+			if err != nil {
+				return "", err
+			}
+			tries := "tries"
+			if r.Retries == 1 {
+				tries = "try"
+			}
+			return d.Ask(context.Background(), prompt.Question{Title: "bg-agent: YubiKey PIN", Secret: true,
+				Text: fmt.Sprintf("PIN of YubiKey %d to %s (%d %s left)", r.Serial, r.Purpose, r.Retries, tries)})
+		},
+	}
+}
+
+// unseal opens a keystore item sealed to a YubiKey PIV slot (keystore.Options.Unseal).
+func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, error) {
+	fail := func(err error) (keystore.Secret, error) {
+		kind := bgerr.KindOf(err)
+		if kind == bgerr.KindUnknown {
+			kind = bgerr.KindKeystore
+		}
+		return keystore.Secret{}, bgerr.Wrap(kind, err, "cannot unseal the key of "+user+": "+err.Error())
+	}
+	slot, err := yubikey.ParseSlot(s.Slot)
+	if err != nil {
+		return fail(err)
+	}
+	eph, err := s.EphemeralKey()
+	if err != nil {
+		return fail(err)
+	}
+	shared, err := a.piv().ECDH(context.Background(), yubikey.ECDHRequest{
+		Serial: s.Serial, Slot: slot, Peer: eph,
+		Recipient: func(pub *ecdh.PublicKey) bool { return keystore.Fingerprint(pub) == s.Recipient },
+		Purpose:   "unseal the access key of " + user,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer clear(shared)
+	return s.Open(user, shared)
+}
+
+// yubikeySerial reads bg_yubikey_serial: the YubiKey to use; 0 when unset.
+func yubikeySerial(p *config.Profile) (uint32, error) {
+	v := p.Keys["bg_yubikey_serial"]
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 32)
+	if err != nil || n == 0 {
+		return 0, bgerr.New(bgerr.KindConfig,
+			fmt.Sprintf("bg_yubikey_serial %q of profile %s is not a YubiKey serial number", v, p.Name),
+			"use the serial printed on the key or shown by: bg-agent yubikey list")
+	}
+	return uint32(n), nil
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -140,14 +141,29 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			if b.Cache.stale(mfaKey, stepMinLeft, b.maxAge()) {
 				ui.Noticef("the MFA session of %s has ended; a new MFA code is needed", plan.User)
 			}
-			return b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
+			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
+			if err != nil && !errors.As(err, new(*HopError)) {
+				step := "GetSessionToken"
+				switch bgerr.KindOf(err) {
+				case bgerr.KindNoSecret, bgerr.KindKeystore:
+					step = "keystore"
+				case bgerr.KindMFA:
+					step = "MFA"
+				}
+				err = &HopError{Hop: 0, Step: step, Err: err}
+			}
+			return s, err
 		}
 		return b.Cache.get(ctx, keys[i], minLeft, 0, func(ctx context.Context) (*chain.Session, error) {
 			parent, err := hop(ctx, i-1, stepMinLeft)
 			if err != nil {
 				return nil, err
 			}
-			return c.AssumeRole(ctx, plan, parent, plan.Roles[i-1], i)
+			s, err := c.AssumeRole(ctx, plan, parent, plan.Roles[i-1], i)
+			if err != nil {
+				return nil, &HopError{Hop: i, Step: "AssumeRole", Role: plan.Roles[i-1], Err: err}
+			}
+			return s, nil
 		})
 	}
 	margin := b.Cache.margin()
@@ -161,6 +177,35 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			"raise bg_duration of profile "+plan.Profile+", or start the agent with a smaller --margin")
 	}
 	return &chain.Result{Final: final, Hops: []*chain.Session{final}}, nil
+}
+
+// HopError says which step of the chain failed (drills report it). It
+// reads as its cause, so operators see the same message as without it.
+type HopError struct {
+	Hop  int    // 0: the MFA session; n: the nth role
+	Step string // keystore, MFA, GetSessionToken, AssumeRole
+	Role string // for AssumeRole
+	Err  error
+}
+
+func (e *HopError) Error() string { return e.Err.Error() }
+func (e *HopError) Unwrap() error { return e.Err }
+
+// Where names the step for reports: "AssumeRole arn:…", "GetSessionToken", …
+func (e *HopError) Where() string {
+	if e.Role != "" {
+		return e.Step + " " + e.Role
+	}
+	return e.Step
+}
+
+// CallerIdentity asks STS who creds are, over p's regions (drills end with it).
+func (b *Broker) CallerIdentity(ctx context.Context, p *config.Profile, ui Reporter, creds aws.Credentials) (string, error) {
+	clients, err := b.Clients(ctx, p)
+	if err != nil {
+		return "", err
+	}
+	return chain.New(clients, p.Regions, ui).CallerIdentity(ctx, chain.Plan{Profile: p.Name, User: p.User}, creds)
 }
 
 // stepMinLeft is how long an intermediate session must still be valid to

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/go-piv/piv-go/v2/piv"
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/yubikey"
+)
+
+var (
+	yubikeySerialFlag = &cli.UintFlag{Name: "yubikey-serial", Usage: "the YubiKey to use, by serial (default: the only one plugged in)"}
+	slotFlag          = &cli.StringFlag{Name: "slot", Value: "9d", Usage: "PIV slot of the sealing key: 9d, 9a, 9c, 9e or 82-95"}
+)
+
+func (a *appCtx) yubikeyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "yubikey",
+		Usage: "set up and list YubiKeys for sealed secrets and OATH MFA codes",
+		Description: "A key stored with `bg-agent add USER --seal` is encrypted to a P-256 key in a PIV slot\n" +
+			"of a YubiKey (ECDH + HKDF + AES-GCM): using it needs the YubiKey, its PIN and a touch.\n" +
+			"With bg_mfa = yubikey the MFA code comes from the YubiKey's OATH applet (Yubico Authenticator).\n\n" +
+			"Profile keys: bg_yubikey_serial (which YubiKey; default the only one plugged in),\n" +
+			"bg_oath_account (the OATH account; default the MFA device ARN, then\n" +
+			"\"Amazon Web Services:USER@ACCOUNT\" as Yubico Authenticator names it),\n" +
+			"bg_prompt = terminal | gui | auto (how MFA codes are asked with bg_mfa = prompt).\n" +
+			"Environment: BG_AGENT_PROMPT (the same for PINs and passwords),\n" +
+			"BG_AGENT_ALLOW_LAST_PIN_TRY=1 (send a PIN even with one try left).",
+		Subcommands: []*cli.Command{a.yubikeySetupCommand(), a.yubikeyListCommand()},
+	}
+}
+
+func (a *appCtx) yubikeySetupCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "setup",
+		Usage: "generate the P-256 sealing key in a PIV slot (asks before replacing a key)",
+		Description: "The key is generated on the YubiKey and never leaves it. Defaults: slot 9d, PIN once per\n" +
+			"session, touch cached for 15 s. Replacing a key makes every secret sealed to it unreadable,\n" +
+			"so an existing key is only replaced after typing yes (or with --yes).",
+		Flags: []cli.Flag{
+			yubikeySerialFlag, slotFlag,
+			&cli.StringFlag{Name: "touch", Value: "cached", Usage: "touch policy: cached, always or never"},
+			&cli.StringFlag{Name: "pin-policy", Value: "once", Usage: "PIN policy: once, always or never"},
+			&cli.BoolFlag{Name: "yes", Usage: "replace a key already in the slot without asking"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 0, ""); err != nil {
+				return err
+			}
+			slot, err := yubikey.ParseSlot(c.String("slot"))
+			if err != nil {
+				return err
+			}
+			opts, err := policies(c.String("pin-policy"), c.String("touch"))
+			if err != nil {
+				return err
+			}
+			p := a.piv()
+			serial := uint32(c.Uint(yubikeySerialFlag.Name))
+			k, err := p.Generate(c.Context, serial, slot, opts)
+			if errors.Is(err, yubikey.ErrSlotInUse) {
+				if !c.Bool("yes") {
+					if err := a.confirmOverwrite(err); err != nil {
+						return err
+					}
+				}
+				opts.Overwrite = true
+				k, err = p.Generate(c.Context, k.Serial, slot, opts)
+			}
+			if err != nil {
+				return err
+			}
+			a.ui.Infof("generated a P-256 key in slot %s of YubiKey %d (%s)", yubikey.SlotName(slot), k.Serial, k.PolicyString())
+			fmt.Fprintf(a.env.Stdout, "YubiKey %d slot %s %s\n", k.Serial, yubikey.SlotName(slot), keystore.Fingerprint(k.Public))
+			a.ui.Infof("seal a user's access key to it with: bg-agent add USER --seal --yubikey-serial %d", k.Serial)
+			return nil
+		},
+	}
+}
+
+// confirmOverwrite asks on the terminal before a slot key is replaced.
+func (a *appCtx) confirmOverwrite(inUse error) error {
+	refuse := bgerr.Wrap(bgerr.KindUsage, inUse, inUse.Error(),
+		"run again with --yes to replace it, or choose another slot with --slot")
+	if a.env.Terminal == nil {
+		return refuse
+	}
+	t, err := a.env.Terminal()
+	if err != nil {
+		return refuse
+	}
+	defer t.Close()
+	fmt.Fprintf(t, "bg-agent: %s\nbg-agent: replacing it destroys that key: every secret sealed to it can no longer be opened\nbg-agent: type yes to replace it: ", inUse)
+	line, _ := bufio.NewReader(t).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return bgerr.New(bgerr.KindCanceled, "kept the existing key: nothing was changed")
+	}
+	return nil
+}
+
+func policies(pin, touch string) (yubikey.GenerateOptions, error) {
+	var o yubikey.GenerateOptions
+	switch pin {
+	case "once":
+		o.PINPolicy = piv.PINPolicyOnce
+	case "always":
+		o.PINPolicy = piv.PINPolicyAlways
+	case "never":
+		o.PINPolicy = piv.PINPolicyNever
+	default:
+		return o, bgerr.New(bgerr.KindUsage, fmt.Sprintf("--pin-policy %q is not once, always or never", pin),
+			"use --pin-policy once (the default)")
+	}
+	switch touch {
+	case "cached":
+		o.TouchPolicy = piv.TouchPolicyCached
+	case "always":
+		o.TouchPolicy = piv.TouchPolicyAlways
+	case "never":
+		o.TouchPolicy = piv.TouchPolicyNever
+	default:
+		return o, bgerr.New(bgerr.KindUsage, fmt.Sprintf("--touch %q is not cached, always or never", touch),
+			"use --touch cached (the default)")
+	}
+	return o, nil
+}
+
+func (a *appCtx) yubikeyListCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the YubiKeys plugged in and their sealing slot key",
+		Flags: []cli.Flag{slotFlag},
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 0, ""); err != nil {
+				return err
+			}
+			slot, err := yubikey.ParseSlot(c.String("slot"))
+			if err != nil {
+				return err
+			}
+			keys, err := yubikey.List(c.Context)
+			if err != nil {
+				return err
+			}
+			if len(keys) == 0 {
+				a.ui.Infof("no YubiKey is plugged in")
+				return nil
+			}
+			p := a.piv()
+			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(tw, "SERIAL\tFIRMWARE\tSLOT %s\tREADER\n", yubikey.SlotName(slot))
+			for _, k := range keys {
+				desc := "empty (bg-agent yubikey setup)"
+				sk, err := p.Key(c.Context, k.Serial, slot)
+				switch {
+				case err == nil:
+					desc = "P-256 " + keystore.Fingerprint(sk.Public) + " (" + sk.PolicyString() + ")"
+				case !errors.Is(err, yubikey.ErrNotFound):
+					desc = err.Error()
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", k.Serial, k.VersionString(), desc, k.Reader)
+			}
+			return tw.Flush()
+		},
+	}
+}
+
+// addSealed stores sec sealed to the slot key of a YubiKey (add --seal).
+func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, sec keystore.Secret) error {
+	slot, err := yubikey.ParseSlot(c.String(slotFlag.Name))
+	if err != nil {
+		return err
+	}
+	k, err := a.piv().Key(c.Context, uint32(c.Uint(yubikeySerialFlag.Name)), slot)
+	if err != nil {
+		return err
+	}
+	sealed, err := keystore.Seal(user, sec, k.Public, k.Serial, yubikey.SlotName(slot))
+	if err != nil {
+		return err
+	}
+	if err := store.PutSealed(user, sealed, sec.Added); err != nil {
+		return err
+	}
+	a.ui.Infof("stored the access key of %s in the %s keystore, sealed to %s (%s)", user, store.Backend(), sealed.To(), k.PolicyString())
+	if k.PINPolicy == piv.PINPolicyNever && k.TouchPolicy == piv.TouchPolicyNever {
+		a.ui.Warnf("slot %s of YubiKey %d needs neither PIN nor touch: whoever holds the YubiKey can unseal this key",
+			yubikey.SlotName(slot), k.Serial)
+	}
+	return nil
+}
