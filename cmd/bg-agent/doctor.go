@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bg-agent/bg-agent/internal/agent"
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/doctor"
+)
+
+func (a *appCtx) doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check, offline, that break-glass access would work now; one line per check with its fix",
+		Action: func(c *cli.Context) error {
+			if err := needArgs(c, 0, ""); err != nil {
+				return err
+			}
+			rep := a.doctor()
+			if err := rep.Write(a.env.Stdout); err != nil {
+				return err
+			}
+			if n := rep.Failed(); n > 0 {
+				return bgerr.New(bgerr.KindConfig, fmt.Sprintf("%d check(s) failed", n), "apply the fixes above, then run bg-agent doctor again")
+			}
+			return nil
+		},
+	}
+}
+
+func (a *appCtx) doctor() *doctor.Report {
+	rep := &doctor.Report{}
+	dir, err := a.stateDir()
+	if err != nil {
+		rep.Add(doctor.Fail, "state dir", err.Error(), "check BG_AGENT_HOME")
+		return rep
+	}
+	rep.StateDir(dir)
+	file, err := a.configFile()
+	if err != nil {
+		rep.Add(doctor.Fail, "config", err.Error(), "set AWS_CONFIG_FILE or create ~/.aws/config")
+		return rep
+	}
+	profiles, errs := config.LoadAll(file)
+	rep.Config(file, profiles, errs)
+	store, err := a.openStore()
+	if err != nil {
+		rep.Add(doctor.Fail, "keystore", err.Error(), "check BG_AGENT_BACKEND")
+	} else {
+		entries, lerr := store.List()
+		rep.Secrets(profiles, entries, lerr, store.Backend(), time.Now())
+	}
+	rep.MFA(profiles, a.env.Terminal != nil && a.hasTerminal(), nil)
+	rep.Clock(func(name string, args ...string) (string, error) {
+		out, err := exec.Command(name, args...).Output()
+		return string(out), err
+	})
+	rep.Network(a.env.Getenv)
+	a.doctorAgent(rep)
+	return rep
+}
+
+func (a *appCtx) hasTerminal() bool {
+	t, err := a.env.Terminal()
+	if err != nil {
+		return false
+	}
+	t.Close()
+	return true
+}
+
+func (a *appCtx) doctorAgent(rep *doctor.Report) {
+	sock, err := a.socket()
+	if err != nil {
+		rep.Add(doctor.Fail, "agent", err.Error(), "check BG_AGENT_HOME / XDG_RUNTIME_DIR")
+		return
+	}
+	info, err := agent.Ping(sock)
+	switch {
+	case err == nil:
+		rep.Add(doctor.OK, "agent", fmt.Sprintf("running (pid %d, %s) on %s", info.PID, info.Version, sock), "")
+	case agent.NotRunning(err):
+		rep.Add(doctor.Info, "agent", "not running; bg-agent process starts it on demand", "")
+	default:
+		rep.Add(doctor.Warn, "agent", "does not answer on "+sock+": "+err.Error(),
+			"bg-agent agent stop, or kill it; the next bg-agent process starts a new one")
+	}
+}
