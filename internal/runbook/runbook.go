@@ -55,7 +55,7 @@ const (
 
 // DefaultAfter are the steps after every use.
 var DefaultAfter = []string{
-	"Stop: run bg-agent agent lock to forget every cached session.",
+	"Stop: bg-agent declare --end closes the emergency window, and bg-agent agent lock forgets every cached session.",
 	"Report what you did, with which profile, and why, to the security team.",
 	"Expect your IAM user's access key to be rotated (bg-agent add USER stores the new one) and the MFA device re-registered if it left your hands.",
 	"Check the audit log with bg-agent audit verify and hand it over if asked.",
