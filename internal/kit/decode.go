@@ -3,7 +3,6 @@ package kit
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -289,9 +288,9 @@ func (d *decoder) decodeTOML(data []byte) (map[string]any, bool) {
 }
 
 var (
-	headerRe = regexp.MustCompile(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
-	keyRe    = regexp.MustCompile(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
-	inlineRe = regexp.MustCompile(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	headerRe = lazy(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
+	keyRe    = lazy(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
+	inlineRe = lazy(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 )
 
 // locate maps each key path (array elements by index: accounts.1.roles.ro)

@@ -3,7 +3,6 @@ package kit
 import (
 	"fmt"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -17,16 +16,16 @@ const (
 )
 
 var (
-	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
-	aliasRe     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	accountRe   = regexp.MustCompile(`^\d{12}$`)
-	iamNameRe   = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
-	roleNameRe  = regexp.MustCompile(`^(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	roleARNRe   = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	mfaARNRe    = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/(?:[!-.0-~]+/)*[\w+=,.@-]{1,256}$`)
-	hwSerialRe  = regexp.MustCompile(`^[A-Z]{2,8}[0-9]{4,16}$`)
-	snsARNRe    = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
-	identityRe  = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
+	nameRe      = lazy(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	aliasRe     = lazy(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	accountRe   = lazy(`^\d{12}$`)
+	iamNameRe   = lazy(`^[\w+=,.@-]{1,64}$`)
+	roleNameRe  = lazy(`^(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
+	roleARNRe   = lazy(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
+	mfaARNRe    = lazy(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/(?:[!-.0-~]+/)*[\w+=,.@-]{1,256}$`)
+	hwSerialRe  = lazy(`^[A-Z]{2,8}[0-9]{4,16}$`)
+	snsARNRe    = lazy(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
+	identityRe  = lazy(`^[\w+=,.@-]{2,64}$`)
 	partitionOf = map[string]string{"aws": "aws", "aws-us-gov": "aws-us-gov", "aws-cn": "aws-cn"}
 )
 
