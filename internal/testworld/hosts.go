@@ -23,6 +23,7 @@ func init() {
 // and nothing else in the routing.
 var awsServices = map[string]func(*World, *request){
 	"sts": (*World).serveSTS,
+	"sns": (*World).serveSNS,
 }
 
 // target is what a hostname resolves to inside the world.
