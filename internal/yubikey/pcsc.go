@@ -1,0 +1,324 @@
+package yubikey
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ebfe/scard"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// cardLock serialises card work in this process: an OATH connection and a
+// piv-go connection are never open at once.
+var cardLock = make(chan struct{}, 1)
+
+func acquire(ctx context.Context) (release func(), err error) {
+	select {
+	case cardLock <- struct{}{}:
+		return func() { <-cardLock }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// busyWait is how long a card that another program holds exclusively is
+// waited for (it is typically released within milliseconds).
+const busyWait = 2 * time.Second
+
+// IsYubiKeyReader reports whether a PC/SC reader name is a YubiKey's.
+func IsYubiKeyReader(name string) bool {
+	return strings.Contains(strings.ToLower(name), "yubikey")
+}
+
+// Info describes one plugged-in YubiKey.
+type Info struct {
+	Serial  uint32 // 0 when the key does not tell (firmware before 5)
+	Version [3]byte
+	Reader  string
+}
+
+// VersionString is "5.4.3".
+func (i Info) VersionString() string {
+	return fmt.Sprintf("%d.%d.%d", i.Version[0], i.Version[1], i.Version[2])
+}
+
+// conn is a shared connection to one card, inside a transaction.
+type conn struct {
+	sc     *scard.Context
+	card   *scard.Card
+	info   Info
+	closed bool
+}
+
+var (
+	apduSelectPIV = []byte{0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08}
+	apduSerial    = []byte{0x00, 0xF8, 0x00, 0x00, 0x00}
+	apduVersion   = []byte{0x00, 0xFD, 0x00, 0x00, 0x00}
+)
+
+// status words
+const (
+	swOK             = 0x9000
+	swSecurityStatus = 0x6982 // locked applet, or a touch that timed out
+	swNoSuchObject   = 0x6984
+	swWrongData      = 0x6A80
+	swNotFound       = 0x6A82
+)
+
+// transmit sends apdu and collects a chained response: 61xx is followed
+// by getMore (GET RESPONSE C0 in PIV, SEND REMAINING A5 in OATH).
+func (c *conn) transmit(apdu []byte, getMore byte) ([]byte, uint16, error) {
+	var out []byte
+	for {
+		resp, err := c.card.Transmit(apdu)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(resp) < 2 {
+			// A card always answers a status word; pcscd passes on an
+			// empty answer when the card went away mid-command.
+			if _, serr := c.card.Status(); serr != nil {
+				return nil, 0, serr
+			}
+			return nil, 0, fmt.Errorf("%w: empty answer", scard.ErrRemovedCard)
+		}
+		sw := binary.BigEndian.Uint16(resp[len(resp)-2:])
+		out = append(out, resp[:len(resp)-2]...)
+		if sw>>8 != 0x61 {
+			return out, sw, nil
+		}
+		apdu = []byte{0x00, getMore, 0x00, 0x00}
+		if getMore == 0xC0 {
+			apdu = append(apdu, 0x00)
+		}
+	}
+}
+
+// close ends the transaction and disconnects, leaving the card as it is
+// for other programs (never SCARD_RESET_CARD).
+func (c *conn) close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.card != nil {
+		_ = c.card.EndTransaction(scard.LeaveCard)
+		_ = c.card.Disconnect(scard.LeaveCard)
+	}
+	_ = c.sc.Release()
+}
+
+// identify reads the serial and firmware through the PIV applet (GET
+// SERIAL, GET VERSION), which every YubiKey 5 has.
+func (c *conn) identify() error {
+	_, sw, err := c.transmit(apduSelectPIV, 0xC0)
+	if err != nil {
+		return err
+	}
+	if sw != swOK {
+		return nil // no PIV applet: serial and version stay unknown
+	}
+	if b, sw, err := c.transmit(apduVersion, 0xC0); err != nil {
+		return err
+	} else if sw == swOK && len(b) == 3 {
+		copy(c.info.Version[:], b)
+	}
+	if b, sw, err := c.transmit(apduSerial, 0xC0); err != nil {
+		return err
+	} else if sw == swOK && len(b) == 4 {
+		c.info.Serial = binary.BigEndian.Uint32(b)
+	}
+	return nil
+}
+
+// connect opens reader shared with T=1 and begins a transaction, waiting
+// up to busyWait while another program holds the card exclusively.
+func connect(ctx context.Context, sc *scard.Context, reader string) (*scard.Card, error) {
+	deadline := time.Now().Add(busyWait)
+	for {
+		card, err := sc.Connect(reader, scard.ShareShared, scard.ProtocolT1)
+		if err == nil {
+			if err = card.BeginTransaction(); err == nil {
+				return card, nil
+			}
+			if wasReset(err) {
+				// Another program reset the card since it was powered for
+				// us: take note of the reset and start over.
+				if err = card.Reconnect(scard.ShareShared, scard.ProtocolT1, scard.LeaveCard); err == nil {
+					if err = card.BeginTransaction(); err == nil {
+						return card, nil
+					}
+				}
+			}
+			_ = card.Disconnect(scard.LeaveCard)
+		}
+		if !busy(err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// readers lists the YubiKey readers pcscd knows.
+func readers(sc *scard.Context) ([]string, error) {
+	names, err := sc.ListReaders()
+	if code, ok := pcscCode(err); ok && code == scard.ErrNoReadersAvailable {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range names {
+		if IsYubiKeyReader(n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// notPluggedIn explains that the wanted YubiKey (or any) is missing.
+func notPluggedIn(kind bgerr.Kind, want uint32, others []uint32, busyErr error) error {
+	if busyErr != nil {
+		// A reader we could not look into holds a card: it may be ours.
+		if e := pcscError(kind, want, busyErr); e != nil {
+			return e
+		}
+	}
+	if want == 0 {
+		return bgerr.Wrap(kind, ErrNoKey, "no YubiKey is plugged in", "plug in the YubiKey and retry")
+	}
+	msg := fmt.Sprintf("YubiKey %d is not plugged in", want)
+	if len(others) > 0 {
+		msg += " (found: " + serialList(others) + ")"
+	}
+	return bgerr.Wrap(kind, ErrNoKey, msg, fmt.Sprintf("plug in YubiKey %d and retry", want))
+}
+
+func serialList(serials []uint32) string {
+	s := make([]string, len(serials))
+	for i, n := range serials {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// open connects to the YubiKey with serial want (0: the only one) and
+// returns it inside a transaction. The caller holds cardLock.
+func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return nil, cardError(kind, want, "connecting to the smart card service", err)
+	}
+	names, err := readers(sc)
+	if err != nil {
+		sc.Release()
+		return nil, cardError(kind, want, "listing smart card readers", err)
+	}
+	var (
+		chosen  *conn
+		seen    []uint32
+		busyErr error
+	)
+	for _, name := range names {
+		card, err := connect(ctx, sc, name)
+		if err != nil {
+			if absent(err) {
+				continue
+			}
+			if busy(err) {
+				busyErr = err
+				continue
+			}
+			if chosen != nil {
+				chosen.close()
+			}
+			sc.Release()
+			return nil, cardError(kind, want, "connecting to "+name, err)
+		}
+		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
+		if err := c.identify(); err != nil {
+			_ = card.EndTransaction(scard.LeaveCard)
+			_ = card.Disconnect(scard.LeaveCard)
+			if absent(err) {
+				continue
+			}
+			if chosen != nil {
+				chosen.close()
+			}
+			sc.Release()
+			return nil, cardError(kind, want, "reading the serial number", err)
+		}
+		seen = append(seen, c.info.Serial)
+		if chosen == nil && (want == 0 || c.info.Serial == want) {
+			chosen = c
+			if want != 0 {
+				break
+			}
+			continue
+		}
+		_ = card.EndTransaction(scard.LeaveCard)
+		_ = card.Disconnect(scard.LeaveCard)
+	}
+	if chosen == nil {
+		sc.Release()
+		return nil, notPluggedIn(kind, want, seen, busyErr)
+	}
+	if want == 0 && len(seen) > 1 {
+		chosen.close()
+		slices.Sort(seen)
+		return nil, bgerr.Wrap(kind, ErrSeveral,
+			"several YubiKeys are plugged in ("+serialList(seen)+")",
+			"set bg_yubikey_serial in the profile to the one to use, or unplug the others")
+	}
+	return chosen, nil
+}
+
+// List returns the YubiKeys plugged in, sorted by serial.
+func List(ctx context.Context) ([]Info, error) {
+	release, err := acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return nil, cardError(bgerr.KindUnknown, 0, "connecting to the smart card service", err)
+	}
+	defer sc.Release()
+	names, err := readers(sc)
+	if err != nil {
+		return nil, cardError(bgerr.KindUnknown, 0, "listing smart card readers", err)
+	}
+	var out []Info
+	for _, name := range names {
+		card, err := connect(ctx, sc, name)
+		if err != nil {
+			if absent(err) {
+				continue
+			}
+			return nil, cardError(bgerr.KindUnknown, 0, "connecting to "+name, err)
+		}
+		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
+		err = c.identify()
+		_ = card.EndTransaction(scard.LeaveCard)
+		_ = card.Disconnect(scard.LeaveCard)
+		if err != nil && !absent(err) {
+			return nil, cardError(bgerr.KindUnknown, 0, "reading the serial number", err)
+		}
+		if err == nil {
+			out = append(out, c.info)
+		}
+	}
+	slices.SortFunc(out, func(a, b Info) int { return int(int64(a.Serial) - int64(b.Serial)) })
+	return out, nil
+}

@@ -1,0 +1,499 @@
+package yubikey
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ebfe/scard"
+	"github.com/go-piv/piv-go/v2/piv"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// PIV uses a P-256 key in a PIV slot through piv-go: key generation for
+// `bg-agent yubikey setup`, the public key for sealing, and ECDH for
+// unsealing. piv-go holds the card exclusively, so each operation opens it
+// and closes it again at once. Safe for concurrent use.
+type PIV struct {
+	// PIN asks for the PIV PIN. It is called at most once per operation,
+	// only when the card needs the PIN, and never again after a wrong one.
+	PIN func(PINRequest) (string, error)
+	// AllowLastTry lets the PIN be sent when only one try is left (a wrong
+	// one then blocks the PIV applet). LastTryHint says how the operator
+	// sets it, e.g. "set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry".
+	AllowLastTry bool
+	LastTryHint  string
+	// Notify announces waits for a touch.
+	Notify *Notifier
+	// TouchTimeout bounds a wait for a touch (default DefaultTouchTimeout).
+	TouchTimeout time.Duration
+}
+
+// PINRequest is what a PIN prompt shows.
+type PINRequest struct {
+	Serial  uint32
+	Retries int    // tries left before the PIN blocks
+	Purpose string // completes "… to unseal the key of alice-bg"
+}
+
+// SlotKey is the public half of a slot's key and its policies.
+type SlotKey struct {
+	Serial      uint32
+	Slot        piv.Slot
+	Public      *ecdh.PublicKey // P-256
+	PINPolicy   piv.PINPolicy
+	TouchPolicy piv.TouchPolicy
+}
+
+// DefaultSlot is 9d, the PIV slot meant for key agreement ("key management").
+var DefaultSlot = piv.SlotKeyManagement
+
+// ParseSlot reads a slot as ykman names them: 9a, 9c, 9d, 9e or a retired
+// key-management slot 82-95.
+func ParseSlot(s string) (piv.Slot, error) {
+	n, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 8)
+	if err == nil {
+		switch uint32(n) {
+		case piv.SlotAuthentication.Key:
+			return piv.SlotAuthentication, nil
+		case piv.SlotSignature.Key:
+			return piv.SlotSignature, nil
+		case piv.SlotKeyManagement.Key:
+			return piv.SlotKeyManagement, nil
+		case piv.SlotCardAuthentication.Key:
+			return piv.SlotCardAuthentication, nil
+		}
+		if slot, ok := piv.RetiredKeyManagementSlot(uint32(n)); ok {
+			return slot, nil
+		}
+	}
+	return piv.Slot{}, bgerr.New(bgerr.KindUsage, fmt.Sprintf("%q is not a PIV key slot", s),
+		"use 9d (the default), 9a, 9c, 9e or a retired slot 82-95")
+}
+
+// SlotName is "9d".
+func SlotName(s piv.Slot) string { return fmt.Sprintf("%02x", s.Key) }
+
+// PolicyString is "PIN once, touch cached".
+func (k SlotKey) PolicyString() string {
+	pin := map[piv.PINPolicy]string{piv.PINPolicyNever: "never", piv.PINPolicyOnce: "once", piv.PINPolicyAlways: "always",
+		piv.PINPolicyMatchOnce: "match once", piv.PINPolicyMatchAlways: "match always"}[k.PINPolicy]
+	touch := map[piv.TouchPolicy]string{piv.TouchPolicyNever: "never", piv.TouchPolicyAlways: "always",
+		piv.TouchPolicyCached: "cached"}[k.TouchPolicy]
+	if pin == "" {
+		pin = "unknown"
+	}
+	if touch == "" {
+		touch = "unknown"
+	}
+	return "PIN " + pin + ", touch " + touch
+}
+
+// ErrSlotInUse is wrapped by Generate's error when the slot already holds
+// a key and overwriting was not asked for.
+var ErrSlotInUse = errors.New("slot holds a key")
+
+var errKeyType = errors.New("not a P-256 key")
+
+const kindPIV = bgerr.KindKeystore
+
+// openPIV opens the YubiKey with serial want (0: the only one) with piv-go.
+// The caller holds cardLock.
+func openPIV(ctx context.Context, want uint32) (*piv.YubiKey, Info, error) {
+	cards, err := piv.Cards()
+	if err != nil {
+		return nil, Info{}, cardError(kindPIV, want, "listing smart card readers", err)
+	}
+	var (
+		chosen  *piv.YubiKey
+		info    Info
+		seen    []uint32
+		busyErr error
+	)
+	for _, name := range cards {
+		if !IsYubiKeyReader(name) {
+			continue
+		}
+		yk, err := openRetry(ctx, name)
+		if err != nil {
+			switch {
+			case absent(err):
+				continue
+			case busy(err):
+				busyErr = err
+				continue
+			}
+			if chosen != nil {
+				chosen.Close()
+			}
+			return nil, Info{}, cardError(kindPIV, want, "opening the PIV applet", err)
+		}
+		s, err := yk.Serial()
+		if err != nil {
+			s = 0
+		}
+		seen = append(seen, s)
+		if chosen == nil && (want == 0 || s == want) {
+			v := yk.Version()
+			chosen, info = yk, Info{Serial: s, Reader: name, Version: [3]byte{byte(v.Major), byte(v.Minor), byte(v.Patch)}}
+			if want != 0 {
+				break
+			}
+			continue
+		}
+		yk.Close()
+	}
+	if chosen == nil {
+		return nil, Info{}, notPluggedIn(kindPIV, want, seen, busyErr)
+	}
+	if want == 0 && len(seen) > 1 {
+		chosen.Close()
+		return nil, Info{}, bgerr.Wrap(kindPIV, ErrSeveral,
+			"several YubiKeys are plugged in ("+serialList(seen)+")",
+			"name the one to use with --yubikey-serial, or unplug the others")
+	}
+	return chosen, info, nil
+}
+
+// forgetPIN ends the PIV session that piv-go leaves behind: with
+// SCARD_LEAVE_CARD a verified PIN stays verified on the card, so that any
+// program could then use a PIN-once key without the PIN until the key is
+// unplugged. Selecting another applet (OATH) drops it, as on every YubiKey.
+func forgetPIN(reader string) {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return
+	}
+	defer sc.Release()
+	card, err := sc.Connect(reader, scard.ShareShared, scard.ProtocolT1)
+	if err != nil {
+		return
+	}
+	defer card.Disconnect(scard.LeaveCard)
+	_, _ = card.Transmit(apduSelectOATH)
+}
+
+func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
+	deadline := time.Now().Add(busyWait)
+	for {
+		yk, err := piv.Open(name)
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			return yk, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// withCard runs f on the card in a goroutine, so that ctx and the touch
+// timeout bound the wait; f calls touching() when the card may now wait
+// for a touch.
+func (p *PIV) withCard(ctx context.Context, serial uint32, f func(yk *piv.YubiKey, serial uint32, touching func()) error) error {
+	release, err := acquire(ctx)
+	if err != nil {
+		return bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for "+keyName(serial))
+	}
+	done := make(chan error, 1)
+	touching := make(chan uint32, 1)
+	go func() {
+		defer release()
+		yk, info, err := openPIV(ctx, serial)
+		if err != nil {
+			done <- err
+			return
+		}
+		err = f(yk, info.Serial, func() { touching <- info.Serial })
+		yk.Close()
+		forgetPIN(info.Reader)
+		done <- err
+	}()
+	var timeout <-chan time.Time
+	for {
+		select {
+		case err := <-done:
+			return err
+		case serial = <-touching:
+			d := p.TouchTimeout
+			if d <= 0 {
+				d = DefaultTouchTimeout
+			}
+			timeout = time.After(d)
+		case <-timeout:
+			return touchTimeout(kindPIV, serial)
+		case <-ctx.Done():
+			return bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for "+keyName(serial))
+		}
+	}
+}
+
+// Key returns the public key and policies of slot on the YubiKey serial.
+func (p *PIV) Key(ctx context.Context, serial uint32, slot piv.Slot) (SlotKey, error) {
+	var out SlotKey
+	err := p.withCard(ctx, serial, func(yk *piv.YubiKey, s uint32, _ func()) error {
+		var err error
+		out, err = slotKey(yk, s, slot)
+		return err
+	})
+	return out, err
+}
+
+// slotKey reads the slot's metadata (firmware 5.3 and later) or, on older
+// keys, its attestation.
+func slotKey(yk *piv.YubiKey, serial uint32, slot piv.Slot) (SlotKey, error) {
+	out := SlotKey{Serial: serial, Slot: slot}
+	var pub any
+	ki, err := yk.KeyInfo(slot)
+	switch {
+	case err == nil:
+		pub, out.PINPolicy, out.TouchPolicy = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy
+	case statusOf(err) == 0x6D00: // no GET METADATA before 5.3
+		cert, aerr := yk.Attest(slot)
+		if aerr != nil {
+			err = aerr
+			break
+		}
+		pub, out.PINPolicy, out.TouchPolicy = cert.PublicKey, piv.PINPolicyOnce, piv.TouchPolicyCached
+		err = nil
+	}
+	if errors.Is(err, piv.ErrNotFound) || (err == nil && pub == nil) {
+		return out, bgerr.Wrap(kindPIV, ErrNotFound,
+			fmt.Sprintf("slot %s of %s holds no key", SlotName(slot), keyName(serial)),
+			"create one with: bg-agent yubikey setup")
+	}
+	if err != nil {
+		return out, cardError(kindPIV, serial, "reading slot "+SlotName(slot), err)
+	}
+	ec, ok := pub.(*ecdsa.PublicKey)
+	if !ok || ec.Curve != elliptic.P256() {
+		return out, bgerr.Wrap(kindPIV, errKeyType,
+			fmt.Sprintf("slot %s of %s holds a %T key, not a P-256 one", SlotName(slot), keyName(serial), pub),
+			"bg-agent seals to P-256 keys: create one with bg-agent yubikey setup --slot SLOT (another slot keeps this key)")
+	}
+	if out.Public, err = ec.ECDH(); err != nil {
+		return out, bgerr.Wrap(kindPIV, err, "the key in slot "+SlotName(slot)+" is malformed")
+	}
+	return out, nil
+}
+
+// statusOf is the card status word behind a piv-go error, or 0.
+func statusOf(err error) uint16 {
+	var st interface{ Status() uint16 }
+	if errors.As(err, &st) {
+		return st.Status()
+	}
+	return 0
+}
+
+// GenerateOptions configure a new slot key.
+type GenerateOptions struct {
+	PINPolicy   piv.PINPolicy   // default PINPolicyOnce
+	TouchPolicy piv.TouchPolicy // default TouchPolicyCached
+	// Overwrite replaces a key already in the slot. Without it Generate
+	// returns the existing key and an error wrapping ErrSlotInUse.
+	Overwrite bool
+}
+
+// Generate creates a P-256 key in slot on the card. It authenticates with
+// the default management key or, failing that, the PIN-protected one
+// ykman stores (which needs the PIN).
+func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions) (SlotKey, error) {
+	if o.PINPolicy == 0 {
+		o.PINPolicy = piv.PINPolicyOnce
+	}
+	if o.TouchPolicy == 0 {
+		o.TouchPolicy = piv.TouchPolicyCached
+	}
+	var out SlotKey
+	err := p.withCard(ctx, serial, func(yk *piv.YubiKey, s uint32, _ func()) error {
+		existing, err := slotKey(yk, s, slot)
+		switch {
+		case (err == nil || errors.Is(err, errKeyType)) && !o.Overwrite:
+			out = existing
+			what := "a key that bg-agent cannot seal to"
+			if err == nil {
+				what = "a P-256 key (" + existing.PolicyString() + ")"
+			}
+			return bgerr.Wrap(bgerr.KindUsage, ErrSlotInUse,
+				fmt.Sprintf("slot %s of %s already holds %s", SlotName(slot), keyName(s), what),
+				"overwriting it destroys it, and every secret sealed to it can no longer be opened")
+		case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errKeyType):
+			return err
+		}
+		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
+		_, err = yk.GenerateKey(piv.DefaultManagementKey, slot, key)
+		if err != nil && strings.Contains(err.Error(), "authenticating with management key") {
+			mk, merr := p.protectedManagementKey(yk, s)
+			if merr != nil {
+				return merr
+			}
+			_, err = yk.GenerateKey(mk, slot, key)
+		}
+		if err != nil {
+			return cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
+		}
+		out, err = slotKey(yk, s, slot)
+		return err
+	})
+	return out, err
+}
+
+// protectedManagementKey reads the management key that ykman keeps in
+// PIN-protected data (`ykman piv access change-management-key --protect`).
+func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32) ([]byte, error) {
+	notDefault := bgerr.New(kindPIV, keyName(serial)+" does not use the default PIV management key",
+		"bg-agent can use the default management key or a PIN-protected one: ykman piv access change-management-key --protect")
+	pin, err := p.askPIN(yk, serial, "read its PIN-protected management key")
+	if err != nil {
+		return nil, err
+	}
+	m, err := yk.Metadata(pin)
+	if err != nil {
+		if e := wrongPIN(serial, err); e != nil {
+			return nil, e
+		}
+		return nil, cardError(kindPIV, serial, "reading the protected management key", err)
+	}
+	if m.ManagementKey == nil {
+		return nil, notDefault
+	}
+	return *m.ManagementKey, nil
+}
+
+// askPIN checks the tries left (refusing at 0, and at 1 unless allowed)
+// and asks for the PIN once. It returns "" when the PIN is already
+// verified in this session.
+func (p *PIV) askPIN(yk *piv.YubiKey, serial uint32, purpose string) (string, error) {
+	name := keyName(serial)
+	retries, err := yk.Retries()
+	if err != nil {
+		if statusOf(err) == 0 && strings.Contains(err.Error(), "expected error code") {
+			return "", nil // VERIFY without a PIN succeeded: already verified
+		}
+		return "", cardError(kindPIV, serial, "reading the PIN tries left", err)
+	}
+	switch {
+	case retries == 0:
+		return "", bgerr.Wrap(kindPIV, ErrPINBlocked, "the PIN of "+name+" is blocked",
+			"unblock it with the PUK: ykman piv access unblock-pin")
+	case retries == 1 && !p.AllowLastTry:
+		hints := []string{"a wrong PIN now would block its PIV applet: reset the counter with the PUK (ykman piv access unblock-pin)"}
+		if p.LastTryHint != "" {
+			hints = append(hints, p.LastTryHint)
+		}
+		return "", bgerr.Wrap(kindPIV, ErrLastTry, "refusing to use the last PIN try of "+name, hints...)
+	}
+	if p.PIN == nil {
+		return "", bgerr.Wrap(kindPIV, ErrWrongPIN, name+" needs its PIN and there is no way to ask for it",
+			"run bg-agent from a terminal or in a desktop session")
+	}
+	pin, err := p.PIN(PINRequest{Serial: serial, Retries: retries, Purpose: purpose})
+	if err != nil {
+		return "", bgerr.Wrap(kindPIV, err, "no PIN entered for "+name,
+			"run bg-agent from a terminal or in a desktop session to be asked for the PIN")
+	}
+	if n := len(pin); n < 6 || n > 8 {
+		return "", bgerr.New(kindPIV, fmt.Sprintf("a PIV PIN is 6 to 8 characters, not %d; nothing was sent to %s", n, name),
+			"run the command again and enter the PIN")
+	}
+	return pin, nil
+}
+
+// wrongPIN explains a failed VERIFY; nil when err is not one.
+func wrongPIN(serial uint32, err error) error {
+	var ae piv.AuthErr
+	if !errors.As(err, &ae) {
+		return nil
+	}
+	name := keyName(serial)
+	if ae.Retries == 0 {
+		return bgerr.Wrap(kindPIV, fmt.Errorf("%w: %w", ErrPINBlocked, err), "wrong PIN for "+name+": the PIN is now blocked",
+			"unblock it with the PUK: ykman piv access unblock-pin")
+	}
+	tries := "tries"
+	if ae.Retries == 1 {
+		tries = "try"
+	}
+	return bgerr.Wrap(kindPIV, fmt.Errorf("%w: %w", ErrWrongPIN, err),
+		fmt.Sprintf("wrong PIN for %s: %d %s left", name, ae.Retries, tries),
+		"run the command again to enter it again (bg-agent never retries a PIN by itself)")
+}
+
+// ECDHRequest asks for key agreement with the slot key.
+type ECDHRequest struct {
+	Serial uint32
+	Slot   piv.Slot
+	Peer   *ecdh.PublicKey
+	// Recipient, if set, is the public key the caller expects in the slot;
+	// a different key is an error (the slot was regenerated).
+	Recipient func(*ecdh.PublicKey) bool
+	// Purpose completes "… to unseal the key of alice-bg".
+	Purpose string
+}
+
+// ECDH returns the shared secret (the X coordinate) of the slot key and
+// req.Peer, asking for the PIN and a touch as the slot's policies say.
+func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
+	var shared []byte
+	err := p.withCard(ctx, req.Serial, func(yk *piv.YubiKey, s uint32, touching func()) error {
+		k, err := slotKey(yk, s, req.Slot)
+		if err != nil {
+			return err
+		}
+		if req.Recipient != nil && !req.Recipient(k.Public) {
+			return bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
+				"the slot key was replaced: store the access key again with bg-agent add USER --seal")
+		}
+		auth := piv.KeyAuth{PINPolicy: k.PINPolicy}
+		if k.PINPolicy != piv.PINPolicyNever {
+			if auth.PIN, err = p.askPIN(yk, s, req.Purpose); err != nil {
+				return err
+			}
+			if auth.PIN == "" {
+				auth.PINPolicy = piv.PINPolicyNever // verified already in this session
+			}
+		}
+		priv, err := yk.PrivateKey(req.Slot, ecdsaPublic(k.Public), auth)
+		if err != nil {
+			return cardError(kindPIV, s, "using the key in slot "+SlotName(req.Slot), err)
+		}
+		var stop func()
+		if k.TouchPolicy != piv.TouchPolicyNever {
+			touching()
+			stop = p.Notify.touch(s, req.Purpose, k.TouchPolicy == piv.TouchPolicyAlways)
+		}
+		shared, err = priv.(*piv.ECDSAPrivateKey).ECDH(req.Peer)
+		if stop != nil {
+			stop()
+		}
+		if err != nil {
+			if e := wrongPIN(s, err); e != nil {
+				return e
+			}
+			if statusOf(err) == swSecurityStatus && k.TouchPolicy != piv.TouchPolicyNever {
+				return touchTimeout(kindPIV, s)
+			}
+			return cardError(kindPIV, s, "key agreement with slot "+SlotName(req.Slot), err)
+		}
+		return nil
+	})
+	return shared, err
+}
+
+func ecdsaPublic(k *ecdh.PublicKey) *ecdsa.PublicKey {
+	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), k.Bytes())
+	if err != nil {
+		panic(err) // k is a valid P-256 point
+	}
+	return pub
+}

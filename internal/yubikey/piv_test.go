@@ -1,0 +1,264 @@
+package yubikey
+
+import (
+	"context"
+	"crypto/ecdh"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-piv/piv-go/v2/piv"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
+	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
+)
+
+const (
+	testKeyID  = "AKIAIOSFODNN7EXAMPLE"
+	testSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
+
+// pins answers PIN prompts from a list and records the requests.
+type pins struct {
+	mu      sync.Mutex
+	answers []string
+	asked   []PINRequest
+}
+
+func (p *pins) prompt(r PINRequest) (string, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.asked = append(p.asked, r)
+	a := p.answers[0]
+	if len(p.answers) > 1 {
+		p.answers = p.answers[1:]
+	}
+	return a, nil
+}
+
+func (p *pins) requests() []PINRequest {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]PINRequest(nil), p.asked...)
+}
+
+// retries reads the PIN tries left without spending one.
+func retries(t *testing.T, p *PIV, serial uint32) int {
+	t.Helper()
+	var n int
+	err := p.withCard(context.Background(), serial, func(yk *piv.YubiKey, _ uint32, _ func()) error {
+		var err error
+		n, err = yk.Retries()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// sealTo generates the slot key and seals a test secret to it.
+func sealTo(t *testing.T, p *PIV, serial uint32, o GenerateOptions) (SlotKey, keystore.SealedSecret) {
+	t.Helper()
+	k, err := p.Generate(context.Background(), serial, piv.SlotKeyManagement, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := keystore.Seal("alice-bg", keystore.Secret{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, k.Public, k.Serial, "9d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, s
+}
+
+// unseal is what cmd/bg-agent's keystore.Options.Unseal does.
+func unseal(p *PIV, s keystore.SealedSecret) (keystore.Secret, error) {
+	eph, err := s.EphemeralKey()
+	if err != nil {
+		return keystore.Secret{}, err
+	}
+	slot, err := ParseSlot(s.Slot)
+	if err != nil {
+		return keystore.Secret{}, err
+	}
+	shared, err := p.ECDH(context.Background(), ECDHRequest{Serial: s.Serial, Slot: slot, Peer: eph,
+		Recipient: func(pub *ecdh.PublicKey) bool { return keystore.Fingerprint(pub) == s.Recipient },
+		Purpose:   "unseal the access key of alice-bg"})
+	if err != nil {
+		return keystore.Secret{}, err
+	}
+	return s.Open("alice-bg", shared)
+}
+
+func TestPIVSealRoundTrip(t *testing.T) {
+	card := startCard(t, vyubikeytest.Options{Serial: 13000201,
+		Touch: vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: 300 * time.Millisecond}})
+	pp := &pins{answers: []string{"123456"}}
+	var n notices
+	p := &PIV{PIN: pp.prompt, Notify: n.notifier(100 * time.Millisecond)}
+
+	k, sealed := sealTo(t, p, 0, GenerateOptions{})
+	if k.Serial != 13000201 || k.PINPolicy != piv.PINPolicyOnce || k.TouchPolicy != piv.TouchPolicyCached ||
+		k.PolicyString() != "PIN once, touch cached" {
+		t.Fatalf("generated %+v", k)
+	}
+	// The card holds the key that Key reads back.
+	if got, err := p.Key(context.Background(), 13000201, piv.SlotKeyManagement); err != nil || !got.Public.Equal(k.Public) {
+		t.Fatalf("Key = %+v, %v", got, err)
+	}
+	// A second setup does not replace it without being told to.
+	again, err := p.Generate(context.Background(), 13000201, piv.SlotKeyManagement, GenerateOptions{})
+	wantErr(t, err, bgerr.KindUsage, ErrSlotInUse, "slot 9d of YubiKey 13000201 already holds a P-256 key (PIN once, touch cached)",
+		"overwriting it destroys it, and every secret sealed to it can no longer be opened")
+	if !again.Public.Equal(k.Public) {
+		t.Fatal("Generate without Overwrite changed the key")
+	}
+
+	t.Logf("%v before unseal", time.Now().Format("05.000"))
+	got, err := unseal(p, sealed)
+	t.Logf("%v after unseal", time.Now().Format("05.000"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.AccessKeyID != testKeyID || got.SecretAccessKey != testSecret {
+		t.Fatalf("unsealed %+v", got)
+	}
+	if reqs := pp.requests(); len(reqs) != 1 || reqs[0] != (PINRequest{Serial: 13000201, Retries: 3, Purpose: "unseal the access key of alice-bg"}) {
+		t.Fatalf("PIN requests %+v", reqs)
+	}
+	// The touch (cached policy: maybe needed) was announced after the delay.
+	if lines, desktop := n.get(); len(lines) != 1 || lines[0] != "touch your YubiKey 13000201 to unseal the access key of alice-bg" || len(desktop) != 1 {
+		t.Fatalf("notices %q %q", lines, desktop)
+	}
+	if card.TouchPending() {
+		t.Fatal("card still waits for a touch")
+	}
+
+	t.Logf("%v removing", time.Now().Format("05.000"))
+	// Without the card the secret stays sealed.
+	card.Disconnect()
+	if err := vyubikeytest.WaitRemoved(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = unseal(p, sealed)
+	wantErr(t, err, bgerr.KindKeystore, ErrNoKey, "YubiKey 13000201 is not plugged in", "plug in YubiKey 13000201 and retry")
+	if len(pp.requests()) != 1 {
+		t.Fatal("PIN asked without a card")
+	}
+
+	t.Logf("%v regen", time.Now().Format("05.000"))
+	// A regenerated slot key cannot open it, and says why.
+	card.Reconnect()
+	if err := vyubikeytest.WaitPresent(card); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Generate(context.Background(), 13000201, piv.SlotKeyManagement, GenerateOptions{Overwrite: true, TouchPolicy: piv.TouchPolicyNever}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = unseal(p, sealed)
+	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9d of YubiKey 13000201 holds another key than the one this secret was sealed to",
+		"the slot key was replaced: store the access key again with bg-agent add USER --seal")
+
+	_, err = p.Key(context.Background(), 13000201, piv.SlotAuthentication)
+	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9a of YubiKey 13000201 holds no key", "create one with: bg-agent yubikey setup")
+}
+
+func TestPIVWrongPIN(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000202})
+	pp := &pins{answers: []string{"000000"}}
+	p := &PIV{PIN: pp.prompt, LastTryHint: "to use the last try anyway, set X=1"}
+	_, sealed := sealTo(t, p, 13000202, GenerateOptions{TouchPolicy: piv.TouchPolicyNever})
+
+	// Each wrong PIN costs exactly one try, and is never retried.
+	for _, want := range []struct {
+		msg   string
+		left  int
+		asked int
+	}{
+		{"wrong PIN for YubiKey 13000202: 2 tries left", 2, 1},
+		{"wrong PIN for YubiKey 13000202: 1 try left", 1, 2},
+	} {
+		_, err := unseal(p, sealed)
+		wantErr(t, err, bgerr.KindKeystore, ErrWrongPIN, want.msg, "run the command again to enter it again (bg-agent never retries a PIN by itself)")
+		if got := retries(t, p, 13000202); got != want.left {
+			t.Fatalf("after %q the card has %d tries left, want %d", want.msg, got, want.left)
+		}
+		if n := len(pp.requests()); n != want.asked {
+			t.Fatalf("PIN asked %d times, want %d", n, want.asked)
+		}
+	}
+	if r := pp.requests(); r[0].Retries != 3 || r[1].Retries != 2 {
+		t.Fatalf("prompts showed %+v", r)
+	}
+
+	// With one try left the PIN is not even asked for.
+	_, err := unseal(p, sealed)
+	wantErr(t, err, bgerr.KindKeystore, ErrLastTry, "refusing to use the last PIN try of YubiKey 13000202",
+		"a wrong PIN now would block its PIV applet: reset the counter with the PUK (ykman piv access unblock-pin)")
+	if h := bgerr.HintsOf(err); len(h) != 2 || h[1] != "to use the last try anyway, set X=1" {
+		t.Fatalf("hints %q", h)
+	}
+	if n := len(pp.requests()); n != 2 {
+		t.Fatalf("PIN asked at one try left")
+	}
+	if got := retries(t, p, 13000202); got != 1 {
+		t.Fatalf("refusal spent a try: %d left", got)
+	}
+
+	// A PIN of the wrong length is refused without spending the try.
+	p.AllowLastTry = true
+	pp.answers = []string{"123"}
+	_, err = unseal(p, sealed)
+	wantErr(t, err, bgerr.KindKeystore, nil, "a PIV PIN is 6 to 8 characters, not 3; nothing was sent to YubiKey 13000202",
+		"run the command again and enter the PIN")
+	if got := retries(t, p, 13000202); got != 1 {
+		t.Fatalf("a malformed PIN spent a try: %d left", got)
+	}
+
+	// Allowed explicitly, the right PIN opens it and restores the counter.
+	pp.answers = []string{"123456"}
+	if got, err := unseal(p, sealed); err != nil || got.SecretAccessKey != testSecret {
+		t.Fatalf("unseal = %+v, %v", got, err)
+	}
+	if r := pp.requests(); r[len(r)-1].Retries != 1 {
+		t.Fatalf("last prompt showed %d tries", r[len(r)-1].Retries)
+	}
+	if got := retries(t, p, 13000202); got != 3 {
+		t.Fatalf("after the right PIN: %d tries left", got)
+	}
+}
+
+func TestPIVTouch(t *testing.T) {
+	card := startCard(t, vyubikeytest.Options{Serial: 13000203,
+		Touch: vyubikey.TouchPolicy{Mode: vyubikey.TouchNever, Timeout: time.Second}})
+	pp := &pins{answers: []string{"123456"}}
+	p := &PIV{PIN: pp.prompt}
+	_, sealed := sealTo(t, p, 13000203, GenerateOptions{TouchPolicy: piv.TouchPolicyAlways})
+
+	_, err := unseal(p, sealed)
+	wantErr(t, err, bgerr.KindKeystore, ErrTouchTimeout, "YubiKey 13000203 was not touched in time",
+		"run the command again and touch the YubiKey while it blinks")
+
+	// Removed while it waits for the touch: a clear error, then success.
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchManual, Timeout: time.Minute})
+	done := make(chan error, 1)
+	go func() { _, err := unseal(p, sealed); done <- err }()
+	waitFor(t, "the card to wait for a touch", card.TouchPending)
+	card.Disconnect()
+	select {
+	case err := <-done:
+		wantErr(t, err, bgerr.KindKeystore, ErrRemoved, "YubiKey 13000203 was removed during the operation", "plug it back in and retry")
+	case <-time.After(15 * time.Second):
+		t.Fatal("unseal did not return after the card was removed")
+	}
+	card.Reconnect()
+	if err := vyubikeytest.WaitPresent(card); err != nil {
+		t.Fatal(err)
+	}
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: time.Millisecond})
+	if got, err := unseal(p, sealed); err != nil || got.SecretAccessKey != testSecret {
+		t.Fatalf("after the card came back: %+v, %v", got, err)
+	}
+}
