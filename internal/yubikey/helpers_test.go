@@ -6,7 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-		"sync"
+	"sync"
 	"testing"
 	"time"
 

@@ -19,7 +19,7 @@ import (
 
 // rfc6238 are the test vectors of RFC 6238 appendix B (8 digits).
 var rfc6238 = []struct {
-	t                      int64
+	t                    int64
 	sha1, sha256, sha512 string
 }{
 	{59, "94287082", "46119246", "90693936"},

@@ -116,9 +116,7 @@ func TestPIVSealRoundTrip(t *testing.T) {
 		t.Fatal("Generate without Overwrite changed the key")
 	}
 
-	t.Logf("%v before unseal", time.Now().Format("05.000"))
 	got, err := unseal(p, sealed)
-	t.Logf("%v after unseal", time.Now().Format("05.000"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +134,6 @@ func TestPIVSealRoundTrip(t *testing.T) {
 		t.Fatal("card still waits for a touch")
 	}
 
-	t.Logf("%v removing", time.Now().Format("05.000"))
 	// Without the card the secret stays sealed.
 	card.Disconnect()
 	if err := vyubikeytest.WaitRemoved(); err != nil {
@@ -148,7 +145,6 @@ func TestPIVSealRoundTrip(t *testing.T) {
 		t.Fatal("PIN asked without a card")
 	}
 
-	t.Logf("%v regen", time.Now().Format("05.000"))
 	// A regenerated slot key cannot open it, and says why.
 	card.Reconnect()
 	if err := vyubikeytest.WaitPresent(card); err != nil {
