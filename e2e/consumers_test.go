@@ -36,6 +36,12 @@ func TestConsumers(t *testing.T) {
 		{"aws-cli", func() bool { return onPath("aws") }, func(o *operator, p, r string) (string, []string) {
 			return "aws", []string{"sts", "get-caller-identity", "--profile", p, "--output", "json"}
 		}},
+		{"aws-cli-v2", func() bool {
+			out, err := exec.Command("/usr/bin/aws", "--version").Output()
+			return err == nil && strings.HasPrefix(string(out), "aws-cli/2.")
+		}, func(o *operator, p, r string) (string, []string) {
+			return "/usr/bin/aws", []string{"sts", "get-caller-identity", "--profile", p, "--output", "json"}
+		}},
 		{"boto3", func() bool { return exec.Command("python3", "-c", "import boto3").Run() == nil }, func(o *operator, p, r string) (string, []string) {
 			return "python3", []string{"-c", "import boto3, json, sys; s = boto3.Session(profile_name=sys.argv[1]); " +
 				"print(json.dumps(s.client('sts').get_caller_identity()))", p}

@@ -48,3 +48,21 @@ if [ "${#kit_missing[@]}" -gt 0 ]; then
 		say "not root: skipping ${kit_missing[*]}; packaging and runbook screenshot tests will skip"
 	fi
 fi
+
+# --- real keychains for the keystore e2e tests --------------------------------
+# gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with
+# a throwaway GnuPG key). Installed only when missing.
+ks_missing=()
+for p in gnome-keyring pass gnupg; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || ks_missing+=("$p")
+done
+if [ "${#ks_missing[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		say "apt-get install ${ks_missing[*]} (keystore backend tests)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >&2
+		apt-get install -y -qq --no-install-recommends "${ks_missing[@]}" </dev/null >&2
+	else
+		say "not root: skipping ${ks_missing[*]}; the secret-service and pass tests will skip"
+	fi
+fi

@@ -42,6 +42,7 @@ func (a *appCtx) openStore() (*keystore.Store, error) {
 		Backend:        a.env.Getenv("BG_AGENT_BACKEND"),
 		Dir:            dir,
 		HaveSessionBus: a.env.Getenv("DBUS_SESSION_BUS_ADDRESS") != "",
+		Collection:     a.env.Getenv("BG_AGENT_SECRET_SERVICE_COLLECTION"),
 		FilePassphrase: a.filePassphrase,
 		Unseal:         a.unseal,
 	})

@@ -44,6 +44,9 @@ type Options struct {
 	// HaveSessionBus says a D-Bus session bus is reachable, which makes
 	// secret-service the Linux default.
 	HaveSessionBus bool
+	// Collection is the Secret Service collection ("" = ServiceName; "login"
+	// = the desktop's default keyring). From BG_AGENT_SECRET_SERVICE_COLLECTION.
+	Collection string
 	// Unseal opens a sealed item (see SealedSecret), so that Get returns
 	// the plain Secret for sealed and unsealed items alike. nil: sealed
 	// items cannot be read.

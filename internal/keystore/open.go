@@ -58,7 +58,7 @@ func Open(opts Options) (*Store, error) {
 		KeychainSynchronizable:         false,
 		KeychainTrustApplication:       true,
 		KeychainAccessibleWhenUnlocked: true,
-		LibSecretCollectionName:        service,
+		LibSecretCollectionName:        collection(opts.Collection, service),
 		KWalletAppID:                   service,
 		KWalletFolder:                  service,
 		KeyCtlScope:                    "user",
@@ -114,4 +114,14 @@ func unavailable(backend string, err error) error {
 		hints[0] = strings.TrimPrefix(hints[0], "or ")
 	}
 	return bgerr.Wrap(bgerr.KindKeystore, err, msg, hints...)
+}
+
+// collection is the Secret Service collection: bg-agent's own by default (a
+// separate password guards break-glass keys, as aws-vault does); "login"
+// uses the desktop's default keyring, which needs no creation dialog.
+func collection(configured, service string) string {
+	if configured != "" {
+		return configured
+	}
+	return service
 }

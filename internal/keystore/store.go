@@ -187,7 +187,9 @@ func backendHint(backend, dir string) string {
 	switch backend {
 	case "keychain":
 		return "unlock the login keychain (Keychain Access) and retry"
-	case "secret-service", "kwallet":
+	case "secret-service":
+		return "unlock the desktop keyring (creating bg-agent's collection needs a password dialog); without a desktop, set BG_AGENT_SECRET_SERVICE_COLLECTION=login"
+	case "kwallet":
 		return "unlock the desktop keyring (it may be waiting for a password dialog) and retry"
 	case "pass":
 		return "check that pass and gpg work: pass ls"
