@@ -66,11 +66,16 @@ func sealTo(t *testing.T, p *PIV, serial uint32, o GenerateOptions) (SlotKey, ke
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := keystore.Seal("alice-bg", keystore.Secret{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, k.Public, k.Serial, "9d")
+	return k, mustSeal(t, k)
+}
+
+func mustSeal(tb testing.TB, k SlotKey) keystore.SealedSecret {
+	tb.Helper()
+	s, err := keystore.Seal("alice-bg", keystore.Secret{AccessKeyID: testKeyID, SecretAccessKey: testSecret}, k.Public, k.Serial, SlotName(k.Slot))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	return k, s
+	return s
 }
 
 // unseal is what cmd/bg-agent's keystore.Options.Unseal does.

@@ -42,7 +42,11 @@ func (n *Notifier) touch(serial uint32, purpose string, certain bool) (stop func
 	if delay <= 0 {
 		delay = DefaultNoticeDelay
 	}
-	line := fmt.Sprintf("touch your %s to %s", keyName(serial), purpose)
+	key := "YubiKey"
+	if serial != 0 {
+		key = fmt.Sprintf("YubiKey %d", serial)
+	}
+	line := fmt.Sprintf("touch your %s to %s", key, purpose)
 	var (
 		mu    sync.Mutex
 		done  bool
@@ -68,7 +72,7 @@ func (n *Notifier) touch(serial uint32, purpose string, certain bool) (stop func
 		show()
 		if n.Desktop != nil {
 			n.Desktop("bg-agent: touch your YubiKey",
-				fmt.Sprintf("%s is waiting: touch it to %s", keyName(serial), purpose))
+				fmt.Sprintf("%s is waiting: touch it to %s", key, purpose))
 		}
 	})
 	return func() {
