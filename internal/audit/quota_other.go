@@ -1,0 +1,5 @@
+//go:build !unix
+
+package audit
+
+func isQuota(error) bool { return false }
