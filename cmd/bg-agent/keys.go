@@ -18,7 +18,7 @@ func (a *appCtx) addCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "add",
 		Usage:     "store an IAM user's access key in the keystore",
-		ArgsUsage: "USER",
+		ArgsUsage: "[--seal] USER",
 		Description: "The key is read from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY with --env, else as two lines\n" +
 			"(key id, secret) from stdin when stdin is not a terminal, else asked on the terminal without echo.\n" +
 			"It is never taken from the command line.",
@@ -28,6 +28,10 @@ func (a *appCtx) addCommand() *cli.Command {
 			yubikeySerialFlag, slotFlag,
 		},
 		Action: func(c *cli.Context) error {
+			if rest := c.Args().Tail(); len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
+				return bgerr.New(bgerr.KindUsage, "options go before the user name",
+					"usage: bg-agent add [--env] [--seal [--yubikey-serial N] [--slot 9d]] USER")
+			}
 			if err := needArgs(c, 1, "USER"); err != nil {
 				return err
 			}

@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"encoding/base32"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
+	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
+)
+
+// requirePCSC makes the virtual-YubiKey tests mandatory in CI as root,
+// where scripts/test.sh installs and starts pcscd with vpcd; elsewhere
+// vyubikeytest skips them with what to run.
+func requirePCSC(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CI") == "" || os.Geteuid() != 0 {
+		return
+	}
+	if _, err := os.Stat("/usr/lib/pcsc/drivers/serial/libifdvpcd.so"); err != nil {
+		t.Fatal("vsmartcard-vpcd is missing in CI: scripts/deps.sh should have installed it")
+	}
+	if !onPath("pcscd") {
+		if _, err := os.Stat("/usr/sbin/pcscd"); err != nil {
+			t.Fatal("pcscd is missing in CI: scripts/deps.sh should have installed it")
+		}
+	}
+}
+
+// fakeZenity stands in for the desktop PIN dialog (the real zenity is
+// tested under Xvfb in internal/prompt): it records its arguments in
+// $ZENITY_LOG and answers the virtual card's default PIN.
+func fakeZenity(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> \"$ZENITY_LOG\"\necho -- >> \"$ZENITY_LOG\"\necho 123456\n"
+	check(t, os.WriteFile(filepath.Join(dir, "zenity"), []byte(script), 0o755))
+	return dir
+}
+
+func zenityCalls(t *testing.T, log string) [][]string {
+	t.Helper()
+	b, err := os.ReadFile(log)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	check(t, err)
+	var calls [][]string
+	for _, call := range strings.Split(strings.TrimSuffix(string(b), "--\n"), "--\n") {
+		calls = append(calls, strings.Split(strings.TrimSuffix(call, "\n"), "\n"))
+	}
+	return calls
+}
+
+// The whole chain with the YubiKey: the IAM user's key sealed to a PIV
+// key on the (virtual) card, the MFA code from its OATH applet with a
+// touch, through pcscd, consumed by the AWS CLI.
+func TestYubiKeyChain(t *testing.T) {
+	requireTool(t, onPath("aws"), "aws-cli")
+	requirePCSC(t)
+	a, b := newOperator(t), newOperator(t)
+	const serial = "13000401"
+	card := vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000401,
+		Touch: vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: 200 * time.Millisecond},
+		Setup: func(c *vyubikey.Card) error {
+			for _, o := range []*operator{a, b} {
+				secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.TrimRight(o.user.TOTPSecret, "="))
+				if err != nil {
+					return err
+				}
+				// As Yubico Authenticator names an account scanned from the AWS console.
+				if err := c.AddOATH("Amazon Web Services:"+o.user.Name+"@111111111111", secret, true); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+	zenity := fakeZenity(t)
+	for _, o := range []*operator{a, b} {
+		o.extraEnv = append(o.extraEnv, "PATH="+zenity+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+			"DISPLAY=:bg-e2e", "BG_AGENT_PROMPT=gui", "ZENITY_LOG="+filepath.Join(o.home, "zenity.log"))
+	}
+	bgAgent := filepath.Join(binDir, "bg-agent")
+
+	// Setup generates the sealing key, and will not replace it unasked
+	// (setsid: no controlling terminal to be asked on).
+	r := a.bgAgent("yubikey", "setup", "--yubikey-serial", serial, "--yes")
+	if r.code != 0 || !strings.Contains(r.stderr, "bg-agent: generated a P-256 key in slot 9d of YubiKey 13000401 (PIN once, touch cached)\n") ||
+		!strings.HasPrefix(r.stdout, "YubiKey 13000401 slot 9d ") {
+		t.Fatalf("setup: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	fingerprint := strings.TrimSpace(strings.TrimPrefix(r.stdout, "YubiKey 13000401 slot 9d "))
+	if onPath("setsid") {
+		r = a.run("", "setsid", "-w", bgAgent, "yubikey", "setup", "--yubikey-serial", serial)
+		wantError(t, r, "slot 9d of YubiKey 13000401 already holds a P-256 key (PIN once, touch cached)",
+			"overwriting it destroys it, and every secret sealed to it can no longer be opened",
+			"run again with --yes to replace it, or choose another slot with --slot")
+		if r.code != 2 {
+			t.Errorf("refused setup exited %d, want 2 (usage)", r.code)
+		}
+	}
+	r = a.bgAgent("yubikey", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "13000401  5.4.3     P-256 "+fingerprint+" (PIN once, touch cached)  "+vyubikey.ReaderName) {
+		t.Fatalf("yubikey list: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Each operator's key goes into the keystore sealed to the card.
+	r = a.run("", bgAgent, "add", a.user.Name, "--seal")
+	wantError(t, r, "options go before the user name", "usage: bg-agent add [--env] [--seal [--yubikey-serial N] [--slot 9d]] USER")
+	for _, o := range []*operator{a, b} {
+		r := o.run(o.user.AccessKeyID+"\n"+o.user.SecretAccessKey+"\n", bgAgent, "add", "--seal", "--yubikey-serial", serial, o.user.Name)
+		if r.code != 0 || !strings.Contains(r.stderr, "bg-agent: stored the access key of "+o.user.Name+
+			" in the file keystore, sealed to YubiKey 13000401 slot 9d (PIN once, touch cached)\n") {
+			t.Fatalf("add --seal: exit %d\n%s", r.code, r.stderr)
+		}
+		r = o.bgAgent("ls")
+		if r.code != 0 || !strings.Contains(r.stdout, "SEALED TO") || !strings.Contains(r.stdout, "YubiKey 13000401 slot 9d") {
+			t.Fatalf("ls: %s %s", r.stdout, r.stderr)
+		}
+		// Without the card's help the keystore item opens to nothing.
+		ks, err := keystore.Open(keystore.Options{Backend: "file", Dir: o.home,
+			FilePassphrase: func(string) (string, error) { return "e2e-passphrase", nil }})
+		check(t, err)
+		if _, err := ks.Get(o.user.Name); bgerr.KindOf(err) != bgerr.KindKeystore ||
+			err.Error() != "the key of "+o.user.Name+" is sealed to YubiKey 13000401 slot 9d and this bg-agent cannot unseal it" {
+			t.Fatalf("sealed item read without the card: %v", err)
+		}
+		noSecretOnDisk(t, o)
+		o.profile("bg-yk", "ap-northeast-1", "bg_mfa = yubikey", "bg_yubikey_serial = "+serial)
+	}
+
+	// a: the AWS CLI, through the agent (which asks this client for the
+	// secret and the code). The PIN is asked once, in the desktop dialog.
+	r = a.run("", "aws", "sts", "get-caller-identity", "--profile", "bg-yk", "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("aws: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := callerARN(t, r); got != a.finalARN() {
+		t.Fatalf("GetCallerIdentity: %s, want %s", got, a.finalARN())
+	}
+	calls := zenityCalls(t, filepath.Join(a.home, "zenity.log"))
+	wantArgs := []string{"--entry", "--title=bg-agent: YubiKey PIN",
+		"--text=PIN of YubiKey 13000401 to unseal the access key of " + a.user.Name + " (3 tries left)", "--width=420", "--hide-text", "--timeout=120"}
+	if len(calls) != 1 || strings.Join(calls[0], "\x00") != strings.Join(wantArgs, "\x00") {
+		t.Fatalf("PIN dialogs %q, want one with %q", calls, wantArgs)
+	}
+	var steps []string
+	for _, c := range a.calls() {
+		if c.ErrorCode != "" {
+			t.Errorf("%s failed: %s", c.Action, c.ErrorCode)
+		}
+		if c.Action == "GetSessionToken" && c.SerialNumber != a.user.MFASerial {
+			t.Errorf("GetSessionToken with MFA device %q", c.SerialNumber)
+		}
+		steps = append(steps, c.Action)
+	}
+	if strings.Join(steps, " ") != "GetSessionToken AssumeRole AssumeRole GetCallerIdentity" {
+		t.Fatalf("STS calls %v", steps)
+	}
+	// The agent now holds the sessions: no PIN, no touch, no card work.
+	r = a.run("", "aws", "sts", "get-caller-identity", "--profile", "bg-yk", "--output", "json")
+	if r.code != 0 || len(zenityCalls(t, filepath.Join(a.home, "zenity.log"))) != 1 {
+		t.Fatalf("second call: exit %d, %d PIN dialogs\n%s", r.code, len(zenityCalls(t, filepath.Join(a.home, "zenity.log"))), r.stderr)
+	}
+
+	// b: direct mode shows the operator what the card waits for.
+	r = b.bgAgent("process", "--direct", "bg-yk")
+	if r.code != 0 {
+		t.Fatalf("process: exit %d\n%s", r.code, r.stderr)
+	}
+	var out struct{ Version int }
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Version != 1 {
+		t.Fatalf("stdout %q: %v", r.stdout, err)
+	}
+	if !strings.Contains(r.stderr, "bg-agent: touch your YubiKey 13000401 to get the MFA code for profile bg-yk\n") {
+		t.Fatalf("no touch notice:\n%s", r.stderr)
+	}
+
+	// Without the card the sealed key stays shut, with a clear error.
+	card.Disconnect()
+	check(t, vyubikeytest.WaitRemoved())
+	r = b.bgAgent("process", "--direct", "bg-yk")
+	wantError(t, r, "cannot unseal the key of "+b.user.Name+": YubiKey 13000401 is not plugged in", "plug in YubiKey 13000401 and retry")
+	if n := len(zenityCalls(t, filepath.Join(b.home, "zenity.log"))); n != 1 {
+		t.Fatalf("%d PIN dialogs for b, want 1 (none without the card)", n)
+	}
+}
+
+// With no pcscd to talk to, bg_mfa = yubikey says so and how to fix it.
+// This needs no card and runs everywhere.
+func TestYubiKeyNoPCSCService(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("PCSCLITE_CSOCK_NAME is pcsc-lite's")
+	}
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-yk", "eu-west-1", "bg_mfa = yubikey")
+	o.extraEnv = append(o.extraEnv, "PCSCLITE_CSOCK_NAME="+filepath.Join(o.home, "no-pcscd.comm"), "BG_AGENT_DIRECT=1")
+	r := o.bgAgent("process", "bg-yk")
+	wantError(t, r, "cannot reach the smart card service (pcscd) to talk to the YubiKey",
+		"start pcscd: sudo systemctl start pcscd.socket (install it with: sudo apt install pcscd)")
+}
