@@ -18,7 +18,7 @@ func (a *appCtx) addCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "add",
 		Usage:     "store an IAM user's access key in the keystore",
-		ArgsUsage: "[--seal] USER",
+		ArgsUsage: "USER",
 		Description: "The key is read from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY with --env, else as two lines\n" +
 			"(key id, secret) from stdin when stdin is not a terminal, else asked on the terminal without echo.\n" +
 			"It is never taken from the command line.",
