@@ -24,7 +24,7 @@ func (a *appCtx) yubikeyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "yubikey",
 		Usage: "set up and list YubiKeys for sealed secrets and OATH MFA codes",
-		Description: "A key stored with `bg-agent add USER --seal` is encrypted to a P-256 key in a PIV slot\n" +
+		Description: "A key stored with `bg-agent add --seal USER` is encrypted to a P-256 key in a PIV slot\n" +
 			"of a YubiKey (ECDH + HKDF + AES-GCM): using it needs the YubiKey, its PIN and a touch.\n" +
 			"With bg_mfa = yubikey the MFA code comes from the YubiKey's OATH applet (Yubico Authenticator).\n\n" +
 			"Profile keys: bg_yubikey_serial (which YubiKey; default the only one plugged in),\n" +
@@ -79,7 +79,7 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 			}
 			a.ui.Infof("generated a P-256 key in slot %s of YubiKey %d (%s)", yubikey.SlotName(slot), k.Serial, k.PolicyString())
 			fmt.Fprintf(a.env.Stdout, "YubiKey %d slot %s %s\n", k.Serial, yubikey.SlotName(slot), keystore.Fingerprint(k.Public))
-			a.ui.Infof("seal a user's access key to it with: bg-agent add USER --seal --yubikey-serial %d", k.Serial)
+			a.ui.Infof("seal a user's access key to it with: bg-agent add --seal --yubikey-serial %d USER", k.Serial)
 			return nil
 		},
 	}

@@ -131,7 +131,7 @@ func (s SealedSecret) Open(user string, shared []byte) (Secret, error) {
 		return bgerr.Wrap(bgerr.KindKeystore, err,
 			"the sealed key of "+user+" cannot be decrypted with "+s.To(),
 			"the item was changed or belongs to another key: remove it with bg-agent rm "+user,
-			"then store the key again with: bg-agent add "+user+" --seal")
+			"then store the key again with: bg-agent add --seal "+user)
 	}
 	if s.Version != sealVersion {
 		return Secret{}, bgerr.New(bgerr.KindKeystore,
@@ -205,7 +205,7 @@ func (s *Store) unseal(user string, sealed SealedSecret) (Secret, error) {
 	}
 	if err := checkSecret(sec); err != nil {
 		return Secret{}, bgerr.Wrap(bgerr.KindKeystore, err, "the sealed key of "+user+" is damaged",
-			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add "+user+" --seal")
+			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add --seal "+user)
 	}
 	return sec, nil
 }

@@ -452,7 +452,7 @@ func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
 		if req.Recipient != nil && !req.Recipient(k.Public) {
 			return bgerr.Wrap(kindPIV, ErrNotFound,
 				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
-				"the slot key was replaced: store the access key again with bg-agent add USER --seal")
+				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
 		}
 		auth := piv.KeyAuth{PINPolicy: k.PINPolicy}
 		if k.PINPolicy != piv.PINPolicyNever {

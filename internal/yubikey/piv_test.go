@@ -160,7 +160,7 @@ func TestPIVSealRoundTrip(t *testing.T) {
 	}
 	_, err = unseal(p, sealed)
 	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9d of YubiKey 13000201 holds another key than the one this secret was sealed to",
-		"the slot key was replaced: store the access key again with bg-agent add USER --seal")
+		"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
 
 	_, err = p.Key(context.Background(), 13000201, piv.SlotAuthentication)
 	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9a of YubiKey 13000201 holds no key", "create one with: bg-agent yubikey setup")
