@@ -208,3 +208,32 @@ func TestYubiKeyNoPCSCService(t *testing.T) {
 	wantError(t, r, "cannot reach the smart card service (pcscd) to talk to the YubiKey",
 		"start pcscd: sudo systemctl start pcscd.socket (install it with: sudo apt install pcscd)")
 }
+
+// bg_mfa = prompt with bg_prompt = gui: the code is asked in a desktop
+// dialog (a stand-in zenity that reads the world's software token), for
+// AWS tools started without a terminal.
+func TestPromptDialogMFA(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	dir := t.TempDir()
+	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > \"$ZENITY_LOG\"\nbg-testworld totp \"$MFA_SERIAL\"\n"
+	check(t, os.WriteFile(filepath.Join(dir, "zenity"), []byte(script), 0o755))
+	log := filepath.Join(o.home, "zenity.log")
+	o.extraEnv = append(o.extraEnv, "PATH="+dir+string(os.PathListSeparator)+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"DISPLAY=:bg-e2e", "ZENITY_LOG="+log, "MFA_SERIAL="+o.user.MFASerial, "BG_AGENT_DIRECT=1")
+	o.profile("bg-gui", "eu-west-1", "bg_mfa = prompt", "bg_prompt = gui")
+	r := o.bgAgent("process", "bg-gui")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	calls := zenityCalls(t, log)
+	want := []string{"--entry", "--title=bg-agent: MFA code", "--text=MFA code for " + o.user.MFASerial + " (profile bg-gui)", "--width=420", "--timeout=120"}
+	if len(calls) != 1 || strings.Join(calls[0], "\x00") != strings.Join(want, "\x00") {
+		t.Fatalf("dialogs %q, want %q", calls, want)
+	}
+
+	o.profile("bg-gui", "eu-west-1", "bg_mfa = prompt", "bg_prompt = sometimes")
+	wantError(t, o.bgAgent("process", "bg-gui"), `bg_prompt "sometimes" of profile bg-gui is not one of terminal, gui, auto`,
+		"set it to terminal, gui or auto")
+}

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
@@ -133,13 +134,14 @@ func (a *appCtx) promptEnv() prompt.Env {
 // desktop dialog). PINs and OATH passwords, asked while reading the
 // keystore, use BG_AGENT_PROMPT (p is nil).
 func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
-	v, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT"
+	v, key, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT", "BG_AGENT_PROMPT"
 	if p != nil && p.Keys["bg_prompt"] != "" {
-		v, where = p.Keys["bg_prompt"], "bg_prompt of profile "+p.Name
+		v, key, where = p.Keys["bg_prompt"], "bg_prompt", "bg_prompt of profile "+p.Name
 	}
 	mode, err := prompt.ParseMode(v)
 	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err, where+" "+err.Error(), "set it to terminal, gui or auto")
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s %q%s is not one of terminal, gui, auto", key, v,
+			strings.TrimPrefix(where, key)), "set it to terminal, gui or auto")
 	}
 	d, err := prompt.New(mode, a.promptEnv())
 	if err != nil {
