@@ -24,7 +24,10 @@
 //     serial and whose hints say what to do; the PC/SC conditions (service
 //     not running, no reader, card busy, reset, removed) wrap the sentinels
 //     below for errors.Is. OATH failures are bgerr.KindMFA; PIV failures
-//     are bgerr.KindKeystore (the sealed secret cannot be opened).
+//     are bgerr.KindKeystore (the sealed secret cannot be opened), except
+//     a bad slot name or a slot that setup would overwrite (KindUsage).
+//   - After each PIV operation the PIV applet is deselected, so a PIN
+//     verified for it does not stay verified on the card for others.
 //
 // Profile keys read by the callers (cmd/bg-agent): bg_yubikey_serial picks
 // the YubiKey, bg_oath_account names the OATH credential (default: the MFA
