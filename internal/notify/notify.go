@@ -1,0 +1,150 @@
+// Package notify tells people that break-glass credentials were used, per
+// profile: an SNS message published with the emergency credentials
+// themselves (bg_notify_sns), and/or a Slack-compatible webhook POST
+// (bg_notify_webhook).
+//
+// What it guarantees:
+//   - Delivery never blocks or fails emergency access: Send is bounded by
+//     Options.Timeout (default 10 s) and by short connect and response
+//     timeouts per attempt, returns what happened to each channel, and never
+//     panics on a bad answer. Async runs it in the background so credentials
+//     are handed out first; the caller shows and audits the failures.
+//   - SNS goes only to regional endpoints, https://sns.REGION.amazonaws.com
+//     of each topic's own region: AWS accepts a Publish only in the topic's
+//     region, so failover across regions means a list of topics, one per
+//     region (bg_notify_sns = arn…:ap-northeast-1:… arn…:us-west-2:…), tried
+//     in order until one accepts. Like the STS chain, the SDK's own config
+//     loading is used, so HTTPS_PROXY/NO_PROXY, AWS_CA_BUNDLE/ca_bundle keep
+//     working; one attempt per topic.
+//   - Nothing secret leaves in a message or an error: the Event has no
+//     credential field, and a webhook URL (which is itself a bearer secret
+//     for Slack) is shown only as scheme://host.
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/config"
+)
+
+// Profile keys.
+const (
+	KeySNS     = "bg_notify_sns"
+	KeyWebhook = "bg_notify_webhook"
+)
+
+// Event is one use of break-glass access, as the notifications tell it.
+type Event struct {
+	Time           time.Time
+	Result         string // issued | failed | …
+	OSUser, Host   string
+	Profile        string
+	BGUser         string
+	Roles          []string // the role chain; the last one is what was handed out
+	Region         string   // the STS region that served
+	SourceIdentity string
+	Reason, Ticket string
+	Expires        time.Time
+	Error          string
+	// AuditSeq and AuditHash name the local audit record of this use: a copy
+	// off the machine that shows a later rewrite of the log.
+	AuditSeq  uint64
+	AuditHash string
+}
+
+// Targets are a profile's notification channels.
+type Targets struct {
+	Topics  []string // SNS topic ARNs, tried in order until one accepts
+	Webhook string   // https URL (http only to loopback, for tests)
+}
+
+// Empty reports whether there is nothing to notify.
+func (t Targets) Empty() bool { return len(t.Topics) == 0 && t.Webhook == "" }
+
+var (
+	topicRe  = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):sns:([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+):([0-9]{12}):([A-Za-z0-9_-]{1,256})(\.fifo)?$`)
+	loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+)
+
+// topicRegion is the region of a topic ARN that TargetsOf accepted.
+func topicRegion(arn string) string { return topicRe.FindStringSubmatch(arn)[2] }
+
+// TargetsOf reads bg_notify_sns (one or more topic ARNs, space-separated)
+// and bg_notify_webhook from p, validated; both absent is no targets.
+func TargetsOf(p *config.Profile) (Targets, error) {
+	var t Targets
+	where := fmt.Sprintf("%s: profile %s: ", p.File, p.Name)
+	for _, arn := range strings.Fields(p.Keys[KeySNS]) {
+		if !topicRe.MatchString(arn) {
+			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an SNS topic ARN", KeySNS, arn),
+				"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference")
+		}
+		t.Topics = append(t.Topics, arn)
+	}
+	if w := strings.TrimSpace(p.Keys[KeyWebhook]); w != "" {
+		u, err := url.Parse(w)
+		ok := err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && loopback[u.Hostname()])
+		if !ok {
+			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an https URL", KeyWebhook, redactURL(w)),
+				"use the https URL of a Slack-compatible incoming webhook")
+		}
+		t.Webhook = w
+	}
+	return t, nil
+}
+
+// redactURL keeps scheme://host of a webhook URL: the path of a Slack
+// webhook is its secret.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(unparseable URL)"
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// Delivery is what happened on one channel.
+type Delivery struct {
+	Channel string        // "sns" or "webhook"
+	Target  string        // the topic ARN that accepted (or the last tried), or the webhook's scheme://host
+	Err     error         // nil: delivered
+	Took    time.Duration // from the start of Send
+}
+
+// Failed sums up the failed deliveries as one *bgerr.Error, or nil when
+// every channel delivered (or there was none).
+func Failed(ds []Delivery) error {
+	var parts []string
+	var errs []error
+	for _, d := range ds {
+		if d.Err != nil {
+			parts = append(parts, d.Channel+" "+d.Target+": "+oneLine(d.Err.Error()))
+			errs = append(errs, d.Err)
+		}
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return bgerr.Wrap(bgerr.KindConfig, errors.Join(errs...), "notification not delivered: "+strings.Join(parts, "; "),
+		"the credentials were issued anyway; tell your security team about this use yourself",
+		"check the topic policy (sns:Publish for the emergency role), the webhook URL and the network path (HTTPS_PROXY)")
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// Async runs n.Send in the background; the channel yields its result once.
+// The caller picks how long to wait (Send is bounded by Options.Timeout
+// anyway).
+func (n *Notifier) Async(ctx context.Context, ev Event, t Targets, creds aws.Credentials) <-chan []Delivery {
+	ch := make(chan []Delivery, 1)
+	go func() { ch <- n.Send(ctx, ev, t, creds) }()
+	return ch
+}

@@ -1,0 +1,297 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sns"
+	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// Options say how to reach the channels.
+type Options struct {
+	// ConfigFile and Profile select the shared-config profile whose SDK
+	// settings (ca_bundle, …) apply, as for the STS chain.
+	ConfigFile, Profile string
+	// ConnectTimeout bounds getting a connection (dial, proxy CONNECT, TLS);
+	// ResponseTimeout bounds waiting for the answer once connected; Timeout
+	// bounds the whole Send.
+	ConnectTimeout, ResponseTimeout, Timeout time.Duration
+}
+
+// Defaults: short, because nobody waits for a notification.
+const (
+	DefaultConnectTimeout  = 2 * time.Second
+	DefaultResponseTimeout = 5 * time.Second
+	DefaultTimeout         = 10 * time.Second
+)
+
+// Notifier sends notifications. Safe for concurrent use.
+type Notifier struct {
+	cfg  aws.Config
+	web  *http.Client
+	opts Options
+}
+
+// New loads the SDK configuration once.
+func New(ctx context.Context, o Options) (*Notifier, error) {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.ResponseTimeout <= 0 {
+		o.ResponseTimeout = DefaultResponseTimeout
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	hc := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = o.ConnectTimeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = o.ConnectTimeout
+			tr.ResponseHeaderTimeout = o.ResponseTimeout
+		})
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(hc),
+		config.WithRegion("us-west-2"), // placeholder: every client gets its topic's region
+		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
+	}
+	if o.ConfigFile != "" {
+		opts = append(opts, config.WithSharedConfigFiles([]string{o.ConfigFile}))
+	}
+	if o.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot load the AWS SDK configuration for notifications: "+oneLine(err.Error()),
+			"check AWS_CA_BUNDLE / ca_bundle and the AWS config file")
+	}
+	cfg.HTTPClient = &connectBudget{inner: cfg.HTTPClient.Do, connect: o.ConnectTimeout}
+	cfg.ConfigSources = nil
+	// The webhook is a third-party host: system roots (and SSL_CERT_FILE),
+	// the proxy from the environment, the same phase timeouts.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: o.ConnectTimeout}).DialContext
+	tr.TLSHandshakeTimeout = o.ConnectTimeout
+	tr.ResponseHeaderTimeout = o.ResponseTimeout
+	web := &http.Client{Transport: &connectBudget{inner: tr.RoundTrip, connect: o.ConnectTimeout},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Notifier{cfg: cfg, web: web, opts: o}, nil
+}
+
+// Endpoint is the regional SNS endpoint of region.
+func Endpoint(region string) string {
+	if strings.HasPrefix(region, "cn-") {
+		return "https://sns." + region + ".amazonaws.com.cn"
+	}
+	return "https://sns." + region + ".amazonaws.com"
+}
+
+// Send delivers ev on every channel of t, concurrently, and returns one
+// Delivery per channel (none when t is empty). creds are the emergency
+// credentials just issued; SNS requests are signed with them.
+func (n *Notifier) Send(ctx context.Context, ev Event, t Targets, creds aws.Credentials) []Delivery {
+	ctx, cancel := context.WithTimeout(ctx, n.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	var (
+		mu  sync.Mutex
+		out []Delivery
+		wg  sync.WaitGroup
+	)
+	add := func(d Delivery) {
+		d.Took = time.Since(start)
+		mu.Lock()
+		out = append(out, d)
+		mu.Unlock()
+	}
+	if len(t.Topics) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); add(n.sendSNS(ctx, ev, t.Topics, creds)) }()
+	}
+	if t.Webhook != "" {
+		wg.Add(1)
+		go func() { defer wg.Done(); add(n.sendWebhook(ctx, ev, t.Webhook)) }()
+	}
+	wg.Wait()
+	// Stable order for callers and tests: sns, then webhook.
+	if len(out) == 2 && out[0].Channel != "sns" {
+		out[0], out[1] = out[1], out[0]
+	}
+	return out
+}
+
+// sendSNS tries each topic through its own region's endpoint until one
+// accepts.
+func (n *Notifier) sendSNS(ctx context.Context, ev Event, topics []string, creds aws.Credentials) Delivery {
+	in := snsInput(ev)
+	var errs []string
+	var causes []error
+	for _, arn := range topics {
+		region := topicRegion(arn)
+		c := sns.NewFromConfig(n.cfg, func(o *sns.Options) {
+			o.Region = region
+			o.BaseEndpoint = aws.String(Endpoint(region))
+			o.Credentials = credentials.StaticCredentialsProvider{Value: creds}
+			o.RetryMaxAttempts = 1 // the next topic is the retry
+		})
+		in.TopicArn = aws.String(arn)
+		_, err := c.Publish(ctx, in)
+		if err == nil {
+			return Delivery{Channel: "sns", Target: arn}
+		}
+		errs = append(errs, region+": "+describe(err))
+		causes = append(causes, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return Delivery{Channel: "sns", Target: topics[len(topics)-1],
+		Err: &sendError{msg: strings.Join(errs, "; "), cause: errors.Join(causes...)}}
+}
+
+type sendError struct {
+	msg   string
+	cause error
+}
+
+func (e *sendError) Error() string { return e.msg }
+func (e *sendError) Unwrap() error { return e.cause }
+
+// describe words an SDK or transport error in one short line.
+func describe(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	var ct *connectTimeout
+	switch {
+	case errors.As(err, &ct):
+		return ct.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	var ue *url.Error // carries the URL, which for a webhook is a secret
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Op + ": " + oe.Err.Error()
+	}
+	return oneLine(err.Error())
+}
+
+// snsInput is the Publish request: a short ASCII subject, the event as JSON
+// with a human summary, and filterable attributes.
+func snsInput(ev Event) *sns.PublishInput {
+	attrs := map[string]snstypes.MessageAttributeValue{}
+	for k, v := range map[string]string{"profile": ev.Profile, "result": ev.Result, "bg_user": ev.BGUser,
+		"source_identity": ev.SourceIdentity, "ticket": ev.Ticket, "region": ev.Region} {
+		if v != "" {
+			attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
+		}
+	}
+	body, _ := json.MarshalIndent(payload(ev), "", "  ")
+	return &sns.PublishInput{Subject: aws.String(Subject(ev)), Message: aws.String(string(body)), MessageAttributes: attrs}
+}
+
+// sendWebhook POSTs the Slack-compatible JSON.
+func (n *Notifier) sendWebhook(ctx context.Context, ev Event, hook string) Delivery {
+	d := Delivery{Channel: "webhook", Target: redactURL(hook)}
+	body, _ := json.Marshal(struct {
+		Text    string `json:"text"`
+		BGAgent any    `json:"bg_agent"`
+	}{Text: Text(ev), BGAgent: payload(ev)})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook, bytes.NewReader(body))
+	if err != nil {
+		d.Err = errors.New("bad webhook URL")
+		return d
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "bg-agent")
+	resp, err := n.web.Do(req)
+	if err != nil {
+		d.Err = &sendError{msg: describe(err), cause: err}
+		return d
+	}
+	defer resp.Body.Close()
+	snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 200))
+	if resp.StatusCode/100 != 2 {
+		msg := "answered " + resp.Status
+		if s := oneLine(string(snippet)); s != "" {
+			msg += ": " + s
+		}
+		d.Err = errors.New(msg)
+	}
+	return d
+}
+
+// connectBudget abandons a request that has no connection after connect:
+// Go bounds a proxy CONNECT only by the request context, and a blackholed
+// host behind a proxy looks exactly like that (the same idea as the STS
+// chain's client).
+type connectBudget struct {
+	inner   func(*http.Request) (*http.Response, error)
+	connect time.Duration
+}
+
+var errNoConnection = errors.New("no connection")
+
+type connectTimeout struct{ after time.Duration }
+
+func (c *connectTimeout) Error() string { return fmt.Sprintf("no connection within %s", c.after) }
+func (c *connectTimeout) Timeout() bool { return true }
+
+func (p *connectBudget) Do(req *http.Request) (*http.Response, error) {
+	ctx, cancel := context.WithCancelCause(req.Context())
+	var once sync.Once
+	timer := time.AfterFunc(p.connect, func() { cancel(errNoConnection) })
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { once.Do(func() { timer.Stop() }) }}
+	resp, err := p.inner(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	timer.Stop()
+	if err != nil {
+		cause := context.Cause(ctx)
+		cancel(nil)
+		if errors.Is(cause, errNoConnection) {
+			return nil, &connectTimeout{after: p.connect}
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+// RoundTrip lets connectBudget wrap the webhook's http.Client.
+func (p *connectBudget) RoundTrip(req *http.Request) (*http.Response, error) { return p.Do(req) }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
