@@ -36,7 +36,9 @@ func auditLog(t *testing.T, o *operator) string {
 func TestAuditShowAndVerify(t *testing.T) {
 	o := newOperator(t)
 	path := auditLog(t, o)
-	role := func(arn string) string { return arn[len("arn:aws:iam::"):len("arn:aws:iam::")+12] + ":" + arn[strings.LastIndex(arn, "/")+1:] }
+	role := func(arn string) string {
+		return arn[len("arn:aws:iam::"):len("arn:aws:iam::")+12] + ":" + arn[strings.LastIndex(arn, "/")+1:]
+	}
 
 	r := o.bgAgent("audit")
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
