@@ -227,27 +227,35 @@ func (l *Log) notice(msg string) {
 // Append writes r to the log and fsyncs it before returning (see the
 // package doc for the override). r's Seq, Prev and Hash are ignored.
 func (l *Log) Append(r Record) error {
+	_, err := l.AppendRecord(r)
+	return err
+}
+
+// AppendRecord is Append returning the record as written: Seq, Prev and
+// Hash filled in (a notification can carry Seq and Hash as an anchor). Under
+// the override, a record kept in memory comes back with Seq 0.
+func (l *Log) AppendRecord(r Record) (Record, error) {
 	if strings.TrimSpace(r.Event) == "" {
-		return errors.New("audit: a record needs an event type")
+		return Record{}, errors.New("audit: a record needs an event type")
 	}
 	r = l.complete(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	batch := append(append([]Record(nil), l.pending...), r)
-	err := l.write(batch)
+	written, err := l.write(batch)
 	if err == nil {
 		l.pending = nil
-		return nil
+		return written, nil
 	}
 	if l.opts.Override == "" {
-		return err
+		return Record{}, err
 	}
 	r.Override, r.OverrideCause, r.Late = scrub(l.opts.Override), causeText(err), true
 	l.pending = append(l.pending, r)
 	shown, _ := json.Marshal(r)
 	l.notice(fmt.Sprintf("%v; going on under %s=%q. This record is NOT on disk: it will be written when the log is writable again, if this process is still running then: %s",
 		err, OverrideEnv, l.opts.Override, shown))
-	return nil
+	return r, nil
 }
 
 // Pending is the number of records kept under the override, not yet on disk.
@@ -284,32 +292,32 @@ func (l *Log) complete(r Record) Record {
 }
 
 // write appends batch under the file lock: read the last line, chain,
-// one write, fsync, then the head.
-func (l *Log) write(batch []Record) error {
+// one write, fsync, then the head. It returns the last record as written.
+func (l *Log) write(batch []Record) (Record, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.LockTimeout)
 	locked, err := l.lock.TryLockContext(ctx, 5*time.Millisecond)
 	cancel()
 	if !locked {
 		if err == nil || errors.Is(err, context.DeadlineExceeded) {
-			return l.lockTimeoutError()
+			return Record{}, l.lockTimeoutError()
 		}
-		return l.writeError(err)
+		return Record{}, l.writeError(err)
 	}
 	defer l.lock.Unlock()
 
 	f, err := l.open(l.path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return l.writeError(err)
+		return Record{}, l.writeError(err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return l.writeError(err)
+		return Record{}, l.writeError(err)
 	}
 	size := fi.Size()
 	t, err := readTail(f, size)
 	if err != nil {
-		return l.writeError(err)
+		return Record{}, l.writeError(err)
 	}
 	var buf []byte
 	if t.partial { // a line without its newline: end it, so ours is whole
@@ -317,18 +325,20 @@ func (l *Log) write(batch []Record) error {
 	}
 	prev, seq := t.prevHash(), t.seq
 	var lastLine []byte
+	var last Record
 	for _, r := range batch {
 		seq++
 		r.Seq, r.Prev = seq, prev
+		r.Hash = recordHash(r)
 		line := marshalLine(r)
 		buf = append(append(buf, line...), '\n')
-		prev, lastLine = lineHash(line), line
+		prev, lastLine, last = lineHash(line), line, r
 	}
 	if _, err := f.Write(buf); err != nil {
-		return l.cutBack(f, size, err)
+		return Record{}, l.cutBack(f, size, err)
 	}
 	if err := f.Sync(); err != nil {
-		return l.cutBack(f, size, err)
+		return Record{}, l.cutBack(f, size, err)
 	}
 	if size == 0 {
 		syncDir(l.dir)
@@ -337,7 +347,7 @@ func (l *Log) write(batch []Record) error {
 		// The records are on disk; only the tail check lags behind.
 		l.notice(fmt.Sprintf("audit: cannot update %s: %v (the records are written; audit verify may report the log as cut short)", l.headPath, causeText(err)))
 	}
-	return nil
+	return last, nil
 }
 
 // cutBack removes a half-written batch so the file holds whole lines only.

@@ -91,9 +91,13 @@ func TestAppendChainsAndVerifies(t *testing.T) {
 	if want := "00000000000000000005 " + hexSum([]byte(lines[4])) + "\n"; string(head) != want {
 		t.Errorf("audit.head %q, want %q", head, want)
 	}
-	// A second Log on the same dir chains on.
-	if err := openLog(t, dir, Options{}).Append(Record{Event: EventLock}); err != nil {
+	// A second Log on the same dir chains on; AppendRecord says what it wrote.
+	w, err := openLog(t, dir, Options{}).AppendRecord(Record{Event: EventLock})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if all, _ := l.Records(); !reflect.DeepEqual(w, all[5]) || w.Seq != 6 || w.Hash == "" || w.Prev != hexSum([]byte(lines[4])) {
+		t.Errorf("AppendRecord returned %+v\nthe log holds %+v", w, all[5])
 	}
 	if n, err := Verify(dir); n != 6 || err != nil {
 		t.Fatalf("after a second Log: %d, %v", n, err)

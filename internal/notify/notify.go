@@ -31,6 +31,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 )
@@ -147,4 +148,12 @@ func (n *Notifier) Async(ctx context.Context, ev Event, t Targets, creds aws.Cre
 	ch := make(chan []Delivery, 1)
 	go func() { ch <- n.Send(ctx, ev, t, creds) }()
 	return ch
+}
+
+// FromRecord is the Event of an audit record as written (so the
+// notification carries the record's seq and hash).
+func FromRecord(r audit.Record) Event {
+	return Event{Time: r.Time, Result: r.Result, OSUser: r.OSUser, Host: r.Host, Profile: r.Profile, BGUser: r.BGUser,
+		Roles: append([]string(nil), r.Roles...), Region: r.Region, SourceIdentity: r.SourceIdentity, Reason: r.Reason,
+		Ticket: r.Ticket, Expires: r.Expires, Error: r.Error, AuditSeq: r.Seq, AuditHash: r.Hash}
 }

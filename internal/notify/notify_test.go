@@ -18,6 +18,7 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/testworld"
@@ -395,5 +396,15 @@ func TestSubject(t *testing.T) {
 	ev = Event{Result: "failed", Profile: "p", Error: "AccessDenied"}
 	if got := Text(ev); got != ":rotating_light: break-glass attempt FAILED for profile p by -; error: AccessDenied" {
 		t.Errorf("Text %q", got)
+	}
+}
+
+func TestFromRecord(t *testing.T) {
+	ev := event()
+	r := audit.Record{Seq: ev.AuditSeq, Hash: ev.AuditHash, Time: ev.Time, Event: audit.EventIssue, Result: ev.Result, OSUser: ev.OSUser, Host: ev.Host,
+		Profile: ev.Profile, BGUser: ev.BGUser, Roles: ev.Roles, Region: ev.Region, SourceIdentity: ev.SourceIdentity,
+		Reason: ev.Reason, Ticket: ev.Ticket, Expires: ev.Expires}
+	if got := FromRecord(r); !reflect.DeepEqual(got, ev) {
+		t.Errorf("FromRecord\n %+v\nwant\n %+v", got, ev)
 	}
 }
