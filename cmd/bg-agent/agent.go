@@ -16,7 +16,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/agent"
@@ -195,10 +194,10 @@ func (a *appCtx) agentStatus(c *cli.Context) error {
 
 // viaAgent gets credentials from the agent, starting it when none runs.
 // Any failure to reach it is agent.ErrUnavailable: the caller falls back.
-func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Justification) (aws.Credentials, string, error) {
+func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Justification) (*agent.Credentials, error) {
 	sock, err := a.socket()
 	if err != nil {
-		return aws.Credentials{}, "", err
+		return nil, err
 	}
 	var store *keystore.Store
 	ask := agent.Asker{
@@ -216,20 +215,16 @@ func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Ju
 	}
 	ask.MFA, err = a.mfaSource(p)
 	if err != nil {
-		return aws.Credentials{}, "", err
+		return nil, err
 	}
 	creds, err := agent.RequestCredentials(ctx, sock, p, why, ask)
 	if err != nil && agent.NotRunning(err) && a.env.Getenv("BG_AGENT_NO_AUTOSTART") == "" {
 		if serr := a.startAgent(sock); serr != nil {
-			return aws.Credentials{}, "", serr
+			return nil, serr
 		}
 		creds, err = agent.RequestCredentials(ctx, sock, p, why, ask)
 	}
-	if err != nil {
-		return aws.Credentials{}, "", err
-	}
-	return aws.Credentials{AccessKeyID: creds.AccessKeyID, SecretAccessKey: creds.SecretAccessKey,
-		SessionToken: creds.SessionToken, CanExpire: true, Expires: creds.Expiration}, creds.ARN, nil
+	return creds, err
 }
 
 func (a *appCtx) startAgent(sock string) error {

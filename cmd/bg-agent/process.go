@@ -13,10 +13,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bg-agent/bg-agent/internal/agent"
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/credproc"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/ecs"
 )
 
@@ -28,12 +30,17 @@ const minValidity = 15 * time.Minute
 type issued struct {
 	creds  aws.Credentials
 	arn    string
-	region string
+	region string // the profile's region, for AWS_REGION
+	served string // the region whose STS issued the final session
+	fresh  bool   // STS issued the final session for this request (not a cached one)
+	via    string // agent | direct
 }
 
 // credentials asks the agent (starting it if needed) and falls back to
 // direct mode, with a warning, when no agent can be reached: a broken agent
 // must never lock an operator out. BG_AGENT_DIRECT=1 or --direct skips it.
+// Every issue and every failure is written to the audit log first (fsync):
+// no credentials leave without a record (DESIGN.md §5).
 func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	p, err := a.loadProfile(profile)
 	if err != nil {
@@ -43,12 +50,42 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	log, err := a.auditLog()
+	if err != nil {
+		return nil, err
+	}
+	out, err := a.issue(c, p, why)
+	rec := a.auditRecord(p, why)
+	if err != nil {
+		rec.Event, rec.Result, rec.Error = audit.EventFailure, audit.ResultFailed, err.Error()
+		if aerr := log.Append(rec); aerr != nil {
+			a.ui.Warnf("%v", aerr)
+		}
+		return nil, err
+	}
+	rec.Event, rec.Result, rec.Via = audit.EventIssue, audit.ResultIssued, out.via
+	rec.Region, rec.Expires = out.served, out.creds.Expires.UTC()
+	written, err := log.AppendRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	if out.fresh {
+		a.notify(c.Context, p, log, written, out.creds)
+	}
+	return a.checkValidity(p, out), nil
+}
+
+func (a *appCtx) issue(c *cli.Context, p *config.Profile, why declare.Justification) (*issued, error) {
 	out := &issued{region: p.Region}
 	if !c.Bool("direct") && a.env.Getenv("BG_AGENT_DIRECT") == "" {
-		creds, arn, err := a.viaAgent(c.Context, p, why)
+		start := time.Now()
+		cr, err := a.viaAgent(c.Context, p, why)
 		if err == nil {
-			out.creds, out.arn = creds, arn
-			return a.checkValidity(p, out), nil
+			out.creds = aws.Credentials{AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
+				SessionToken: cr.SessionToken, CanExpire: true, Expires: cr.Expiration}
+			out.arn, out.served, out.via = cr.ARN, cr.Region, "agent"
+			out.fresh = !cr.Issued.Before(start)
+			return out, nil
 		}
 		if !errors.Is(err, agent.ErrUnavailable) {
 			return nil, err
@@ -71,8 +108,8 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	out.creds, out.arn = res.Final.Credentials, res.Final.ARN
-	return a.checkValidity(p, out), nil
+	out.creds, out.arn, out.served, out.via, out.fresh = res.Final.Credentials, res.Final.ARN, res.Final.Region, "direct", true
+	return out, nil
 }
 
 func (a *appCtx) checkValidity(p *config.Profile, out *issued) *issued {

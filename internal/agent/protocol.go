@@ -81,6 +81,7 @@ type Credentials struct {
 	Expiration      time.Time `json:"expiration"`
 	ARN             string    `json:"arn"`
 	Region          string    `json:"region"`
+	Issued          time.Time `json:"issued"` // when STS issued these (a cache hit is older than the request)
 }
 
 // ErrorInfo carries a bgerr.Error across the socket, kind and hints intact.

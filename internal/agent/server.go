@@ -223,7 +223,7 @@ func (s *Server) credentials(ctx context.Context, c *conn, req Message) {
 			_ = c.send(Message{Type: TResult, Credentials: &Credentials{
 				AccessKeyID: f.Credentials.AccessKeyID, SecretAccessKey: f.Credentials.SecretAccessKey,
 				SessionToken: f.Credentials.SessionToken, Expiration: f.Credentials.Expires,
-				ARN: f.ARN, Region: f.Region}})
+				ARN: f.ARN, Region: f.Region, Issued: f.Issued}})
 			return
 		}
 	}

@@ -62,6 +62,7 @@ type Session struct {
 	Region         string // region that issued them
 	Step           string // "GetSessionToken" or "AssumeRole"
 	SourceIdentity string
+	Issued         time.Time // when STS issued it (fresh vs cached, for notifications)
 }
 
 // Result is a finished chain.
@@ -137,7 +138,7 @@ func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 			return err
 		})
 		if f == nil {
-			s := &Session{Credentials: toCreds(out.Credentials, "GetSessionToken"), ARN: userARN(p), Region: region, Step: "GetSessionToken"}
+			s := &Session{Credentials: toCreds(out.Credentials, "GetSessionToken"), ARN: userARN(p), Region: region, Step: "GetSessionToken", Issued: time.Now()}
 			c.rep.Infof("%s: MFA session for %s from %s", "GetSessionToken", p.User, Endpoint(region))
 			return s, nil
 		}
@@ -186,7 +187,7 @@ func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role st
 		return nil, c.explain(p, f, "AssumeRole", caller.ARN, role)
 	}
 	s := &Session{Credentials: toCreds(out.Credentials, "AssumeRole"), Region: region, Step: "AssumeRole",
-		SourceIdentity: aws.ToString(out.SourceIdentity)}
+		SourceIdentity: aws.ToString(out.SourceIdentity), Issued: time.Now()}
 	if out.AssumedRoleUser != nil {
 		s.ARN = aws.ToString(out.AssumedRoleUser.Arn)
 	}
