@@ -17,7 +17,7 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("healthy setup: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	for _, want := range []string{"ok    config: 1 bg-agent profile(s) in " + o.config, "ok    secret " + o.user.Name + ": key AKIA…",
-		"ok    mfa bg-ops: command: ", "ok    ca bundle: AWS_CA_BUNDLE ", "ok    state dir: ", "info  agent: not running"} {
+		"ok    mfa bg-ops: command: ", "ok    ca bundle: AWS_CA_BUNDLE ", "ok    state dir: ", "info  agent: not running", "ok    audit log: 0 records, chain intact"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("healthy: missing %q in\n%s", want, r.stdout)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/agent"
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/doctor"
@@ -62,6 +63,11 @@ func (a *appCtx) doctor() *doctor.Report {
 	})
 	rep.Network(a.env.Getenv)
 	a.doctorAgent(rep)
+	if n, err := audit.Verify(dir); err != nil {
+		rep.Add(doctor.Fail, "audit log", err.Error(), "keep the damaged log for the investigation (mv it aside); a new one starts on the next use")
+	} else {
+		rep.Add(doctor.OK, "audit log", fmt.Sprintf("%d records, chain intact", n), "")
+	}
 	return rep
 }
 
