@@ -242,6 +242,7 @@ func (c *Card) serve(conn net.Conn) error {
 		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
 			return err
 		}
+		quickACK(conn)
 		msg := make([]byte, binary.BigEndian.Uint16(hdr[:]))
 		if _, err := io.ReadFull(conn, msg); err != nil {
 			return err
