@@ -13,14 +13,20 @@ bold() { if [ -t 1 ]; then printf '\n\033[1m== %s\033[0m\n' "$*"; else printf '\
 
 DEMO=$(mktemp -d /tmp/bgdemo.XXXXXX)
 WORLD_PID=
+YK_PID=
+PCSC_STARTED=
 cleanup() {
+	[ -n "$YK_PID" ] && kill "$YK_PID" 2>/dev/null && wait "$YK_PID" 2>/dev/null
+	[ -n "$PCSC_STARTED" ] && ./scripts/pcsc-world.sh stop 2>/dev/null
 	[ -n "$WORLD_PID" ] && kill "$WORLD_PID" 2>/dev/null && wait "$WORLD_PID" 2>/dev/null
+	BG_AGENT_HOME="$DEMO/state" "$DEMO/bin/bg-agent" agent stop >/dev/null 2>&1
 	rm -rf "$DEMO"
+	return 0
 }
 trap cleanup EXIT
 
 bold "building bg-agent and the fake AWS"
-go build -o "$DEMO/bin/" ./cmd/bg-agent ./cmd/bg-testworld
+go build -o "$DEMO/bin/" ./cmd/bg-agent ./cmd/bg-testworld ./cmd/bg-vyubikey
 export PATH="$DEMO/bin:$PATH"
 
 bold "starting the fake AWS (STS behind sts.<region>.amazonaws.com, reached through HTTPS_PROXY)"
@@ -75,12 +81,49 @@ bold "2. the AWS CLI on its own, through credential_process, as bob-bg into anot
 aws sts get-caller-identity --profile bg-demo-ro --output json
 
 bold "3. ap-northeast-1 is blackholed: the chain fails over to ap-northeast-3"
-echo "(alice's code from step 1 may still be the current one: AWS rejects a used code, so bg-agent waits for the next)"
+echo "(step 1 started the agent, which caches alice's sessions in memory: lock it so the whole chain runs again;"
+echo " alice's code from step 1 may still be the current one, and AWS rejects a used code, so bg-agent waits for the next)"
+bg-agent agent lock
 bg-testworld fault sts.ap-northeast-1.amazonaws.com blackhole
 start=$(date +%s.%N)
 bg-agent exec bg-demo-ops -- aws sts get-caller-identity --region ap-northeast-3 --output json
 end=$(date +%s.%N)
 awk -v s="$start" -v e="$end" 'BEGIN { printf "(credentials and the call took %.1f s, including any wait for a fresh TOTP code)\n", e - s }'
+
+bg-testworld clear >/dev/null
+
+if ./scripts/pcsc-world.sh status 2>/dev/null || { [ "$(id -u)" -eq 0 ] && ./scripts/pcsc-world.sh start && PCSC_STARTED=1; }; then
+	bold "4. a virtual YubiKey on the real pcscd: the key sealed to its PIV slot, the MFA code from its OATH applet with a touch"
+	YK="$DEMO/yubikey.json"
+	bg-vyubikey oath add --state "$YK" --touch --secret-base32 ALICEBGDEMOTOTPSEEDNOTASECRET234 "Amazon Web Services:alice-bg@111111111111"
+	bg-vyubikey run --state "$YK" --serial 17000001 --touch auto --touch-delay 800ms 2>"$DEMO/yubikey.log" &
+	YK_PID=$!
+	for _ in $(seq 100); do bg-agent yubikey list 2>/dev/null | grep -q 17000001 && break; sleep 0.1; done
+	PIN_POLICY=once
+	[ -t 0 ] || PIN_POLICY=never # no terminal to type the PIN (123456) on
+	bg-agent yubikey setup --yubikey-serial 17000001 --pin-policy "$PIN_POLICY" --yes
+	printf '%s\n%s\n' AKIADEMOALICEBG00001 DemoAliceBgNotASecret/000000000000000000 | bg-agent add --seal --yubikey-serial 17000001 alice-bg
+	bg-agent ls
+	cat >>"$AWS_CONFIG_FILE" <<CONF
+
+[profile bg-demo-yubikey]
+region = ap-northeast-1
+credential_process = $DEMO/bin/bg-agent process bg-demo-yubikey
+bg_user = alice-bg
+bg_mfa_serial = arn:aws:iam::111111111111:mfa/alice-bg
+bg_mfa = yubikey
+bg_yubikey_serial = 17000001
+bg_roles = arn:aws:iam::111111111111:role/BreakGlassOperator arn:aws:iam::222222222222:role/EmergencyOps
+bg_regions = ap-northeast-1 ap-northeast-3 us-west-2
+CONF
+	bg-agent exec --direct bg-demo-yubikey -- aws sts get-caller-identity --output json
+else
+	echo "(pcscd with the vpcd reader is not running: skipping the YubiKey part; start it with: sudo scripts/pcsc-world.sh start)"
+fi
+
+bold "the audit log: every issue, hash-chained"
+bg-agent audit
+bg-agent audit verify
 
 bold "what the fake AWS saw (no call ever went to the global sts.amazonaws.com)"
 bg-testworld calls

@@ -421,3 +421,25 @@ func TestNeverTheGlobalEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// A region that dies while the client holds a kept-alive connection to it
+// (the agent's case) is left as quickly as one that refuses new ones.
+func TestFailoverOnKeptAliveConnection(t *testing.T) {
+	f := newFixture(t)
+	c, rep := newChain(t, "eu-west-1", "eu-west-2")
+	if _, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+		t.Fatal(err)
+	}
+	world.SetFault("sts.eu-west-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+	defer world.ClearFaults()
+	c.sleep = func(context.Context, time.Duration) error { return nil }
+	c.regions.preferred = "eu-west-1"
+	start := time.Now()
+	f2 := newFixture(t)
+	if _, err := c.Run(context.Background(), plan(f2, &worldCodes{serial: f2.user.MFASerial})); err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("failover on a kept-alive connection took %s", took)
+	}
+}

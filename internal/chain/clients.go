@@ -186,11 +186,30 @@ type phaseTimeouts struct {
 
 func (p *phaseTimeouts) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	var once sync.Once
+	var mu sync.Mutex
 	timer := time.AfterFunc(p.connect, func() { cancel(errConnectTimeout) })
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { once.Do(func() { timer.Stop() }) }}
+	trace := &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			mu.Lock()
+			defer mu.Unlock()
+			timer.Stop()
+			// A kept-alive tunnel to a region that has since died never
+			// answers; give a reused connection the connect budget until
+			// the first byte of the answer, so failover stays as quick.
+			if info.Reused {
+				timer = time.AfterFunc(p.connect, func() { cancel(errConnectTimeout) })
+			}
+		},
+		GotFirstResponseByte: func() {
+			mu.Lock()
+			defer mu.Unlock()
+			timer.Stop()
+		},
+	}
 	resp, err := p.inner.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	mu.Lock()
 	timer.Stop()
+	mu.Unlock()
 	if err != nil {
 		cause := context.Cause(ctx)
 		cancel(nil)

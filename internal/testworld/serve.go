@@ -54,6 +54,26 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 			w.record(q.call)
 		}
 	}()
+	// A tunnel opened before the fault was set must not escape it: a dead
+	// region also stops answering on connections that already exist.
+	switch q.fault.Kind {
+	case FaultBlackhole:
+		q.call.Action = form.Get("Action")
+		select {
+		case <-r.Context().Done():
+		case <-w.done:
+		}
+		return
+	case FaultRefuse:
+		if hj, ok := rw.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
+		q.logged = true
+		w.record(q.call)
+		return
+	}
 	if !w.sleep(q.fault.Latency) {
 		return
 	}
