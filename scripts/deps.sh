@@ -53,7 +53,9 @@ fi
 # gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with
 # a throwaway GnuPG key). Installed only when missing.
 ks_missing=()
-for p in gnome-keyring pass gnupg; do
+# zenity + xvfb + xdotool + libnotify-bin: the real GUI prompt test (a
+# dialog under a virtual X server, typed into by xdotool).
+for p in gnome-keyring pass gnupg zenity xvfb xdotool libnotify-bin; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || ks_missing+=("$p")
 done
 if [ "${#ks_missing[@]}" -gt 0 ]; then
