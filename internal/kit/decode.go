@@ -10,6 +10,8 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+
+	"github.com/bg-agent/bg-agent/internal/config"
 )
 
 func configErr(msg string, hints ...string) *bgerr.Error {
@@ -240,7 +242,7 @@ func (n *node) done(known ...string) {
 			field, key = k, k
 		}
 		hint := "remove it; the keys here are: " + strings.Join(known, ", ")
-		if near := closest(k, known, max(2, len(k)/3), 1); len(near) > 0 {
+		if near := config.Closest(k, known, max(2, len(k)/3), 1); len(near) > 0 {
 			hint = "did you mean " + near[0] + "?"
 		}
 		n.d.fail(key, field, "unknown key", hint)

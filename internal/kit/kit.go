@@ -18,6 +18,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/bg-agent/bg-agent/internal/config"
 )
 
 // FormatVersion is the only value of the top-level "format" key this build reads.
@@ -119,7 +121,7 @@ func (k *Kit) Operator(name string) (*Operator, error) {
 			"add --operator NAME, one of: "+strings.Join(names, ", "))
 	}
 	hints := []string{"operators in kit " + k.Name + ": " + strings.Join(names, ", ")}
-	if near := closest(name, names, max(2, len(name)/3), 1); len(near) > 0 {
+	if near := config.Closest(name, names, max(2, len(name)/3), 1); len(near) > 0 {
 		hints = append([]string{"did you mean " + near[0] + "?"}, hints...)
 	}
 	return nil, configErr(fmt.Sprintf("kit %s has no operator %q", k.Name, name), hints...)

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/bg-agent/bg-agent/internal/config"
 )
 
 // Limits the kit shares with internal/config (STS's own limits).
@@ -344,10 +346,10 @@ func regions(n *node, k string, required bool, partition string) []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, r := range list {
-		p, known := knownRegions[r]
+		p, known := config.RegionPartition(r)
 		if !known {
 			hint := "use region names such as us-west-2 or ap-northeast-1"
-			if near := closest(r, regionNames(), 3, 1); len(near) > 0 {
+			if near := config.Closest(r, config.RegionNames(), 3, 1); len(near) > 0 {
 				hint = "did you mean " + near[0] + "?"
 			}
 			n.failKey(k, fmt.Sprintf("%q is not a known AWS region", r), hint)
@@ -366,15 +368,6 @@ func regions(n *node, k string, required bool, partition string) []string {
 			out = append(out, r)
 		}
 	}
-	return out
-}
-
-func regionNames() []string {
-	out := make([]string, 0, len(knownRegions))
-	for r := range knownRegions {
-		out = append(out, r)
-	}
-	sort.Strings(out)
 	return out
 }
 
