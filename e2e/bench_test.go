@@ -36,7 +36,7 @@ func BenchmarkProcessDirect(b *testing.B) {
 	calls := 0
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r := ops[i].bgAgent("process", "bg-bench")
+		r := ops[i].bgAgent("process", "--direct", "bg-bench")
 		if r.code != 0 {
 			b.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
@@ -54,7 +54,7 @@ func BenchmarkFailoverFirstRegionBlackholed(b *testing.B) {
 	ops := benchOperators(b, "me-central-1 me-south-1")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		r := ops[i].bgAgent("process", "bg-bench")
+		r := ops[i].bgAgent("process", "--direct", "bg-bench")
 		if r.code != 0 {
 			b.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
