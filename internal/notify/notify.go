@@ -29,6 +29,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/audit"
@@ -71,12 +72,15 @@ type Targets struct {
 func (t Targets) Empty() bool { return len(t.Topics) == 0 && t.Webhook == "" }
 
 var (
-	topicRe  = regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):sns:([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+):([0-9]{12}):([A-Za-z0-9_-]{1,256})(\.fifo)?$`)
+	// Compiled on first use ({1,256} unrolls): not at every bg-agent start.
+	topicRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):sns:([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+):([0-9]{12}):([A-Za-z0-9_-]{1,256})(\.fifo)?$`)
+	})
 	loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
 )
 
 // topicRegion is the region of a topic ARN that TargetsOf accepted.
-func topicRegion(arn string) string { return topicRe.FindStringSubmatch(arn)[2] }
+func topicRegion(arn string) string { return topicRe().FindStringSubmatch(arn)[2] }
 
 // TargetsOf reads bg_notify_sns (one or more topic ARNs, space-separated)
 // and bg_notify_webhook from p, validated; both absent is no targets.
@@ -84,7 +88,7 @@ func TargetsOf(p *config.Profile) (Targets, error) {
 	var t Targets
 	where := fmt.Sprintf("%s: profile %s: ", p.File, p.Name)
 	for _, arn := range strings.Fields(p.Keys[KeySNS]) {
-		if !topicRe.MatchString(arn) {
+		if !topicRe().MatchString(arn) {
 			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an SNS topic ARN", KeySNS, arn),
 				"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference")
 		}
