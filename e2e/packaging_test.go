@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -90,8 +91,29 @@ func TestPackaging(t *testing.T) {
 		}
 	})
 
+	t.Run("linux arm64", func(t *testing.T) {
+		if os.Getenv("CI") == "" {
+			if _, err := exec.LookPath("aarch64-linux-gnu-gcc"); err != nil {
+				t.Skip("no arm64 cross toolchain (scripts/deps.sh installs it as root)")
+			}
+		}
+		dir := t.TempDir()
+		out, err := exec.Command("tar", "-xzf", find(`_linux_arm64\.tar\.gz$`), "-C", dir).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v %s", err, out)
+		}
+		f, err := elf.Open(filepath.Join(dir, "bg-agent"))
+		check(t, err)
+		defer f.Close()
+		if f.Machine != elf.EM_AARCH64 {
+			t.Fatalf("arm64 tarball holds a %v binary", f.Machine)
+		}
+		find(`_arm64\.deb$`)
+		find(`\.aarch64\.rpm$`)
+	})
+
 	t.Run("deb", func(t *testing.T) {
-		deb := find(`\.deb$`)
+		deb := find(`_amd64\.deb$`)
 		info := runTool(t, "dpkg-deb", "--field", deb, "Package", "Version", "Depends")
 		if !strings.Contains(info, "Package: bg-agent\n") || !strings.Contains(info, "Depends: libpcsclite1\n") {
 			t.Fatalf("deb control:\n%s", info)

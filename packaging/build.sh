@@ -91,8 +91,8 @@ say "linux/amd64 (cgo)"
 linux_tree amd64
 arches=(amd64)
 # arm64 needs a cross C toolchain and libpcsclite for arm64 (Debian
-# multiarch); both are heavy, so the release machine builds it only when
-# they are installed: apt-get install gcc-aarch64-linux-gnu libpcsclite-dev:arm64.
+# multiarch); scripts/deps.sh installs them as root, elsewhere it is built
+# only when they are installed: apt-get install gcc-aarch64-linux-gnu libpcsclite-dev:arm64.
 if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 && [ -e /usr/lib/aarch64-linux-gnu/libpcsclite.so ]; then
 	say "linux/arm64 (cgo, cross)"
 	linux_tree arm64 aarch64-linux-gnu-gcc

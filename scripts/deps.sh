@@ -68,3 +68,18 @@ if [ "${#ks_missing[@]}" -gt 0 ]; then
 		say "not root: skipping ${ks_missing[*]}; the secret-service and pass tests will skip"
 	fi
 fi
+
+# --- linux/arm64 release build (issue 6) --------------------------------------
+# A cross C toolchain and libpcsclite for arm64 (Debian multiarch), for the
+# cgo PC/SC build of the arm64 tarball, .deb and .rpm.
+if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || [ ! -e /usr/lib/aarch64-linux-gnu/libpcsclite.so ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		say "installing the arm64 cross toolchain and libpcsclite-dev:arm64"
+		export DEBIAN_FRONTEND=noninteractive
+		dpkg --add-architecture arm64
+		apt-get update -qq >&2
+		apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcsclite-dev:arm64 </dev/null >&2
+	else
+		say "not root: skipping the arm64 cross toolchain; the arm64 artefacts are not built"
+	fi
+fi
