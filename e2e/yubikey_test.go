@@ -183,6 +183,11 @@ func TestYubiKeyChain(t *testing.T) {
 		t.Fatalf("no touch notice:\n%s", r.stderr)
 	}
 
+	// doctor sees the card the profile and the sealed key need...
+	if r := b.bgAgent("doctor"); !strings.Contains(r.stdout, "ok    yubikey 13000401: plugged in (for MFA of bg-yk, the sealed key of "+b.user.Name+")") {
+		t.Errorf("doctor with the card:\n%s", r.stdout)
+	}
+
 	// Without the card the sealed key stays shut, with a clear error.
 	card.Disconnect()
 	check(t, vyubikeytest.WaitRemoved())
@@ -190,6 +195,10 @@ func TestYubiKeyChain(t *testing.T) {
 	wantError(t, r, "cannot unseal the key of "+b.user.Name+": YubiKey 13000401 is not plugged in", "plug in YubiKey 13000401 and retry")
 	if n := len(zenityCalls(t, filepath.Join(b.home, "zenity.log"))); n != 1 {
 		t.Fatalf("%d PIN dialogs for b, want 1 (none without the card)", n)
+	}
+	// ...and says so when it is gone.
+	if r := b.bgAgent("doctor"); r.code == 0 || !strings.Contains(r.stdout, "FAIL  yubikey 13000401: not plugged in (needed by MFA of bg-yk, the sealed key of "+b.user.Name+")") {
+		t.Errorf("doctor without the card: exit %d\n%s", r.code, r.stdout)
 	}
 }
 

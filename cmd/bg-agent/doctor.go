@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"time"
@@ -12,6 +13,8 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/doctor"
+	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
 func (a *appCtx) doctorCommand() *cli.Command {
@@ -55,6 +58,7 @@ func (a *appCtx) doctor() *doctor.Report {
 	} else {
 		entries, lerr := store.List()
 		rep.Secrets(profiles, entries, lerr, store.Backend(), time.Now())
+		a.doctorYubiKeys(rep, profiles, entries)
 	}
 	rep.MFA(profiles, a.env.Terminal != nil && a.hasTerminal(), nil)
 	rep.Clock(func(name string, args ...string) (string, error) {
@@ -96,4 +100,37 @@ func (a *appCtx) doctorAgent(rep *doctor.Report) {
 		rep.Add(doctor.Warn, "agent", "does not answer on "+sock+": "+err.Error(),
 			"bg-agent agent stop, or kill it; the next bg-agent process starts a new one")
 	}
+}
+
+// doctorYubiKeys checks the YubiKeys that bg_mfa = yubikey profiles and
+// sealed secrets need are present.
+func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, entries []keystore.Entry) {
+	needs := map[uint32][]string{}
+	for _, p := range profiles {
+		if p.MFA == config.MFAYubiKey {
+			s, err := yubikeySerial(p)
+			if err != nil {
+				rep.Add(doctor.Fail, "mfa "+p.Name, err.Error(), "")
+				continue
+			}
+			needs[s] = append(needs[s], "MFA of "+p.Name)
+		}
+	}
+	for _, e := range entries {
+		var serial uint32
+		if _, err := fmt.Sscanf(e.Sealed, "YubiKey %d", &serial); err == nil {
+			needs[serial] = append(needs[serial], "the sealed key of "+e.User)
+		}
+	}
+	if len(needs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	infos, err := yubikey.List(ctx)
+	var serials []uint32
+	for _, i := range infos {
+		serials = append(serials, i.Serial)
+	}
+	rep.YubiKeys(needs, serials, err)
 }

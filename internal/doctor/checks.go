@@ -169,3 +169,38 @@ func (r *Report) StateDir(dir string) {
 	}
 	r.Add(OK, "state dir", dir+" (private)", "")
 }
+
+// YubiKeys checks that the keys profiles and sealed secrets need are
+// plugged in and answer over PC/SC. needs maps a wanted serial (0: any
+// YubiKey) to what needs it. It reads only the card list: no touch, no PIN.
+func (r *Report) YubiKeys(needs map[uint32][]string, serials []uint32, listErr error) {
+	if len(needs) == 0 {
+		return
+	}
+	if listErr != nil {
+		r.Add(Fail, "yubikey", listErr.Error(), "plug the YubiKey in and check the smart card service (pcscd on Linux)")
+		return
+	}
+	have := map[uint32]bool{}
+	for _, s := range serials {
+		have[s] = true
+	}
+	keys := make([]uint32, 0, len(needs))
+	for s := range needs {
+		keys = append(keys, s)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	for _, s := range keys {
+		who := strings.Join(needs[s], ", ")
+		switch {
+		case s == 0 && len(serials) == 0:
+			r.Add(Fail, "yubikey", "no YubiKey is plugged in (needed by "+who+")", "plug in the YubiKey that holds the MFA account")
+		case s == 0:
+			r.Add(OK, "yubikey", fmt.Sprintf("%d YubiKey(s) plugged in (for %s)", len(serials), who), "")
+		case !have[s]:
+			r.Add(Fail, fmt.Sprintf("yubikey %d", s), "not plugged in (needed by "+who+")", fmt.Sprintf("plug in YubiKey %d", s))
+		default:
+			r.Add(OK, fmt.Sprintf("yubikey %d", s), "plugged in (for "+who+")", "")
+		}
+	}
+}

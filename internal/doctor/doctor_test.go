@@ -114,3 +114,31 @@ func TestStateDirAndConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestYubiKeys(t *testing.T) {
+	needs := map[uint32][]string{0: {"MFA of a"}, 17000001: {"the sealed key of alice-bg"}, 17000002: {"MFA of b"}}
+	r := &Report{}
+	r.YubiKeys(needs, []uint32{17000001}, nil)
+	got := lines(r)
+	for _, want := range []string{"ok    yubikey: 1 YubiKey(s) plugged in (for MFA of a)", "ok    yubikey 17000001: plugged in (for the sealed key of alice-bg)",
+		"FAIL  yubikey 17000002: not plugged in (needed by MFA of b)\n      fix: plug in YubiKey 17000002"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("missing %q in\n%s", want, got)
+		}
+	}
+	r = &Report{}
+	r.YubiKeys(map[uint32][]string{0: {"MFA of a"}}, nil, nil)
+	if !strings.HasPrefix(lines(r), "FAIL  yubikey: no YubiKey is plugged in (needed by MFA of a)") {
+		t.Error(lines(r))
+	}
+	r = &Report{}
+	r.YubiKeys(map[uint32][]string{0: {"x"}}, nil, errors.New("cannot reach the smart card service"))
+	if !strings.HasPrefix(lines(r), "FAIL  yubikey: cannot reach the smart card service") {
+		t.Error(lines(r))
+	}
+	r = &Report{}
+	r.YubiKeys(nil, nil, errors.New("ignored"))
+	if len(r.Checks) != 0 {
+		t.Error("checked YubiKeys nobody needs")
+	}
+}
