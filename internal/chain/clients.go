@@ -86,8 +86,11 @@ type Clients struct {
 	connect  time.Duration
 }
 
-// NewClients loads the SDK configuration once.
-func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
+// LoadConfig is the SDK configuration every bg-agent AWS client starts
+// from (STS here, SNS in notify): the SDK's own loading for proxy, CA bundle
+// and retry settings, phase timeouts, placeholders for region and
+// credentials that each client overrides, and no retained config sources.
+func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -114,9 +117,27 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 	}
 	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err,
+		return aws.Config{}, bgerr.Wrap(bgerr.KindConfig, err,
 			"cannot load the AWS SDK configuration: "+oneLine(err.Error()),
 			"check AWS_CA_BUNDLE / ca_bundle and the AWS config file")
+	}
+	cfg.HTTPClient = NewConnectBudget(cfg.HTTPClient.Do, o.ConnectTimeout)
+	// The SDK keeps every parsed config source in cfg; STS and SNS clients
+	// read them only for FIPS and dual-stack endpoint flags, which the fixed
+	// regional BaseEndpoint overrides anyway. Dropping them saves ~160 KB
+	// per profile in the agent when the config file holds a thousand profiles.
+	cfg.ConfigSources = nil
+	return cfg, nil
+}
+
+// NewClients loads the SDK configuration once.
+func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	cfg, err := LoadConfig(ctx, o)
+	if err != nil {
+		return nil, err
 	}
 	// The region loop is the retry: by default one attempt per region, so a
 	// throttled or failing region is left at once. An explicit
@@ -125,12 +146,6 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 	if attempts <= 0 {
 		attempts = 1
 	}
-	cfg.HTTPClient = &phaseTimeouts{inner: cfg.HTTPClient, connect: o.ConnectTimeout}
-	// The SDK keeps every parsed config source in cfg; STS clients read them
-	// only for FIPS and dual-stack endpoint flags, which the fixed regional
-	// BaseEndpoint overrides anyway. Dropping them saves ~160 KB per profile
-	// in the agent when the config file holds a thousand profiles.
-	cfg.ConfigSources = nil
 	if o.Shared != nil {
 		key := trustKey(ctx, o)
 		o.Shared.mu.Lock()
@@ -175,16 +190,34 @@ type connectTimeout struct{ after time.Duration }
 func (c *connectTimeout) Error() string { return fmt.Sprintf("no connection within %s", c.after) }
 func (c *connectTimeout) Timeout() bool { return true }
 
-// phaseTimeouts abandons a request that has no connection after connect:
+// ConnectBudget abandons a request that has no connection after connect:
 // Go's transport bounds a proxy CONNECT only by the request context (a
 // minute by default), and a blackholed region behind a corporate proxy looks
-// exactly like that.
-type phaseTimeouts struct {
-	inner   aws.HTTPClient
+// exactly like that. It is both an aws.HTTPClient and an http.RoundTripper.
+type ConnectBudget struct {
+	inner   func(*http.Request) (*http.Response, error)
 	connect time.Duration
 }
 
-func (p *phaseTimeouts) Do(req *http.Request) (*http.Response, error) {
+// NewConnectBudget wraps inner (a client's Do or a transport's RoundTrip).
+func NewConnectBudget(inner func(*http.Request) (*http.Response, error), connect time.Duration) *ConnectBudget {
+	return &ConnectBudget{inner: inner, connect: connect}
+}
+
+// RoundTrip lets a ConnectBudget serve as an http.Client's transport.
+func (p *ConnectBudget) RoundTrip(req *http.Request) (*http.Response, error) { return p.Do(req) }
+
+// ConnectTimeoutError returns the ConnectBudget's "no connection within …"
+// error in err's chain, or nil.
+func ConnectTimeoutError(err error) error {
+	var ct *connectTimeout
+	if errors.As(err, &ct) {
+		return ct
+	}
+	return nil
+}
+
+func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
 	var mu sync.Mutex
 	timer := time.AfterFunc(p.connect, func() { cancel(errConnectTimeout) })
@@ -206,7 +239,7 @@ func (p *phaseTimeouts) Do(req *http.Request) (*http.Response, error) {
 			timer.Stop()
 		},
 	}
-	resp, err := p.inner.Do(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	resp, err := p.inner(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
 	mu.Lock()
 	timer.Stop()
 	mu.Unlock()

@@ -5,25 +5,21 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/chain"
 )
 
 // Options say how to reach the channels.
@@ -62,37 +58,18 @@ func New(ctx context.Context, o Options) (*Notifier, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	hc := awshttp.NewBuildableClient().
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = o.ConnectTimeout }).
-		WithTransportOptions(func(tr *http.Transport) {
-			tr.TLSHandshakeTimeout = o.ConnectTimeout
-			tr.ResponseHeaderTimeout = o.ResponseTimeout
-		})
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(hc),
-		config.WithRegion("us-west-2"), // placeholder: every client gets its topic's region
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
-	}
-	if o.ConfigFile != "" {
-		opts = append(opts, config.WithSharedConfigFiles([]string{o.ConfigFile}))
-	}
-	if o.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := chain.LoadConfig(ctx, chain.ClientOptions{ConfigFile: o.ConfigFile, Profile: o.Profile,
+		ConnectTimeout: o.ConnectTimeout, ResponseTimeout: o.ResponseTimeout})
 	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot load the AWS SDK configuration for notifications: "+oneLine(err.Error()),
-			"check AWS_CA_BUNDLE / ca_bundle and the AWS config file")
+		return nil, err
 	}
-	cfg.HTTPClient = &connectBudget{inner: cfg.HTTPClient.Do, connect: o.ConnectTimeout}
-	cfg.ConfigSources = nil
 	// The webhook is a third-party host: system roots (and SSL_CERT_FILE),
 	// the proxy from the environment, the same phase timeouts.
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: o.ConnectTimeout}).DialContext
 	tr.TLSHandshakeTimeout = o.ConnectTimeout
 	tr.ResponseHeaderTimeout = o.ResponseTimeout
-	web := &http.Client{Transport: &connectBudget{inner: tr.RoundTrip, connect: o.ConnectTimeout},
+	web := &http.Client{Transport: chain.NewConnectBudget(tr.RoundTrip, o.ConnectTimeout),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	return &Notifier{cfg: cfg, web: web, opts: o}, nil
 }
@@ -182,10 +159,9 @@ func describe(err error) string {
 	if errors.As(err, &ae) {
 		return ae.ErrorCode() + ": " + ae.ErrorMessage()
 	}
-	var ct *connectTimeout
 	switch {
-	case errors.As(err, &ct):
-		return ct.Error()
+	case chain.ConnectTimeoutError(err) != nil:
+		return chain.ConnectTimeoutError(err).Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return "no answer in time"
 	case errors.Is(err, context.Canceled):
@@ -245,53 +221,4 @@ func (n *Notifier) sendWebhook(ctx context.Context, ev Event, hook string) Deliv
 		d.Err = errors.New(msg)
 	}
 	return d
-}
-
-// connectBudget abandons a request that has no connection after connect:
-// Go bounds a proxy CONNECT only by the request context, and a blackholed
-// host behind a proxy looks exactly like that (the same idea as the STS
-// chain's client).
-type connectBudget struct {
-	inner   func(*http.Request) (*http.Response, error)
-	connect time.Duration
-}
-
-var errNoConnection = errors.New("no connection")
-
-type connectTimeout struct{ after time.Duration }
-
-func (c *connectTimeout) Error() string { return fmt.Sprintf("no connection within %s", c.after) }
-func (c *connectTimeout) Timeout() bool { return true }
-
-func (p *connectBudget) Do(req *http.Request) (*http.Response, error) {
-	ctx, cancel := context.WithCancelCause(req.Context())
-	var once sync.Once
-	timer := time.AfterFunc(p.connect, func() { cancel(errNoConnection) })
-	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { once.Do(func() { timer.Stop() }) }}
-	resp, err := p.inner(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
-	timer.Stop()
-	if err != nil {
-		cause := context.Cause(ctx)
-		cancel(nil)
-		if errors.Is(cause, errNoConnection) {
-			return nil, &connectTimeout{after: p.connect}
-		}
-		return nil, err
-	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
-	return resp, nil
-}
-
-// RoundTrip lets connectBudget wrap the webhook's http.Client.
-func (p *connectBudget) RoundTrip(req *http.Request) (*http.Response, error) { return p.Do(req) }
-
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel func()
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
 }
