@@ -1,10 +1,8 @@
 package testworld
 
 import (
-	"bytes"
 	"encoding/xml"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -298,33 +296,8 @@ func first(v []string) string {
 
 // failSNS writes an SNS ErrorResponse (the Query protocol's shape, SNS's
 // namespace).
-func (w *World) failSNS(q *request, e *apiError) {
-	typ := "Sender"
-	if e.Status >= 500 {
-		typ = "Receiver"
-	}
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "<ErrorResponse xmlns=\"%s\">\n  <Error>\n    <Type>%s</Type>\n    <Code>%s</Code>\n    <Message>", snsNS, typ, e.Code)
-	xml.EscapeText(&b, []byte(e.Message))
-	fmt.Fprintf(&b, "</Message>\n  </Error>\n  <RequestId>%s</RequestId>\n</ErrorResponse>\n", q.reqID)
-	q.call.ErrorCode = e.Code
-	w.finish(q, e.Status, "text/xml", b.Bytes())
-}
+func (w *World) failSNS(q *request, e *apiError) { w.failQuery(q, snsNS, e) }
 
 func (w *World) replySNS(q *request, action string, result any) {
-	type metadata struct {
-		RequestId string
-	}
-	env := struct {
-		XMLName          xml.Name
-		Xmlns            string `xml:"xmlns,attr"`
-		Result           any
-		ResponseMetadata metadata
-	}{XMLName: xml.Name{Local: action + "Response"}, Xmlns: snsNS, Result: result, ResponseMetadata: metadata{q.reqID}}
-	out, err := xml.MarshalIndent(env, "", "  ")
-	if err != nil {
-		w.failSNS(q, &apiError{Status: http.StatusInternalServerError, Code: "InternalFailure", Message: err.Error()})
-		return
-	}
-	w.finish(q, 200, "text/xml", append(out, '\n'))
+	w.replyQuery(q, snsNS, action, result)
 }

@@ -40,22 +40,31 @@ func errConstraint(value any, field, constraint string) *apiError {
 }
 
 // failSTS writes an STS ErrorResponse.
-func (w *World) failSTS(q *request, e *apiError) {
+func (w *World) failSTS(q *request, e *apiError) { w.failQuery(q, stsNS, e) }
+
+// replySTS writes <ActionResponse>result<ResponseMetadata>…; result is a
+// struct whose XMLName tag names the <ActionResult> element.
+func (w *World) replySTS(q *request, action string, result any) {
+	w.replyQuery(q, stsNS, action, result)
+}
+
+// failQuery writes a Query-protocol ErrorResponse in service namespace ns
+// (STS and SNS share the shape).
+func (w *World) failQuery(q *request, ns string, e *apiError) {
 	typ := "Sender"
 	if e.Status >= 500 {
 		typ = "Receiver"
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "<ErrorResponse xmlns=\"%s\">\n  <Error>\n    <Type>%s</Type>\n    <Code>%s</Code>\n    <Message>", stsNS, typ, e.Code)
+	fmt.Fprintf(&b, "<ErrorResponse xmlns=\"%s\">\n  <Error>\n    <Type>%s</Type>\n    <Code>%s</Code>\n    <Message>", ns, typ, e.Code)
 	xml.EscapeText(&b, []byte(e.Message))
 	fmt.Fprintf(&b, "</Message>\n  </Error>\n  <RequestId>%s</RequestId>\n</ErrorResponse>\n", q.reqID)
 	q.call.ErrorCode = e.Code
 	w.finish(q, e.Status, "text/xml", b.Bytes())
 }
 
-// replySTS writes <ActionResponse>result<ResponseMetadata>…; result is a
-// struct whose XMLName tag names the <ActionResult> element.
-func (w *World) replySTS(q *request, action string, result any) {
+// replyQuery writes a Query-protocol <ActionResponse> in namespace ns.
+func (w *World) replyQuery(q *request, ns, action string, result any) {
 	type metadata struct {
 		RequestId string
 	}
@@ -64,10 +73,10 @@ func (w *World) replySTS(q *request, action string, result any) {
 		Xmlns            string `xml:"xmlns,attr"`
 		Result           any
 		ResponseMetadata metadata
-	}{XMLName: xml.Name{Local: action + "Response"}, Xmlns: stsNS, Result: result, ResponseMetadata: metadata{q.reqID}}
+	}{XMLName: xml.Name{Local: action + "Response"}, Xmlns: ns, Result: result, ResponseMetadata: metadata{q.reqID}}
 	out, err := xml.MarshalIndent(env, "", "  ")
 	if err != nil {
-		w.failSTS(q, &apiError{Status: 500, Code: "InternalFailure", Message: err.Error()})
+		w.failQuery(q, ns, &apiError{Status: 500, Code: "InternalFailure", Message: err.Error()})
 		return
 	}
 	w.finish(q, 200, "text/xml", append(out, '\n'))
