@@ -18,6 +18,13 @@ func TestKeystoreSecretService(t *testing.T) {
 	o.extraEnv = append(o.extraEnv, "BG_AGENT_BACKEND=secret-service", "BG_AGENT_SECRET_SERVICE_COLLECTION=login", "BG_AGENT_DIRECT=1")
 	script := `set -e
 eval "$(printf 'keyring-password' | gnome-keyring-daemon --unlock --components=secrets --daemonize)"
+# The daemon claims org.freedesktop.secrets a moment after it forks; asking
+# before then makes D-Bus activate a second, locked instance.
+i=0
+until dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true'; do
+	i=$((i+1)); [ $i -lt 100 ] || { echo "gnome-keyring did not claim org.freedesktop.secrets" >&2; exit 1; }
+	sleep 0.05
+done
 printf '%s\n%s\n' "$KEY_ID" "$KEY_SECRET" | bg-agent add "$KEY_USER"
 bg-agent ls
 bg-agent process bg-ops

@@ -86,8 +86,9 @@ func newApp(env *Env, u *ui.UI) *cli.App {
 
 // appCtx holds what the commands share.
 type appCtx struct {
-	env *Env
-	ui  *ui.UI
+	env   *Env
+	ui    *ui.UI
+	state string // the state dir, once resolved
 }
 
 // needArgs checks the positional arguments of c.

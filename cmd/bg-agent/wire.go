@@ -24,12 +24,22 @@ import (
 // This file is the only place that reads bg-agent's environment variables
 // (DESIGN.md §3) and turns them into the internal packages' options.
 
+// stateDir resolves and secures the state directory once per run: a
+// credential_process call needs it several times (declaration, audit log,
+// locks) and should stat and chmod it only once.
 func (a *appCtx) stateDir() (string, error) {
+	if a.state != "" {
+		return a.state, nil
+	}
 	dir, err := paths.StateDir(a.env.Getenv, runtime.GOOS)
 	if err != nil {
 		return "", err
 	}
-	return dir, paths.EnsureDir(dir)
+	if err := paths.EnsureDir(dir); err != nil {
+		return "", err
+	}
+	a.state = dir
+	return dir, nil
 }
 
 func (a *appCtx) configFile() (string, error) { return paths.AWSConfigFile(a.env.Getenv) }
