@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -164,38 +163,57 @@ func parseHead(b []byte) (seq uint64, hash string, ok bool) {
 	return seq, f[1], err == nil
 }
 
-// secretShaped matches runs that look like a secret access key (40 base64
-// characters) or a session token (hundreds): long, with upper and lower
-// case letters and digits. Access key ids (AKIA…/ASIA…, 20 characters) and
-// ARNs (':' and '-' break the run) are left alone.
-var secretShaped = regexp.MustCompile(`[A-Za-z0-9/+=]{40,}`)
-
 // Redacted replaces a secret-shaped run in a record's text.
 const Redacted = "[redacted]"
 
+// secretChar: the base64 alphabet of secret access keys and session tokens.
+func secretChar(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '/' || c == '+' || c == '='
+}
+
+// scrub redacts secret-shaped runs: 40 or more characters of secretChar
+// (a secret access key has 40, a session token hundreds) with upper and
+// lower case letters and digits. Access key ids (AKIA…/ASIA…, 20
+// characters) and ARNs (':' and '-' break the run) are left alone. A byte
+// loop, not a regexp: a{40,} unrolls into a large program compiled at every
+// start of the binary.
 func scrub(s string) string {
 	if len(s) < 40 {
 		return s
 	}
 	var out strings.Builder
 	last := 0
-	for _, loc := range secretShaped.FindAllStringIndex(s, -1) {
-		m := s[loc[0]:loc[1]]
-		// An ARN's resource ("…:role/path/Name") is not a secret.
-		if loc[0] > 0 && s[loc[0]-1] == ':' && arnResource.MatchString(m) {
+	for i := 0; i < len(s); {
+		if !secretChar(s[i]) {
+			i++
 			continue
 		}
-		if secretLike(m) {
-			out.WriteString(s[last:loc[0]])
-			out.WriteString(Redacted)
-			last = loc[1]
+		j := i
+		for j < len(s) && secretChar(s[j]) {
+			j++
 		}
+		m := s[i:j]
+		// An ARN's resource ("…:role/path/Name") is not a secret.
+		arnResource := i > 0 && s[i-1] == ':' && lowerThenSlash(m)
+		if len(m) >= 40 && !arnResource && secretLike(m) {
+			out.WriteString(s[last:i])
+			out.WriteString(Redacted)
+			last = j
+		}
+		i = j
 	}
 	out.WriteString(s[last:])
 	return out.String()
 }
 
-var arnResource = regexp.MustCompile(`^[a-z]+/`)
+// lowerThenSlash: m starts with lower-case letters and a "/" (role/…, user/…).
+func lowerThenSlash(m string) bool {
+	i := 0
+	for i < len(m) && m[i] >= 'a' && m[i] <= 'z' {
+		i++
+	}
+	return i > 0 && i < len(m) && m[i] == '/'
+}
 
 // secretLike: upper and lower case letters and digits, as in every secret
 // access key and session token.

@@ -9,7 +9,6 @@ package chain
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/iam"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
 
@@ -224,8 +224,6 @@ func toCreds(c *types.Credentials, source string) aws.Credentials {
 	}
 }
 
-var sessionNameBad = regexp.MustCompile(`[^\w+=,.@-]`)
-
 func sessionName(p Plan) string {
 	n := p.SessionName
 	if n == "" {
@@ -234,7 +232,7 @@ func sessionName(p Plan) string {
 			n = "breakglass-" + p.User
 		}
 	}
-	n = sessionNameBad.ReplaceAllString(n, "-")
+	n = iam.Sanitize(n)
 	if len(n) > 64 {
 		n = n[:64]
 	}

@@ -1,25 +1,12 @@
 package config
 
 import (
-	"regexp"
 	"strings"
+
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
-// Length limits are checked in code, not as {1,64} in the patterns: Go's
-// regexp compiler unrolls counted repetition, and those three patterns alone
-// cost over a millisecond at every start of `bg-agent process`.
-var (
-	// IAM user names, role names and STS SourceIdentity share this alphabet.
-	iamName = regexp.MustCompile(`^[\w+=,.@-]+$`)
-	// arn:PARTITION:iam::ACCOUNT:role/[PATH/]NAME; path segments are printable ASCII.
-	roleARN = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::\d{12}:role/(?:[!-.0-~]+/)*([\w+=,.@-]+)$`)
-	mfaARN  = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::\d{12}:mfa/(?:[!-.0-~]+/)*([\w+=,.@-]+)$`)
-	// Hardware OTP tokens sold for IAM carry serials like GAHT12345678.
-	hardwareSerial = regexp.MustCompile(`^[A-Z]{2,8}[0-9]{4,16}$`)
-	notIdentity    = regexp.MustCompile(`[^\w+=,.@-]`)
-)
-
-func validIAMName(s string) bool { return len(s) <= 64 && iamName.MatchString(s) }
+func validIAMName(s string) bool { return iam.ValidName(s, 64) }
 
 func validSourceIdentity(s string) bool {
 	return len(s) >= 2 && validIAMName(s) && !strings.HasPrefix(strings.ToLower(s), "aws:")
@@ -27,20 +14,36 @@ func validSourceIdentity(s string) bool {
 
 // parseRoleARN returns the partition of a well-formed role ARN.
 func parseRoleARN(s string) (string, bool) {
-	m := roleARN.FindStringSubmatch(s)
-	if m == nil || len(m[2]) > 64 {
-		return "", false
-	}
-	return m[1], true
+	a, ok := iam.ParseARN(s, "role", 64)
+	return a.Partition, ok
 }
 
 // parseMFASerial accepts a virtual/U2F device ARN (returning its partition)
 // or a hardware token serial (no partition).
 func parseMFASerial(s string) (string, bool) {
-	if m := mfaARN.FindStringSubmatch(s); m != nil && len(m[2]) <= 256 {
-		return m[1], true
+	if a, ok := iam.ParseARN(s, "mfa", 256); ok {
+		return a.Partition, true
 	}
-	return "", hardwareSerial.MatchString(s)
+	return "", hardwareSerial(s)
+}
+
+// hardwareSerial: hardware OTP tokens sold for IAM carry serials like
+// GAHT12345678 (2-8 capital letters, then 4-16 digits).
+func hardwareSerial(s string) bool {
+	letters := 0
+	for letters < len(s) && s[letters] >= 'A' && s[letters] <= 'Z' {
+		letters++
+	}
+	rest := s[letters:]
+	if letters < 2 || letters > 8 || len(rest) < 4 || len(rest) > 16 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		if rest[i] < '0' || rest[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // deriveSourceIdentity names the operator behind a break-glass user:
@@ -61,7 +64,7 @@ func deriveSourceIdentity(user string) string {
 	if len(s) < 2 {
 		s = user
 	}
-	s = notIdentity.ReplaceAllString(s, "-")
+	s = iam.Sanitize(s)
 	if len(s) > 64 {
 		s = s[:64]
 	}

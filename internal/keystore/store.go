@@ -12,6 +12,7 @@ import (
 	"github.com/99designs/keyring"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
 // Put stores sec for user, replacing any previous key. Added defaults to now.
@@ -134,7 +135,7 @@ func (s *Store) users() ([]string, error) {
 	}
 	var users []string
 	for _, k := range keys {
-		if u, ok := strings.CutPrefix(k, s.prefix); ok && userName.MatchString(u) {
+		if u, ok := strings.CutPrefix(k, s.prefix); ok && iam.ValidName(u, 64) {
 			users = append(users, u)
 		}
 	}

@@ -2,20 +2,25 @@ package keystore
 
 import (
 	"fmt"
-	"regexp"
+	"strings"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
-var (
-	userName  = regexp.MustCompile(`^[\w+=,.@-]+$`) // length checked in code: {1,64} unrolls at init
-	longTerm  = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
-	temporary = regexp.MustCompile(`^ASIA[A-Z0-9]{16}$`)
-	secretKey = regexp.MustCompile(`^[A-Za-z0-9/+]{40}$`)
-)
+// keyIDShape: AKIA… (long-term) or ASIA… (temporary) and 16 capital letters and digits.
+func keyIDShape(s, prefix string) bool {
+	rest, ok := strings.CutPrefix(s, prefix)
+	return ok && len(rest) == 16 && strings.Trim(rest, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == ""
+}
+
+// secretKeyShape: 40 letters, digits, / and +.
+func secretKeyShape(s string) bool {
+	return len(s) == 40 && strings.Trim(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+") == ""
+}
 
 func checkUser(user string) error {
-	if len(user) > 64 || !userName.MatchString(user) {
+	if !iam.ValidName(user, 64) {
 		return bgerr.New(bgerr.KindUsage,
 			fmt.Sprintf("%q is not a valid IAM user name", user),
 			"IAM user names are 1-64 letters, digits and +=,.@_-")
@@ -27,17 +32,17 @@ func checkUser(user string) error {
 // mistake would otherwise print the secret.
 func checkSecret(sec Secret) error {
 	switch {
-	case temporary.MatchString(sec.AccessKeyID):
+	case keyIDShape(sec.AccessKeyID, "ASIA"):
 		return bgerr.New(bgerr.KindUsage,
 			"access key "+mask(sec.AccessKeyID)+" is a temporary (ASIA…) key",
 			"break-glass needs the IAM user's long-term access key (AKIA…): create one for the user in IAM")
-	case !longTerm.MatchString(sec.AccessKeyID):
+	case !keyIDShape(sec.AccessKeyID, "AKIA"):
 		hints := []string{"the access key id is AKIA followed by 16 capital letters and digits"}
-		if secretKey.MatchString(sec.AccessKeyID) {
+		if secretKeyShape(sec.AccessKeyID) {
 			hints = append(hints, "the key id looks like a secret access key: are the two swapped?")
 		}
 		return bgerr.New(bgerr.KindUsage, "the access key id is malformed", hints...)
-	case !secretKey.MatchString(sec.SecretAccessKey):
+	case !secretKeyShape(sec.SecretAccessKey):
 		return bgerr.New(bgerr.KindUsage, "the secret access key is malformed",
 			"the secret access key is 40 letters, digits, / and +, shown once when the key was created")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
 func configErr(msg string, hints ...string) *bgerr.Error {
@@ -290,9 +291,9 @@ func (d *decoder) decodeTOML(data []byte) (map[string]any, bool) {
 }
 
 var (
-	headerRe = lazy(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
-	keyRe    = lazy(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
-	inlineRe = lazy(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	headerRe = lazyre.New(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
+	keyRe    = lazyre.New(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
+	inlineRe = lazyre.New(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 )
 
 // locate maps each key path (array elements by index: accounts.1.roles.ro)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
 // Limits the kit shares with internal/config (STS's own limits).
@@ -18,16 +19,16 @@ const (
 )
 
 var (
-	nameRe      = lazy(`^[a-z0-9][a-z0-9-]{0,39}$`)
-	aliasRe     = lazy(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	accountRe   = lazy(`^\d{12}$`)
-	iamNameRe   = lazy(`^[\w+=,.@-]{1,64}$`)
-	roleNameRe  = lazy(`^(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	roleARNRe   = lazy(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	mfaARNRe    = lazy(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/(?:[!-.0-~]+/)*[\w+=,.@-]{1,256}$`)
-	hwSerialRe  = lazy(`^[A-Z]{2,8}[0-9]{4,16}$`)
-	snsARNRe    = lazy(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
-	identityRe  = lazy(`^[\w+=,.@-]{2,64}$`)
+	nameRe      = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	aliasRe     = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	accountRe   = lazyre.New(`^\d{12}$`)
+	iamNameRe   = lazyre.New(`^[\w+=,.@-]{1,64}$`)
+	roleNameRe  = lazyre.New(`^(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
+	roleARNRe   = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
+	mfaARNRe    = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/(?:[!-.0-~]+/)*[\w+=,.@-]{1,256}$`)
+	hwSerialRe  = lazyre.New(`^[A-Z]{2,8}[0-9]{4,16}$`)
+	snsARNRe    = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
+	identityRe  = lazyre.New(`^[\w+=,.@-]{2,64}$`)
 	partitionOf = map[string]string{"aws": "aws", "aws-us-gov": "aws-us-gov", "aws-cn": "aws-cn"}
 )
 
