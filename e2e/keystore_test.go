@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The chain with the key in a real keychain: Secret Service provided by
@@ -90,5 +93,58 @@ func noSecretOnDisk(t *testing.T, o *operator) {
 	}))
 	if n == 0 {
 		t.Error("walked no files")
+	}
+}
+
+// TestKeystoreSkipsUnusedSessionBus: 99designs/keyring's init dials the D-Bus
+// session bus; bg-agent lets it only when the keystore backend uses the bus
+// (internal/keystore/dbusgate), and commands it runs see the environment as
+// it was.
+func TestKeystoreSkipsUnusedSessionBus(t *testing.T) {
+	o := newOperator(t)
+	ln, err := net.Listen("unix", filepath.Join(o.home, "bus"))
+	check(t, err)
+	t.Cleanup(func() { ln.Close() })
+	var dials atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			dials.Add(1)
+			c.Close()
+		}
+	}()
+	addr := "unix:path=" + filepath.Join(o.home, "bus")
+	o.extraEnv = append(o.extraEnv, "DBUS_SESSION_BUS_ADDRESS="+addr)
+
+	// The file keystore (o.env's backend): no dial, at start or in use.
+	o.store()
+	o.profile("bg-ops", "us-west-2")
+	ex := o.bgAgent("exec", "--direct", "bg-ops", "--", "env")
+	if ex.code != 0 {
+		t.Fatalf("exec: %d\n%s", ex.code, ex.stderr)
+	}
+	if n := dials.Load(); n != 0 {
+		t.Fatalf("the file keystore dialed the session bus %d times", n)
+	}
+	env := "\n" + ex.stdout
+	if !strings.Contains(env, "\nDBUS_SESSION_BUS_ADDRESS="+addr+"\n") || strings.Contains(env, "DISABLE_KWALLET") {
+		t.Fatalf("the command's environment was changed:\n%s", ex.stdout)
+	}
+
+	// The secret-service backend needs the bus: keyring's init dials it (and
+	// so this probe would see a dial by any other backend too).
+	o.extraEnv = append(o.extraEnv, "BG_AGENT_BACKEND=secret-service")
+	if r := o.bgAgent("version"); r.code != 0 {
+		t.Fatalf("version: %d\n%s", r.code, r.stderr)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for dials.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if dials.Load() == 0 {
+		t.Fatal("with BG_AGENT_BACKEND=secret-service keyring's init did not dial the bus: the probe sees nothing")
 	}
 }
