@@ -364,3 +364,45 @@ func TestJSONRoundTripIsCanonical(t *testing.T) {
 		t.Errorf("Genesis %q", Genesis)
 	}
 }
+
+// audit.head is written without fsync (the records it names are synced
+// first): after a crash it may hold an older record. That must verify, and
+// the next append must chain on and bring the head up to date.
+func TestHeadLaggingAfterCrashVerifies(t *testing.T) {
+	dir := t.TempDir()
+	l := openLog(t, dir, Options{})
+	for i := 0; i < 3; i++ {
+		if err := l.Append(sample(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stale, err := os.ReadFile(filepath.Join(dir, HeadFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Append(sample(3)); err != nil {
+		t.Fatal(err)
+	}
+	// The crash: the log's fourth record reached the disk, the head's update did not.
+	if err := os.WriteFile(filepath.Join(dir, HeadFile), stale, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := Verify(dir); n != 4 || err != nil {
+		t.Fatalf("a lagging head: %d, %v", n, err)
+	}
+	if err := l.Append(sample(4)); err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, filepath.Join(dir, LogFile))
+	head, _ := os.ReadFile(filepath.Join(dir, HeadFile))
+	if want := "00000000000000000005 " + hexSum([]byte(lines[4])) + "\n"; string(head) != want {
+		t.Fatalf("audit.head %q, want %q", head, want)
+	}
+	// A head ahead of the log (records removed from the end) still fails.
+	if err := os.WriteFile(filepath.Join(dir, LogFile), []byte(strings.Join(lines[:4], "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Verify(dir); err == nil || !strings.Contains(err.Error(), "removed from the end") {
+		t.Fatalf("a head ahead of the log: %v", err)
+	}
+}
