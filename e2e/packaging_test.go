@@ -144,7 +144,7 @@ func TestPackaging(t *testing.T) {
 			t.Errorf("bash completion of 'bg-agent ki' = %q, want kit", comp)
 		}
 		man := runTool(t, "sh", "-c", "zcat /usr/share/man/man1/bg-agent.1.gz")
-		if !strings.Contains(man, ".TH bg-agent 1") || !strings.Contains(man, "setup") {
+		if !strings.Contains(man, `.TH "BG-AGENT" 1`) || !strings.Contains(man, "setup") {
 			t.Errorf("man page:\n%s", man)
 		}
 		var shipped []string

@@ -45,7 +45,9 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(binDir)
 	for _, pkg := range []string{"./cmd/bg-agent", "./cmd/bg-testworld", "./e2e/goconsumer"} {
-		cmd := exec.Command("go", "build", "-o", binDir, pkg)
+		// The release build tag (see packaging/build.sh): drops urfave/cli's
+		// markdown/man code, whose package init costs every process start.
+		cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", binDir, pkg)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)

@@ -58,10 +58,13 @@ git archive --format=tar --prefix="bg-agent-$VERSION/" "$commit" | tar -x -C "$w
 git archive --format=tar.gz --prefix="bg-agent-$VERSION/" -o "$dist/bg-agent-$VERSION.tar.gz" "$commit"
 
 ldflags="-s -w -buildid= -X main.version=$VERSION -X main.commit=$commit"
+# urfave_cli_no_docs drops urfave/cli's markdown/man path (blackfriday), whose
+# package init runs at every start; `bg-agent man` writes the page itself.
+tags=urfave_cli_no_docs
 gobuild() { # OUT GOOS GOARCH CGO [CC]
 	local out=$1
 	(cd "$src" && env GOOS="$2" GOARCH="$3" CGO_ENABLED="$4" ${5:+CC=$5} GOFLAGS= GOAMD64=v1 \
-		go build -trimpath -buildvcs=false -ldflags "$ldflags" -o "$out" ./cmd/bg-agent)
+		go build -trimpath -buildvcs=false -tags "$tags" -ldflags "$ldflags" -o "$out" ./cmd/bg-agent)
 }
 
 # Deterministic tar.gz of DIR's contents.

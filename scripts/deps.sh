@@ -32,8 +32,9 @@ fi
 # ruby (ruby -c on the Homebrew formula), chromium (screenshots the printed
 # runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
 # list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
-# build is cgo for PC/SC). Installed only when missing.
-kit_packages=(msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev)
+# build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes).
+# Installed only when missing.
+kit_packages=(msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base)
 kit_missing=()
 for p in "${kit_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || kit_missing+=("$p")

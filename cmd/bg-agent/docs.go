@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/bg-agent/bg-agent/internal/manpage"
 
 	"github.com/urfave/cli/v2"
 
@@ -112,15 +113,40 @@ func (a *appCtx) manCommand() *cli.Command {
 			if err := needArgs(c, 0, ""); err != nil {
 				return err
 			}
-			page, err := c.App.ToManWithSection(1)
-			if err != nil {
-				return err
-			}
-			if !strings.HasSuffix(page, "\n") {
-				page += "\n"
-			}
-			_, err = fmt.Fprint(a.env.Stdout, page)
+			_, err := fmt.Fprint(a.env.Stdout, manpage.Render(c.App, manPage))
 			return err
 		},
 	}
+}
+
+// manPage is what the man page says beyond the command tree.
+var manPage = manpage.Page{
+	Section: 1,
+	Source:  "bg-agent " + version,
+	Description: "bg-agent keeps the access keys of emergency (break-glass) IAM users in the OS keychain, optionally sealed to a YubiKey, " +
+		"gets MFA codes from a YubiKey or another source, and chains into emergency roles through regional STS endpoints only. " +
+		"Use it in ~/.aws/config as credential_process = bg-agent process PROFILE, so the AWS CLI, the SDKs and Terraform use it.\n\n" +
+		"A per-user agent (bg-agent agent, started on demand) keeps MFA and role sessions in memory, so many callers cost one MFA code. " +
+		"Every use and every failure is written to a hash-chained audit log (bg-agent audit).",
+	Environment: [][2]string{
+		{"AWS_CONFIG_FILE", "the AWS config file holding the bg_ profile keys, as for every AWS tool"},
+		{"BG_AGENT_HOME", "one directory for all state (agent socket, audit log, file keystore); default: the platform's usual places"},
+		{"BG_AGENT_BACKEND", "keystore backend: keychain, wincred, secret-service, kwallet, pass, keyctl or file"},
+		{"BG_AGENT_FILE_PASSPHRASE", "passphrase of the encrypted file backend (headless machines, CI)"},
+		{"BG_AGENT_SECRET_SERVICE_COLLECTION", "Secret Service collection to use (default: bg-agent's own)"},
+		{"BG_AGENT_DIRECT", "set to 1 to run the chain in each process instead of asking the agent"},
+		{"BG_AGENT_NO_AUTOSTART", "set to 1 not to start the agent on demand"},
+		{"BG_AGENT_TICKET, BG_AGENT_REASON", "the justification recorded in the audit log when a profile requires one"},
+		{"BG_AGENT_AUDIT_OVERRIDE", "go on, with a reason, when the audit log cannot be written (records are kept in memory and shown)"},
+		{"BG_AGENT_PROMPT", "how to ask for MFA codes, PINs and passwords: auto (the terminal when there is one, else a desktop dialog), terminal or gui; bg_prompt in a profile overrides it for MFA codes"},
+		{"BG_AGENT_ALLOW_LAST_PIN_TRY", "allow using the last PIN try of a YubiKey"},
+		{"BG_AGENT_QUIET", "set to drop progress lines from stderr (notices, warnings and errors still show)"},
+		{"AWS_CA_BUNDLE, HTTPS_PROXY, NO_PROXY", "TLS trust and proxy for the STS endpoints, as for every AWS tool"},
+	},
+	Files: [][2]string{
+		{"~/.aws/config", "profiles: credential_process and the bg_ keys"},
+		{"$BG_AGENT_HOME/audit.jsonl", "the audit log, one hash-chained JSON record per line (audit.head names the last one)"},
+		{"$BG_AGENT_HOME/agent.sock", "the agent's socket (0600, in a 0700 directory)"},
+	},
+	SeeAlso: []string{"aws(1)"},
 }
