@@ -7,11 +7,8 @@
 package main
 
 import (
-	"context"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/bg-agent/bg-agent/internal/term"
 	"github.com/bg-agent/bg-agent/internal/ui"
@@ -29,6 +26,9 @@ type Env struct {
 	StderrIsTerminal bool
 	Terminal         ui.Terminal
 	ReadSecret       func(prompt string) (string, error)
+	// HoldSignals keeps SIGINT/SIGTERM from killing the process outright
+	// from now on (they only cancel the context); nil: nothing to hold.
+	HoldSignals func()
 }
 
 func osEnv() *Env {
@@ -43,8 +43,12 @@ func osEnv() *Env {
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := Main(ctx, osEnv())
-	stop()
+	// Only credential_process runs lazily armed: it is run for every AWS
+	// call, and its warm path is over in a few ms (see interrupts).
+	in := newInterrupts(len(os.Args) > 1 && os.Args[1] == "process")
+	env := osEnv()
+	env.HoldSignals = in.hold
+	code := Main(in.ctx, env)
+	in.stop()
 	os.Exit(code)
 }

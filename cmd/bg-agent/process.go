@@ -56,6 +56,9 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	}
 	out, err := a.issue(c, p, why)
 	rec := a.auditRecord(p, why)
+	if a.env.HoldSignals != nil {
+		a.env.HoldSignals() // no Ctrl-C between here and exit cuts a record short
+	}
 	if err != nil {
 		rec.Event, rec.Result, rec.Error = audit.EventFailure, audit.ResultFailed, err.Error()
 		if aerr := log.Append(rec); aerr != nil {

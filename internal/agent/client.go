@@ -99,6 +99,9 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 		case TNeedSecret:
 			sec, err := a.Secret(m.User)
 			if err != nil {
+				if ctx.Err() != nil { // Ctrl-C at a prompt: stop here, the agent sees the connection close
+					return nil, err
+				}
 				_ = c.send(Message{Type: TError, Error: errorInfo(err)})
 				continue
 			}
@@ -109,6 +112,9 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 			_ = nc.SetReadDeadline(time.Time{})
 			code, err := a.MFA.Code(ctx, mfa.Request{Serial: m.Serial, Profile: p.Name, User: m.User, Retry: m.Retry})
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
 				_ = c.send(Message{Type: TError, Error: errorInfo(err)})
 				continue
 			}

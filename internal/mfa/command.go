@@ -36,6 +36,7 @@ func (c *Command) Code(ctx context.Context, req Request) (string, error) {
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
 	}
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var cmd *exec.Cmd
@@ -50,6 +51,9 @@ func (c *Command) Code(ctx context.Context, req Request) (string, error) {
 	cmd.Env = c.Env
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()
+	if err != nil && parent.Err() != nil {
+		return "", bgerr.Wrap(bgerr.KindCanceled, parent.Err(), "canceled while waiting for bg_mfa_command of profile "+req.Profile)
+	}
 	if ctx.Err() == context.DeadlineExceeded {
 		return "", bgerr.New(bgerr.KindMFA,
 			fmt.Sprintf("bg_mfa_command of profile %s did not finish within %s", req.Profile, timeout),
