@@ -8,26 +8,37 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
-
-	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/aws/smithy-go/logging"
 )
 
-// ClientOptions say how to build the STS clients. The SDK's own config
-// loading does the rest, so HTTPS_PROXY/NO_PROXY (the SDK transport uses
-// http.ProxyFromEnvironment), AWS_CA_BUNDLE / ca_bundle, and
-// AWS_MAX_ATTEMPTS / max_attempts keep working as in every AWS tool.
+// ClientOptions say how to build the AWS clients (STS here, SNS in notify).
+//
+// LoadConfig honours the SDK settings every AWS tool honours, read as
+// aws-sdk-go-v2/config reads them (environment first, then the profile)
+// but without that package: its package init (endpoint tables, the SSO and
+// IMDS clients of the default credential chain, which a break-glass tool
+// must never consult) cost every process start ~0.8 ms and the binary
+// ~3.4 MB.
+//   - HTTPS_PROXY / NO_PROXY: the SDK transport uses http.ProxyFromEnvironment;
+//   - AWS_CA_BUNDLE, else ca_bundle: the PEM file's certificates are the root CAs;
+//   - AWS_MAX_ATTEMPTS, else max_attempts: attempts per request (per region);
+//   - AWS_RETRY_MODE, else retry_mode: standard or adaptive.
 type ClientOptions struct {
 	// ConfigFile and Profile select the shared-config profile whose SDK
-	// settings apply (the bg profile itself). Its credential_process is never
-	// run: the chain always supplies credentials explicitly.
+	// settings apply (the bg profile itself). They name the profile rather
+	// than carry its values so that every caller (process, agent, console,
+	// notify) gets the same settings without learning the keys, and the
+	// agent's shared transports can be keyed by what the profile says. Empty
+	// means environment only. Its credential_process is never run: the chain
+	// always supplies credentials explicitly.
 	ConfigFile string
 	Profile    string
 	// ConnectTimeout bounds getting a usable connection (dial, proxy CONNECT,
@@ -41,33 +52,11 @@ type ClientOptions struct {
 	Shared *Transports
 }
 
-// Transports is a set of HTTP clients keyed by the CA bundle they trust.
+// Transports is a set of HTTP clients keyed by the CA bundle they trust
+// (sdkSettings.trustKey).
 type Transports struct {
 	mu sync.Mutex
 	m  map[string]aws.HTTPClient
-}
-
-// trustKey names what decides an HTTP client's TLS trust for a profile:
-// AWS_CA_BUNDLE, or the profile's ca_bundle (proxies come from the
-// environment, the same for every profile).
-func trustKey(ctx context.Context, o ClientOptions) string {
-	env, _ := config.NewEnvConfig()
-	key := "env:" + env.CustomCABundle
-	if o.Profile != "" && env.CustomCABundle == "" {
-		var files []string
-		if o.ConfigFile != "" {
-			files = []string{o.ConfigFile}
-		}
-		sc, err := config.LoadSharedConfigProfile(ctx, o.Profile, func(lo *config.LoadSharedConfigOptions) {
-			if files != nil {
-				lo.ConfigFiles = files
-			}
-		})
-		if err == nil {
-			key += "|profile:" + sc.CustomCABundle
-		}
-	}
-	return key
 }
 
 // Defaults chosen so a blackholed region costs about 2 s before failover
@@ -87,15 +76,43 @@ type Clients struct {
 }
 
 // LoadConfig is the SDK configuration every bg-agent AWS client starts
-// from (STS here, SNS in notify): the SDK's own loading for proxy, CA bundle
-// and retry settings, phase timeouts, placeholders for region and
-// credentials that each client overrides, and no retained config sources.
+// from (STS here, SNS in notify): proxy, CA bundle and retry settings (see
+// ClientOptions), phase timeouts, placeholders for region and credentials
+// that each client overrides, and no retained config sources.
 func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
+	return loadConfig(o, os.Getenv)
+}
+
+func loadConfig(o ClientOptions, getenv func(string) string) (aws.Config, error) {
+	o = o.withDefaults()
+	s, err := resolveSettings(o, getenv)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	hc, err := newHTTPClient(o, s)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return newConfig(s, hc), nil
+}
+
+func (o ClientOptions) withDefaults() ClientOptions {
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = DefaultConnectTimeout
 	}
 	if o.ResponseTimeout <= 0 {
 		o.ResponseTimeout = DefaultResponseTimeout
+	}
+	return o
+}
+
+// newHTTPClient is the SDK's buildable transport (proxy from the
+// environment, TLS 1.2+) with the phase timeouts and the settings' root CAs,
+// wrapped in a ConnectBudget.
+func newHTTPClient(o ClientOptions, s sdkSettings) (aws.HTTPClient, error) {
+	pool, err := s.rootCAs()
+	if err != nil {
+		return nil, err
 	}
 	hc := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = o.ConnectTimeout }).
@@ -103,61 +120,65 @@ func LoadConfig(ctx context.Context, o ClientOptions) (aws.Config, error) {
 			tr.TLSHandshakeTimeout = o.ConnectTimeout
 			tr.ResponseHeaderTimeout = o.ResponseTimeout
 		})
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(hc),
+	if pool != nil {
+		hc = hc.WithTransportOptions(withRootCAs(pool, s.caPEM))
+	}
+	return NewConnectBudget(hc.Do, o.ConnectTimeout), nil
+}
+
+// newConfig is the aws.Config of settings s over HTTP client hc. It holds
+// no ConfigSources: STS and SNS clients would read them only for FIPS and
+// dual-stack endpoint flags, which the fixed regional BaseEndpoint overrides
+// anyway.
+func newConfig(s sdkSettings, hc aws.HTTPClient) aws.Config {
+	return aws.Config{
 		// Placeholders: every client gets its own region and credentials.
-		config.WithRegion("us-west-2"),
-		config.WithCredentialsProvider(aws.AnonymousCredentials{}),
+		Region:           "us-west-2",
+		Credentials:      aws.AnonymousCredentials{},
+		HTTPClient:       hc,
+		Retryer:          s.retryer(),
+		RetryMaxAttempts: s.maxAttempts,
+		RetryMode:        s.retryMode,
+		Logger:           logging.NewStandardLogger(os.Stderr),
 	}
-	if o.ConfigFile != "" {
-		opts = append(opts, config.WithSharedConfigFiles([]string{o.ConfigFile}))
-	}
-	if o.Profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return aws.Config{}, bgerr.Wrap(bgerr.KindConfig, err,
-			"cannot load the AWS SDK configuration: "+oneLine(err.Error()),
-			"check AWS_CA_BUNDLE / ca_bundle and the AWS config file")
-	}
-	cfg.HTTPClient = NewConnectBudget(cfg.HTTPClient.Do, o.ConnectTimeout)
-	// The SDK keeps every parsed config source in cfg; STS and SNS clients
-	// read them only for FIPS and dual-stack endpoint flags, which the fixed
-	// regional BaseEndpoint overrides anyway. Dropping them saves ~160 KB
-	// per profile in the agent when the config file holds a thousand profiles.
-	cfg.ConfigSources = nil
-	return cfg, nil
 }
 
 // NewClients loads the SDK configuration once.
 func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
-	if o.ConnectTimeout <= 0 {
-		o.ConnectTimeout = DefaultConnectTimeout
-	}
-	cfg, err := LoadConfig(ctx, o)
+	return newClients(o, os.Getenv)
+}
+
+func newClients(o ClientOptions, getenv func(string) string) (*Clients, error) {
+	o = o.withDefaults()
+	s, err := resolveSettings(o, getenv)
 	if err != nil {
 		return nil, err
 	}
+	var hc aws.HTTPClient
+	if o.Shared != nil {
+		// Reuse the HTTP client of the same trust, or build and keep one.
+		key := s.trustKey()
+		o.Shared.mu.Lock()
+		defer o.Shared.mu.Unlock()
+		if o.Shared.m == nil {
+			o.Shared.m = map[string]aws.HTTPClient{}
+		}
+		if hc = o.Shared.m[key]; hc == nil {
+			if hc, err = newHTTPClient(o, s); err != nil {
+				return nil, err
+			}
+			o.Shared.m[key] = hc
+		}
+	} else if hc, err = newHTTPClient(o, s); err != nil {
+		return nil, err
+	}
+	cfg := newConfig(s, hc)
 	// The region loop is the retry: by default one attempt per region, so a
 	// throttled or failing region is left at once. An explicit
 	// AWS_MAX_ATTEMPTS / max_attempts still applies per region.
 	attempts := cfg.RetryMaxAttempts
 	if attempts <= 0 {
 		attempts = 1
-	}
-	if o.Shared != nil {
-		key := trustKey(ctx, o)
-		o.Shared.mu.Lock()
-		if o.Shared.m == nil {
-			o.Shared.m = map[string]aws.HTTPClient{}
-		}
-		if hc, ok := o.Shared.m[key]; ok {
-			cfg.HTTPClient = hc
-		} else {
-			o.Shared.m[key] = cfg.HTTPClient
-		}
-		o.Shared.mu.Unlock()
 	}
 	return &Clients{cfg: cfg, attempts: attempts, connect: o.ConnectTimeout}, nil
 }
