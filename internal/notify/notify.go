@@ -13,9 +13,9 @@
 //     of each topic's own region: AWS accepts a Publish only in the topic's
 //     region, so failover across regions means a list of topics, one per
 //     region (bg_notify_sns = arn…:ap-northeast-1:… arn…:us-west-2:…), tried
-//     in order until one accepts. Like the STS chain, the SDK's own config
-//     loading is used, so HTTPS_PROXY/NO_PROXY, AWS_CA_BUNDLE/ca_bundle keep
-//     working; one attempt per topic.
+//     in order until one accepts. The clients start from chain.LoadConfig, as
+//     the STS chain's do, so HTTPS_PROXY/NO_PROXY and AWS_CA_BUNDLE/ca_bundle
+//     keep working; one attempt per topic.
 //   - Nothing secret leaves in a message or an error: the Event has no
 //     credential field, and a webhook URL (which is itself a bearer secret
 //     for Slack) is shown only as scheme://host.
