@@ -32,7 +32,7 @@ func (a *appCtx) consoleCommand() *cli.Command {
 				return err
 			}
 			name := c.Args().First()
-			res, err := a.credentials(c, name)
+			res, err := a.credentials(c.Context, c.Bool("direct"), name)
 			if err != nil {
 				return err
 			}

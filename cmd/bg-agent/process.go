@@ -41,7 +41,7 @@ type issued struct {
 // must never lock an operator out. BG_AGENT_DIRECT=1 or --direct skips it.
 // Every issue and every failure is written to the audit log first (fsync):
 // no credentials leave without a record (DESIGN.md §5).
-func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
+func (a *appCtx) credentials(ctx context.Context, direct bool, profile string) (*issued, error) {
 	p, err := a.loadProfile(profile)
 	if err != nil {
 		return nil, err
@@ -54,7 +54,7 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := a.issue(c, p, why)
+	out, err := a.issue(ctx, direct, p, why)
 	rec := a.auditRecord(p, why)
 	if a.env.HoldSignals != nil {
 		a.env.HoldSignals() // no Ctrl-C between here and exit cuts a record short
@@ -73,16 +73,16 @@ func (a *appCtx) credentials(c *cli.Context, profile string) (*issued, error) {
 		return nil, err
 	}
 	if out.fresh {
-		a.notify(c.Context, p, log, written, out.creds)
+		a.notify(ctx, p, log, written, out.creds)
 	}
 	return a.checkValidity(p, out), nil
 }
 
-func (a *appCtx) issue(c *cli.Context, p *config.Profile, why declare.Justification) (*issued, error) {
+func (a *appCtx) issue(ctx context.Context, direct bool, p *config.Profile, why declare.Justification) (*issued, error) {
 	out := &issued{region: p.Region}
-	if !c.Bool("direct") && a.env.Getenv("BG_AGENT_DIRECT") == "" {
+	if !direct && a.env.Getenv("BG_AGENT_DIRECT") == "" {
 		start := time.Now()
-		cr, err := a.viaAgent(c.Context, p, why)
+		cr, err := a.viaAgent(ctx, p, why)
 		if err == nil {
 			out.creds = aws.Credentials{AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
 				SessionToken: cr.SessionToken, CanExpire: true, Expires: cr.Expiration}
@@ -107,7 +107,7 @@ func (a *appCtx) issue(c *cli.Context, p *config.Profile, why declare.Justificat
 	if err != nil {
 		return nil, err
 	}
-	res, err := b.Credentials(c.Context, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui, Why: why})
+	res, err := b.Credentials(ctx, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui, Why: why})
 	if err != nil {
 		return nil, err
 	}
@@ -137,18 +137,23 @@ func (a *appCtx) processCommand() *cli.Command {
 			if err := needArgs(c, 1, "PROFILE"); err != nil {
 				return err
 			}
-			res, err := a.credentials(c, c.Args().First())
-			if err != nil {
-				return err
-			}
-			out, err := credproc.JSON(res.creds, res.arn)
-			if err != nil {
-				return err
-			}
-			_, err = a.env.Stdout.Write(out)
-			return err
+			return a.process(c.Context, c.Bool("direct"), c.Args().First())
 		},
 	}
+}
+
+// process prints profile's credentials as the credential_process JSON.
+func (a *appCtx) process(ctx context.Context, direct bool, profile string) error {
+	res, err := a.credentials(ctx, direct, profile)
+	if err != nil {
+		return err
+	}
+	out, err := credproc.JSON(res.creds, res.arn)
+	if err != nil {
+		return err
+	}
+	_, err = a.env.Stdout.Write(out)
+	return err
 }
 
 func (a *appCtx) execCommand() *cli.Command {
@@ -174,7 +179,7 @@ func (a *appCtx) execCommand() *cli.Command {
 				return bgerr.New(bgerr.KindUsage, "already inside bg-agent exec for profile "+cur,
 					"exit that shell first, so credentials of two profiles do not mix")
 			}
-			res, err := a.credentials(c, args[0])
+			res, err := a.credentials(c.Context, c.Bool("direct"), args[0])
 			if err != nil {
 				return err
 			}
@@ -188,7 +193,7 @@ func (a *appCtx) execCommand() *cli.Command {
 						first = aws.Credentials{}
 						return out, nil
 					}
-					r, err := a.credentials(c, args[0])
+					r, err := a.credentials(c.Context, c.Bool("direct"), args[0])
 					if err != nil {
 						return aws.Credentials{}, err
 					}
