@@ -246,3 +246,21 @@ func TestSecretNeverLeaks(t *testing.T) {
 		t.Errorf("walked only %d files: the keystore, config and lock files should be there", files)
 	}
 }
+
+// `bg-agent process PROFILE` takes a fast path past urfave/cli (app.go,
+// processArgs); every other argv of process still gets the command line's
+// checks and help, and an unknown profile the same error on both paths.
+func TestProcessArgv(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	wantError(t, o.bgAgent("process"), "process takes 1 argument(s), got 0", "usage: bg-agent process PROFILE")
+	wantError(t, o.bgAgent("process", "a", "b"), "process takes 1 argument(s), got 2", "usage: bg-agent process PROFILE")
+	if r := o.bgAgent("process", "--help"); r.code != 0 || !strings.Contains(r.stdout, "credential_process") {
+		t.Errorf("process --help: %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	o.profile("bg-ops", "us-west-2")
+	fast, slow := o.bgAgent("process", "nope"), o.bgAgent("process", "--direct", "nope")
+	if fast.code != slow.code || fast.code != 1 || fast.stderr != slow.stderr || !strings.Contains(fast.stderr, "nope") {
+		t.Errorf("unknown profile: fast path %d %q, command line %d %q", fast.code, fast.stderr, slow.code, slow.stderr)
+	}
+}
