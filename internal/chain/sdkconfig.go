@@ -15,9 +15,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"gopkg.in/ini.v1"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/config"
 )
 
 // The SDK settings bg-agent honours, spelled as the AWS SDKs spell them. The
@@ -183,67 +183,26 @@ func (s sdkSettings) retryer() func() aws.Retryer {
 	}
 }
 
-// profileKeys returns the keys of profile name in the shared config file,
-// sections matched as bg-agent's config package matches them ("default",
-// "profile NAME"; a later section overrides an earlier one) and values
-// cleaned as the SDK's ini parser cleans them (inline " #"/" ;" comments
-// dropped, surrounding quotes removed). A missing file has no keys, as in
-// the SDK.
+// profileKeys returns the SDK settings of profile name in the shared config
+// file, read by the config package (same parse, same section rules: the
+// last section of a name wins) and cleaned as the SDK's ini parser cleans
+// values (inline " #"/" ;" comments dropped, surrounding quotes removed).
+// A missing file has no keys, as in the SDK.
 func profileKeys(file, name string) (map[string]string, error) {
 	if file == "" || name == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(file)
+	raw, err := config.RawKeys(file, name)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, nil
-		}
-		return nil, bgerr.Wrap(bgerr.KindConfig, err,
-			fmt.Sprintf("cannot read the AWS config file %s: %s", file, pathErr(err)),
-			"check the file's permissions, or set AWS_CONFIG_FILE to a readable file")
-	}
-	f, err := ini.LoadSources(ini.LoadOptions{
-		InsensitiveKeys:            true,
-		AllowPythonMultilineValues: true,
-		IgnoreContinuation:         true,
-		IgnoreInlineComment:        true,
-		SkipUnrecognizableLines:    true,
-	}, data)
-	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err,
-			fmt.Sprintf("cannot parse the AWS config file %s: %s", file, oneLine(err.Error())),
-			"fix the file's INI syntax: [profile NAME] sections of key = value lines")
+		return nil, err
 	}
 	keys := map[string]string{}
-	for _, sec := range f.Sections() {
-		if !isProfileSection(sec.Name(), name) {
-			continue
-		}
-		for _, k := range []string{keyCABundle, keyMaxAttempts, keyRetryMode} {
-			if sec.HasKey(k) {
-				keys[k] = sdkValue(sec.Key(k).Value())
-			}
+	for _, k := range []string{keyCABundle, keyMaxAttempts, keyRetryMode} {
+		if v, ok := raw[k]; ok {
+			keys[k] = sdkValue(v)
 		}
 	}
 	return keys, nil
-}
-
-// isProfileSection says whether section header names profile name in a
-// config file: "default" (or "profile default"), else "profile NAME" with
-// NAME optionally quoted.
-func isProfileSection(header, name string) bool {
-	if header == "default" {
-		return name == "default"
-	}
-	rest, ok := strings.CutPrefix(header, "profile")
-	if !ok || rest == strings.TrimLeft(rest, " \t") {
-		return false
-	}
-	rest = strings.TrimSpace(rest)
-	if len(rest) >= 2 && (rest[0] == '"' || rest[0] == '\'') && rest[len(rest)-1] == rest[0] {
-		rest = rest[1 : len(rest)-1]
-	}
-	return rest == name
 }
 
 // sdkValue cleans a raw value as aws-sdk-go-v2's ini parser does.

@@ -67,6 +67,27 @@ func LoadAll(path string) ([]*Profile, []error) {
 	return profiles, errs
 }
 
+// RawKeys returns every key of profile name's section as written (the
+// last section of that name, as Load), or nil when the file or the profile
+// does not exist: for the AWS SDK settings other packages read
+// (chain: ca_bundle, max_attempts, retry_mode) from the same parse rules.
+func RawKeys(path, name string) (map[string]string, error) {
+	secs, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var keys map[string]string
+	for _, s := range secs {
+		if s.name == name {
+			keys = s.keys
+		}
+	}
+	return keys, nil
+}
+
 func readFile(path string) ([]section, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
