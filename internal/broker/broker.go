@@ -74,10 +74,7 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 	if err != nil {
 		return nil, err
 	}
-	lockDir := filepath.Join(b.StateDir, "locks")
-	if err := paths.EnsureDir(lockDir); err != nil {
-		return nil, err
-	}
+	lockDir := filepath.Join(b.StateDir, "locks") // made only when an MFA code is needed
 	plan := chain.Plan{
 		Profile: p.Name, User: p.User, MFASerial: p.MFASerial,
 		Roles: p.Roles, Duration: p.Duration, SourceIdentity: p.SourceIdentity,
@@ -87,6 +84,9 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 	c := chain.New(clients, p.Regions, req.UI)
 	mfaKey := "mfa|" + p.User + "|" + p.MFASerial
 	newMFASession := func(ctx context.Context) (*chain.Session, error) {
+		if err := paths.EnsureDir(lockDir); err != nil {
+			return nil, err
+		}
 		sec, err := req.Secrets.Get(p.User)
 		if err != nil {
 			return nil, err
