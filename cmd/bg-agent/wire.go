@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
@@ -86,7 +87,7 @@ func (a *appCtx) loadProfile(name string) (*config.Profile, error) {
 func (a *appCtx) mfaSource(p *config.Profile) (mfa.Source, error) {
 	switch p.MFA {
 	case config.MFACommand:
-		return &mfa.Command{Line: p.MFACommand, Stderr: a.operatorWriter()}, nil
+		return &mfa.Command{Line: p.MFACommand, StderrFor: sync.OnceValue(a.operatorWriter)}, nil
 	case config.MFAPrompt:
 		return a.promptSource(p)
 	case config.MFAYubiKey:
@@ -103,6 +104,8 @@ func (a *appCtx) mfaSource(p *config.Profile) (mfa.Source, error) {
 
 // operatorWriter is where output of helper programs the operator must see
 // goes: the terminal when stderr is being captured by an SDK, else stderr.
+// Called when the helper runs: a run served from the agent's cache opens no
+// terminal.
 func (a *appCtx) operatorWriter() io.Writer {
 	if !a.env.StderrIsTerminal && a.env.Terminal != nil {
 		if t, err := a.env.Terminal(); err == nil {

@@ -23,7 +23,10 @@ type Command struct {
 	Line    string
 	Timeout time.Duration // default DefaultCommandTimeout
 	Stderr  io.Writer
-	Env     []string // nil: inherit
+	// StderrFor, when set, picks Stderr when the command runs (opening the
+	// terminal only then); an *os.File it returns is the child's own stderr.
+	StderrFor func() io.Writer
+	Env       []string // nil: inherit
 }
 
 // DefaultCommandTimeout bounds bg_mfa_command; long enough for a touch.
@@ -48,6 +51,9 @@ func (c *Command) Code(ctx context.Context, req Request) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = c.Stderr
+	if c.StderrFor != nil {
+		cmd.Stderr = c.StderrFor()
+	}
 	cmd.Env = c.Env
 	cmd.WaitDelay = time.Second
 	err := cmd.Run()

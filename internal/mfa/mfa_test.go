@@ -59,6 +59,23 @@ func TestCommandStderrPassesThrough(t *testing.T) {
 	}
 }
 
+// StderrFor is asked when the command runs, and its writer beats Stderr.
+func TestCommandStderrFor(t *testing.T) {
+	var stderr, unused bytes.Buffer
+	calls := 0
+	c := &Command{Line: "echo touch your key >&2; echo 123456", Stderr: &unused,
+		StderrFor: func() io.Writer { calls++; return &stderr }}
+	if calls != 0 {
+		t.Fatal("asked before the command runs")
+	}
+	if _, err := c.Code(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || !strings.Contains(stderr.String(), "touch your key") || unused.Len() != 0 {
+		t.Fatalf("%d calls, stderr %q, Stderr %q", calls, stderr.String(), unused.String())
+	}
+}
+
 // tty is a fake terminal: reads come from in, writes go to out.
 type tty struct {
 	in  io.Reader
