@@ -78,11 +78,11 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	c := newConn(nc)
-	_ = c.send(Message{Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket}) // a refusal is read below
+	_ = c.sendLine(clientLine{V: Version, Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket}) // a refusal is read below
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
-		m, err := c.recv()
-		if err != nil {
+		var m agentLine
+		if err := c.recvLine(&m); err != nil {
 			if ctx.Err() != nil {
 				return nil, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "canceled while waiting for the agent")
 			}
@@ -102,10 +102,10 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 				if ctx.Err() != nil { // Ctrl-C at a prompt: stop here, the agent sees the connection close
 					return nil, err
 				}
-				_ = c.send(Message{Type: TError, Error: errorInfo(err)})
+				_ = c.sendLine(clientLine{V: Version, Type: TError, Error: errorInfo(err)})
 				continue
 			}
-			if err := c.send(Message{Type: TAnswer, Secret: &sec}); err != nil {
+			if err := c.sendLine(clientLine{V: Version, Type: TAnswer, Secret: &sec}); err != nil {
 				return nil, &unavailable{err}
 			}
 		case TNeedMFA:
@@ -115,10 +115,10 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 				if ctx.Err() != nil {
 					return nil, err
 				}
-				_ = c.send(Message{Type: TError, Error: errorInfo(err)})
+				_ = c.sendLine(clientLine{V: Version, Type: TError, Error: errorInfo(err)})
 				continue
 			}
-			if err := c.send(Message{Type: TAnswer, Code: code}); err != nil {
+			if err := c.sendLine(clientLine{V: Version, Type: TAnswer, Code: code}); err != nil {
 				return nil, &unavailable{err}
 			}
 		case TResult:
