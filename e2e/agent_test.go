@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/testworld"
 )
 
@@ -325,5 +326,39 @@ func TestAgentSocketActivation(t *testing.T) {
 	st := o.bgAgent("agent", "status")
 	if st.code != 0 || !strings.Contains(st.stdout, o.finalARN()) {
 		t.Fatalf("status via the activated socket: %s %s", st.stdout, st.stderr)
+	}
+}
+
+// A shell whose network settings differ from those the agent runs with
+// (another proxy, CA bundle or retry setting) is not served by it: the
+// agent's fetches would not go the way this shell says. bg-agent warns,
+// names the difference and the fix, and runs the chain itself.
+func TestAgentRefusesOtherNetworkSettings(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "us-west-2")
+	o.startAgent()
+	o.extraEnv = append(o.extraEnv, "AWS_MAX_ATTEMPTS=3")
+	r := o.bgAgent("process", "bg-ops")
+	if r.code != 0 || !strings.Contains(r.stdout, `"AccessKeyId"`) {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"bg-agent: warning: agent unavailable: it runs with other network settings than this shell (AWS_MAX_ATTEMPTS: 3 here, unset in the agent)",
+		"bg-agent agent stop", "running the chain in this process instead",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	recs, err := audit.ReadRecords(o.home)
+	check(t, err)
+	if last := recs[len(recs)-1]; last.Via != "direct" || last.Event != audit.EventIssue {
+		t.Errorf("last record: %+v", last)
+	}
+	var st struct{ Sessions []json.RawMessage }
+	if r := o.bgAgent("agent", "status", "--json"); json.Unmarshal([]byte(r.stdout), &st) != nil || len(st.Sessions) != 0 {
+		t.Errorf("the agent fetched for the refused shell:\n%s%s", r.stdout, r.stderr)
 	}
 }

@@ -74,6 +74,7 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 		IdleTimeout: c.Duration("idle-timeout"),
 		Log:         a.ui,
 		Version:     version,
+		NetEnv:      agent.NetEnvFrom(a.env.Getenv),
 		Broker: &broker.Broker{
 			StateDir: dir,
 			Clients:  clients.get,
@@ -201,7 +202,8 @@ func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Ju
 	}
 	var store *keystore.Store
 	ask := agent.Asker{
-		UI: a.ui,
+		NetEnv: agent.NetEnvFrom(a.env.Getenv),
+		UI:     a.ui,
 		Secret: func(user string) (keystore.Secret, error) {
 			if store == nil {
 				s, err := a.openStore()

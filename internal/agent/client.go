@@ -32,6 +32,8 @@ func (u *unavailable) Unwrap() []error {
 
 // Asker answers the agent's questions on the caller's side.
 type Asker struct {
+	// NetEnv is the client's network settings, checked against the agent's.
+	NetEnv NetEnv
 	Secret func(user string) (keystore.Secret, error)
 	MFA    mfa.Source
 	UI     interface {
@@ -78,7 +80,11 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
 	c := newConn(nc)
-	_ = c.sendLine(clientLine{V: Version, Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket}) // a refusal is read below
+	env := a.NetEnv
+	if env == nil {
+		env = NetEnv{}
+	}
+	_ = c.sendLine(clientLine{V: Version, Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket, NetEnv: &env}) // a refusal is read below
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
 		var m agentLine
@@ -121,6 +127,8 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 			if err := c.sendLine(clientLine{V: Version, Type: TAnswer, Code: code}); err != nil {
 				return nil, &unavailable{err}
 			}
+		case TMismatch:
+			return nil, &unavailable{errors.New(m.Text)}
 		case TResult:
 			if m.Credentials == nil {
 				return nil, &unavailable{errors.New("empty result")}

@@ -46,6 +46,7 @@ const (
 	TNeedMFA    = "need_mfa"
 	TResult     = "result"
 	TError      = "error"
+	TMismatch   = "env_mismatch" // the client's NetEnv differs from the agent's; Text says how
 	TOK         = "ok"
 )
 
@@ -58,6 +59,7 @@ type Message struct {
 	Profile *config.Profile `json:"profile,omitempty"` // credentials request
 	Reason  string          `json:"reason,omitempty"`
 	Ticket  string          `json:"ticket,omitempty"`
+	NetEnv  *NetEnv         `json:"net_env,omitempty"` // absent from clients before it: not checked
 
 	// need_secret / need_mfa and their answers
 	User   string           `json:"user,omitempty"`
@@ -180,6 +182,7 @@ type clientLine struct {
 	Profile *config.Profile  `json:"profile,omitempty"`
 	Reason  string           `json:"reason,omitempty"`
 	Ticket  string           `json:"ticket,omitempty"`
+	NetEnv  *NetEnv          `json:"net_env,omitempty"`
 	Secret  *keystore.Secret `json:"secret,omitempty"`
 	Code    string           `json:"code,omitempty"`
 	Error   *ErrorInfo       `json:"error,omitempty"`

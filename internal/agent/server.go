@@ -38,6 +38,9 @@ type Server struct {
 	// Listener, when set, is used instead of creating Socket (systemd
 	// socket activation hands one over).
 	Listener net.Listener
+	// NetEnv is the agent's own network settings; a request whose NetEnv
+	// differs is refused with TMismatch (see NetEnv).
+	NetEnv NetEnv
 
 	started  time.Time
 	mu       sync.Mutex
@@ -194,6 +197,12 @@ func (s *Server) credentials(ctx context.Context, c *conn, req Message) {
 	if req.Profile == nil {
 		_ = c.send(Message{Type: TError, Error: errorInfo(bgerr.New(bgerr.KindUsage, "credentials request without a profile"))})
 		return
+	}
+	if req.NetEnv != nil {
+		if diff := req.NetEnv.Diff(s.NetEnv); diff != nil {
+			_ = c.send(Message{Type: TMismatch, Text: mismatch(diff)})
+			return
+		}
 	}
 	r := &remote{c: c}
 	hb := time.NewTicker(s.Heartbeat)

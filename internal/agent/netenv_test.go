@@ -1,0 +1,64 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/declare"
+	"github.com/bg-agent/bg-agent/internal/keystore"
+)
+
+func TestNetEnv(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	// As net/http reads them: the upper-case name first, then the lower-case one.
+	got := NetEnvFrom(env("https_proxy", "http://p:3128", "NO_PROXY", "a", "no_proxy", "b",
+		"AWS_CA_BUNDLE", "/ca.pem", "HTTP_PROXY", "http://ignored", "AWS_REGION", "ignored"))
+	want := NetEnv{"HTTPS_PROXY": "http://p:3128", "NO_PROXY": "a", "AWS_CA_BUNDLE": "/ca.pem"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("NetEnvFrom = %v, want %v", got, want)
+	}
+	if d := got.Diff(NetEnvFrom(env("HTTPS_PROXY", "http://p:3128", "NO_PROXY", "a", "AWS_CA_BUNDLE", "/ca.pem"))); d != nil {
+		t.Fatalf("the same settings differ: %v", d)
+	}
+	client := NetEnv{"HTTPS_PROXY": "http://alice:s3cret@proxy:3128", "AWS_MAX_ATTEMPTS": "3"}
+	agent := NetEnv{"AWS_RETRY_MODE": "adaptive"}
+	d := client.Diff(agent)
+	wantDiff := []string{
+		"AWS_MAX_ATTEMPTS: 3 here, unset in the agent",
+		"AWS_RETRY_MODE: unset here, adaptive in the agent",
+		"HTTPS_PROXY: http://alice:xxxxx@proxy:3128 here, unset in the agent",
+	}
+	if !reflect.DeepEqual(d, wantDiff) {
+		t.Fatalf("Diff = %q\nwant %q", d, wantDiff)
+	}
+	if msg := mismatch(d); strings.Contains(msg, "s3cret") || !strings.Contains(msg, "bg-agent agent stop") {
+		t.Fatalf("mismatch text: %s", msg)
+	}
+}
+
+// A client whose network settings differ from the agent's is refused before
+// anything is fetched, as "agent unavailable" (the client runs the chain
+// itself), not as "not running" (it must not start a second agent).
+func TestAgentRefusesOtherNetEnv(t *testing.T) {
+	sock, _, _ := startServer(t)
+	asked := false
+	_, err := RequestCredentials(context.Background(), sock, &config.Profile{Name: "p"}, declare.Justification{},
+		Asker{NetEnv: NetEnv{"AWS_MAX_ATTEMPTS": "3"}, Secret: func(string) (keystore.Secret, error) {
+			asked = true
+			return keystore.Secret{}, errors.New("not asked")
+		}})
+	if !errors.Is(err, ErrUnavailable) || NotRunning(err) || asked ||
+		!strings.Contains(err.Error(), "AWS_MAX_ATTEMPTS: 3 here, unset in the agent") {
+		t.Fatalf("got %v (secret asked: %v)", err, asked)
+	}
+}
