@@ -442,4 +442,8 @@ func TestFailoverOnKeptAliveConnection(t *testing.T) {
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("failover on a kept-alive connection took %s", took)
 	}
+	// The report says what happened: the connection was there, the answer was not.
+	if !strings.Contains(rep.String(), "eu-west-1 failed (no answer within 500ms on a kept-alive connection); trying eu-west-2") {
+		t.Errorf("report:\n%s", rep)
+	}
 }

@@ -203,12 +203,25 @@ func (c *Clients) For(region string, creds aws.CredentialsProvider) *sts.Client 
 	})
 }
 
-// errConnectTimeout marks a request abandoned because no connection came up in time.
-var errConnectTimeout = errors.New("no connection")
+// errConnectTimeout marks a request abandoned because no connection came up
+// in time; errNoAnswer, because a reused (kept-alive) connection carried no
+// answer in time — the region died after the connection was made.
+var (
+	errConnectTimeout = errors.New("no connection")
+	errNoAnswer       = errors.New("no answer")
+)
 
-type connectTimeout struct{ after time.Duration }
+type connectTimeout struct {
+	after  time.Duration
+	reused bool
+}
 
-func (c *connectTimeout) Error() string { return fmt.Sprintf("no connection within %s", c.after) }
+func (c *connectTimeout) Error() string {
+	if c.reused {
+		return fmt.Sprintf("no answer within %s on a kept-alive connection", c.after)
+	}
+	return fmt.Sprintf("no connection within %s", c.after)
+}
 func (c *connectTimeout) Timeout() bool { return true }
 
 // ConnectBudget abandons a request that has no connection after connect:
@@ -251,7 +264,7 @@ func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 			// answers; give a reused connection the connect budget until
 			// the first byte of the answer, so failover stays as quick.
 			if info.Reused {
-				timer = time.AfterFunc(p.connect, func() { cancel(errConnectTimeout) })
+				timer = time.AfterFunc(p.connect, func() { cancel(errNoAnswer) })
 			}
 		},
 		GotFirstResponseByte: func() {
@@ -267,8 +280,8 @@ func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		cause := context.Cause(ctx)
 		cancel(nil)
-		if errors.Is(cause, errConnectTimeout) {
-			return nil, &connectTimeout{after: p.connect}
+		if errors.Is(cause, errConnectTimeout) || errors.Is(cause, errNoAnswer) {
+			return nil, &connectTimeout{after: p.connect, reused: errors.Is(cause, errNoAnswer)}
 		}
 		return nil, err
 	}
