@@ -67,7 +67,14 @@ func BenchmarkFailoverFirstRegionBlackholed(b *testing.B) {
 // the floor: the p50 of exec'ing e2e/testdata/cgofloor (a do-nothing
 // program linked like bg-agent), interleaved with the runs, so a figure
 // from a slow hour of a shared machine can be read against the machine.
-func BenchmarkProcessWarmAgent(b *testing.B) {
+func BenchmarkProcessWarmAgent(b *testing.B) { benchWarm(b, 0) }
+
+// BenchmarkProcessWarmAgentLargeConfig: the same with 300 SSO profiles in
+// the config file besides the bg one, as SSO tools generate them (config
+// parsing is then most of bg-agent's own work, see config.Load).
+func BenchmarkProcessWarmAgentLargeConfig(b *testing.B) { benchWarm(b, 300) }
+
+func benchWarm(b *testing.B, ssoProfiles int) {
 	floorBin := filepath.Join(b.TempDir(), "cgofloor")
 	build := exec.Command("go", "build", "-o", floorBin, "./e2e/testdata/cgofloor")
 	build.Dir = repo
@@ -77,6 +84,15 @@ func BenchmarkProcessWarmAgent(b *testing.B) {
 	o := newOperatorB(b)
 	o.store()
 	o.profile("bg-bench", "us-west-2")
+	if ssoProfiles > 0 {
+		f, err := os.OpenFile(o.config, os.O_APPEND|os.O_WRONLY, 0)
+		check(b, err)
+		for i := 0; i < ssoProfiles; i++ {
+			fmt.Fprintf(f, "[profile acct%03d-admin]\nsso_session = corp\nsso_account_id = %012d\nsso_role_name = AdministratorAccess\nregion = eu-west-1\noutput = json\n\n", i, 100000000000+i)
+		}
+		fmt.Fprintf(f, "[sso-session corp]\nsso_start_url = https://corp.awsapps.com/start\nsso_region = eu-west-1\n")
+		check(b, f.Close())
+	}
 	if r := o.bgAgent("process", "bg-bench"); r.code != 0 {
 		b.Fatal(r.stderr)
 	}

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"sort"
 	"strings"
+	"unicode"
 
 	"gopkg.in/ini.v1"
 
@@ -21,19 +23,26 @@ type section struct {
 
 // Load returns the named profile from the config file at path, validated.
 // Of several problems it reports the first; LoadAll reports them all.
+//
+// It parses only the sections whose header names the profile: the config
+// file often holds hundreds of profiles (SSO tools generate them), and
+// parsing them all costs every `bg-agent process` about 1 µs a line. When
+// that finds nothing (or the file has an indented "[" line, which only the
+// full parse reads right) the whole file is parsed, so the result and the
+// "did you mean" of a missing profile are the full parse's. One difference,
+// on purpose: a line go-ini cannot parse in another profile's section no
+// longer blocks this one in an emergency.
 func Load(path, name string) (*Profile, error) {
-	secs, err := readFile(path)
+	data, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
-	var found *section
-	for i := range secs {
-		if secs[i].name == name {
-			found = &secs[i] // the last one wins, as in the AWS CLI
-		}
+	found, all, err := findSection(path, data, name)
+	if err != nil {
+		return nil, err
 	}
 	if found == nil {
-		return nil, notFound(path, name, secs)
+		return nil, notFound(path, name, all)
 	}
 	p, errs := build(path, *found)
 	if len(errs) > 0 {
@@ -72,23 +81,82 @@ func LoadAll(path string) ([]*Profile, []error) {
 // does not exist: for the AWS SDK settings other packages read
 // (chain: ca_bundle, max_attempts, retry_mode) from the same parse rules.
 func RawKeys(path, name string) (map[string]string, error) {
-	secs, err := readFile(path)
+	data, err := readConfig(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var keys map[string]string
-	for _, s := range secs {
-		if s.name == name {
-			keys = s.keys
+	found, _, err := findSection(path, data, name)
+	if err != nil || found == nil {
+		return nil, err
+	}
+	return found.keys, nil
+}
+
+// findSection finds profile name in data (see Load): from the sections that
+// can hold it, else from the whole file, whose sections it then returns too.
+func findSection(path string, data []byte, name string) (found *section, all []section, err error) {
+	secs, err := parseSections(path, candidateSections(data, name))
+	if found = lastNamed(secs, name); err == nil && found != nil {
+		return found, nil, nil
+	}
+	if all, err = parseSections(path, data); err != nil {
+		return nil, nil, err
+	}
+	return lastNamed(all, name), all, nil
+}
+
+// lastNamed is the section of profile name; the last one wins, as in the
+// AWS CLI (go-ini already merges repeated headers into one section).
+func lastNamed(secs []section, name string) *section {
+	var found *section
+	for i := range secs {
+		if secs[i].name == name {
+			found = &secs[i]
 		}
 	}
-	return keys, nil
+	return found
+}
+
+// candidateSections returns the sections of data whose header line
+// contains name, in file order, each from its header to the next: a header
+// is a line starting with "[" (an indented line continues a value). Nil
+// when data has an indented line starting with "[", which go-ini may read
+// as a header or as a value depending on what precedes it.
+func candidateSections(data []byte, name string) []byte {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	var out []byte
+	keep := false
+	for len(data) > 0 {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line = data[:i+1]
+		}
+		data = data[len(line):]
+		if trimmed := bytes.TrimLeftFunc(line, unicode.IsSpace); len(trimmed) > 0 && trimmed[0] == '[' {
+			if len(trimmed) != len(line) {
+				return nil
+			}
+			keep = bytes.Contains(line, []byte(name))
+		}
+		if keep {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 func readFile(path string) ([]section, error) {
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	return parseSections(path, data)
+}
+
+func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -100,6 +168,10 @@ func readFile(path string) ([]section, error) {
 			fmt.Sprintf("cannot read the AWS config file %s: %v", path, rootCause(err)),
 			"check the file's permissions, or set AWS_CONFIG_FILE to a readable file")
 	}
+	return data, nil
+}
+
+func parseSections(path string, data []byte) ([]section, error) {
 	f, err := ini.LoadSources(ini.LoadOptions{
 		// As botocore's configparser: keys lower-cased, indented lines continue
 		// a value, no backslash continuations, "#"/";" inside values kept.
