@@ -5,6 +5,7 @@
 #   BenchmarkFailoverFirstRegionBlackholed  time to credentials with the first STS region blackholed (target < 3 s)
 #   BenchmarkProcessWarmAgent         exec-to-JSON served from the agent's cache (target p50 < 5 ms), with
 #                                     floor-p50-ms: exec of a do-nothing program linked like bg-agent, same runs
+#   BenchmarkProcessWarmAgentLargeConfig  the same with 300 SSO profiles in the config file
 #   BenchmarkAgentRSS1000Sessions     agent resident memory with 1,000 cached sessions (target < 40 MB)
 #   BenchmarkColdFanOut               100 callers on a cold agent vs one (target ratio < 1.5)
 #   BenchmarkDrill1000Paths           bg-agent drill over 1,000 emergency paths, MFA codes used
