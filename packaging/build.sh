@@ -136,10 +136,12 @@ if command -v wixl >/dev/null 2>&1; then
 	say "msi (wixl)"
 	# wixl and libmsi stamp the current time into the summary information and
 	# a random revision UUID: freeze the clock at SOURCE_DATE_EPOCH with
-	# libfaketime and set the revision (the package code) ourselves.
+	# libfaketime and set the revision (the package code) ourselves. -f: an
+	# absolute time stands still; faketime's plain form only starts the clock
+	# there, and a wixl run that crossed a second made two builds differ.
 	frozen=()
 	if command -v faketime >/dev/null 2>&1; then
-		frozen=(env TZ=UTC faketime "$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')")
+		frozen=(env TZ=UTC faketime -f "$(date -u -d "@$SOURCE_DATE_EPOCH" '+%Y-%m-%d %H:%M:%S')")
 	else
 		say "faketime is not installed: the MSI will not be reproducible (apt-get install faketime)"
 	fi
