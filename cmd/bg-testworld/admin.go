@@ -21,7 +21,7 @@ import (
 func faultCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "fault",
-		Usage:     "make HOST misbehave: refuse, blackhole, 503, throttle, latency or disabled",
+		Usage:     "make HOST misbehave: refuse, blackhole, 503, throttle, latency, disabled or empty (HTTP 200 without a body)",
 		ArgsUsage: "[--latency D] HOST KIND",
 		Flags:     []cli.Flag{&cli.DurationFlag{Name: "latency", Usage: "delay before each response (any kind)"}},
 		Action: func(c *cli.Context) error {

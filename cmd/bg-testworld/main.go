@@ -6,7 +6,7 @@
 // goes through Main's return value.
 //
 //	bg-testworld serve [--demo] [--dir DIR] [--cap 2m]   # writes DIR/ca.pem, DIR/env.sh
-//	bg-testworld fault [--latency 500ms] HOST KIND       # refuse|blackhole|503|throttle|latency|disabled
+//	bg-testworld fault [--latency 500ms] HOST KIND       # refuse|blackhole|503|throttle|latency|disabled|empty
 //	bg-testworld clear [HOST]
 //	bg-testworld calls [--json]
 //	bg-testworld totp SERIAL                             # the demo's software MFA token

@@ -8,6 +8,7 @@ package chain
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -135,6 +136,9 @@ func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 				SerialNumber:    aws.String(p.MFASerial),
 				TokenCode:       aws.String(code),
 			})
+			if err == nil {
+				err = complete(out.Credentials)
+			}
 			return err
 		})
 		if f == nil {
@@ -181,6 +185,9 @@ func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role st
 	region, f := c.regions.do(ctx, c.rep, "AssumeRole "+roleName(role), func(ctx context.Context, region string) error {
 		var err error
 		out, err = c.clients.For(region, staticCreds(caller.Credentials)).AssumeRole(ctx, in)
+		if err == nil {
+			err = complete(out.Credentials)
+		}
 		return err
 	})
 	if f != nil {
@@ -211,6 +218,21 @@ func (c *Chain) CallerIdentity(ctx context.Context, p Plan, creds aws.Credential
 
 func staticCreds(c aws.Credentials) aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+}
+
+// errNoCredentials: a success answer without a whole set of credentials.
+// The SDK reads an empty 200 (a broken proxy or middlebox) as success with
+// nothing in it; such an answer says nothing about the caller, so the chain
+// moves on to the next region (classify: no AWS error code, KindRegion)
+// rather than hand out empty credentials.
+var errNoCredentials = errors.New("the answer held no credentials")
+
+func complete(c *types.Credentials) error {
+	if c == nil || aws.ToString(c.AccessKeyId) == "" || aws.ToString(c.SecretAccessKey) == "" ||
+		aws.ToString(c.SessionToken) == "" || c.Expiration == nil {
+		return errNoCredentials
+	}
+	return nil
 }
 
 func toCreds(c *types.Credentials, source string) aws.Credentials {

@@ -169,7 +169,7 @@ func TestFullChain(t *testing.T) {
 }
 
 func TestFailoverEachFault(t *testing.T) {
-	for _, kind := range []testworld.FaultKind{testworld.FaultRefuse, testworld.FaultBlackhole, testworld.Fault503, testworld.FaultThrottle, testworld.FaultDisabled} {
+	for _, kind := range []testworld.FaultKind{testworld.FaultRefuse, testworld.FaultBlackhole, testworld.Fault503, testworld.FaultThrottle, testworld.FaultDisabled, testworld.FaultEmpty} {
 		t.Run(string(kind), func(t *testing.T) {
 			f := newFixture(t)
 			world.SetFault("sts.eu-west-1.amazonaws.com", testworld.Fault{Kind: kind})
@@ -190,6 +190,12 @@ func TestFailoverEachFault(t *testing.T) {
 			}
 			if !strings.Contains(rep.String(), "GetSessionToken for "+f.user.Name+": eu-west-1 failed (") {
 				t.Errorf("no failover notice:\n%s", rep)
+			}
+			if kind == testworld.FaultEmpty && !strings.Contains(rep.String(), "failed (the answer held no credentials)") {
+				t.Errorf("an empty 200 is not named:\n%s", rep)
+			}
+			if f := res.Final.Credentials; f.AccessKeyID == "" || f.SessionToken == "" {
+				t.Errorf("handed out %+v", f)
 			}
 		})
 	}

@@ -19,6 +19,7 @@ const (
 	FaultThrottle  FaultKind = "throttle"  // HTTP 400 Throttling "Rate exceeded"
 	FaultLatency   FaultKind = "latency"   // only the delay
 	FaultDisabled  FaultKind = "disabled"  // STS 403 RegionDisabledException
+	FaultEmpty     FaultKind = "empty"     // HTTP 200 with no body, as a broken middlebox may answer
 )
 
 // Fault is a misbehaviour of one host.
@@ -30,10 +31,10 @@ type Fault struct {
 // ParseFaultKind accepts the names of the constants ("refuse", "503", …).
 func ParseFaultKind(s string) (FaultKind, error) {
 	switch k := FaultKind(strings.ToLower(s)); k {
-	case FaultNone, FaultRefuse, FaultBlackhole, Fault503, FaultThrottle, FaultLatency, FaultDisabled:
+	case FaultNone, FaultRefuse, FaultBlackhole, Fault503, FaultThrottle, FaultLatency, FaultDisabled, FaultEmpty:
 		return k, nil
 	}
-	return "", fmt.Errorf("unknown fault kind %q (want refuse, blackhole, 503, throttle, latency or disabled)", s)
+	return "", fmt.Errorf("unknown fault kind %q (want refuse, blackhole, 503, throttle, latency, disabled or empty)", s)
 }
 
 // SetFault makes host (exact name, no port) misbehave until cleared. A zero

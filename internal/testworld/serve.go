@@ -63,6 +63,13 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-w.done:
 		}
+		// Never let the handler's return become an answer (net/http would
+		// send an empty 200): the connection dies without a word.
+		if hj, ok := rw.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
 		return
 	case FaultRefuse:
 		if hj, ok := rw.(http.Hijacker); ok {
@@ -75,6 +82,10 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !w.sleep(q.fault.Latency) {
+		return
+	}
+	if q.fault.Kind == FaultEmpty {
+		w.finish(q, http.StatusOK, "text/xml", nil)
 		return
 	}
 	if t.Service == "signin" {
