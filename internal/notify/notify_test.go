@@ -252,6 +252,27 @@ func TestSNSFailover(t *testing.T) {
 	}
 }
 
+// An empty 200 (the SDK's idea of success) from the first topic's region is
+// not a delivery: the next topic gets the message.
+func TestSNSEmptyAnswerIsNotDelivery(t *testing.T) {
+	start := world.Now()
+	world.SetFault(hostTokyo, testworld.Fault{Kind: testworld.FaultEmpty})
+	t.Cleanup(func() { world.SetFault(hostTokyo, testworld.Fault{}) })
+	ds := newNotifier(t, Options{}).Send(context.Background(), event(), Targets{Topics: []string{topicTokyo, topicOregon}}, role)
+	if len(ds) != 1 || ds[0].Err != nil || ds[0].Target != topicOregon {
+		t.Fatalf("deliveries %+v", ds)
+	}
+	if n := len(published(topicOregon, start)); n != 1 {
+		t.Errorf("%d messages in us-west-2", n)
+	}
+	world.SetFault(hostOregon, testworld.Fault{Kind: testworld.FaultEmpty})
+	t.Cleanup(func() { world.SetFault(hostOregon, testworld.Fault{}) })
+	ds = newNotifier(t, Options{}).Send(context.Background(), event(), Targets{Topics: []string{topicTokyo, topicOregon}}, role)
+	if len(ds) != 1 || ds[0].Err == nil || !strings.Contains(ds[0].Err.Error(), "the answer named no message id") {
+		t.Fatalf("deliveries %+v", ds)
+	}
+}
+
 // TestBothDown: a dead SNS region and a dead webhook cost errors, quickly,
 // never a hang; the summary names each channel and no secret.
 func TestBothDown(t *testing.T) {

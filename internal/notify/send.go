@@ -131,7 +131,12 @@ func (n *Notifier) sendSNS(ctx context.Context, ev Event, topics []string, creds
 			o.RetryMaxAttempts = 1 // the next topic is the retry
 		})
 		in.TopicArn = aws.String(arn)
-		_, err := c.Publish(ctx, in)
+		out, err := c.Publish(ctx, in)
+		if err == nil && aws.ToString(out.MessageId) == "" {
+			// The SDK reads an empty 200 (a broken proxy) as success; SNS
+			// always names the message it took.
+			err = errors.New("the answer named no message id")
+		}
 		if err == nil {
 			return Delivery{Channel: "sns", Target: arn}
 		}
