@@ -208,6 +208,9 @@ func (c *Chain) CallerIdentity(ctx context.Context, p Plan, creds aws.Credential
 	_, f := c.regions.do(ctx, c.rep, "GetCallerIdentity", func(ctx context.Context, region string) error {
 		var err error
 		out, err = c.clients.For(region, staticCreds(creds)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+		if err == nil && aws.ToString(out.Arn) == "" {
+			err = errNoIdentity // an empty 200, as for credentials: a drill must not pass on it
+		}
 		return err
 	})
 	if f != nil {
@@ -225,7 +228,10 @@ func staticCreds(c aws.Credentials) aws.CredentialsProvider {
 // nothing in it; such an answer says nothing about the caller, so the chain
 // moves on to the next region (classify: no AWS error code, KindRegion)
 // rather than hand out empty credentials.
-var errNoCredentials = errors.New("the answer held no credentials")
+var (
+	errNoCredentials = errors.New("the answer held no credentials")
+	errNoIdentity    = errors.New("the answer named no identity")
+)
 
 func complete(c *types.Credentials) error {
 	if c == nil || aws.ToString(c.AccessKeyId) == "" || aws.ToString(c.SecretAccessKey) == "" ||

@@ -197,6 +197,14 @@ func TestFailoverEachFault(t *testing.T) {
 			if f := res.Final.Credentials; f.AccessKeyID == "" || f.SessionToken == "" {
 				t.Errorf("handed out %+v", f)
 			}
+			// GetCallerIdentity (drills, doctor) fails over the same way.
+			c.regions.preferred = "eu-west-1"
+			if id, err := c.CallerIdentity(context.Background(), plan(f, nil), res.Final.Credentials); err != nil || id == "" {
+				t.Errorf("caller identity %q, %v\n%s", id, err, rep)
+			}
+			if kind == testworld.FaultEmpty && !strings.Contains(rep.String(), "GetCallerIdentity: eu-west-1 failed (the answer named no identity)") {
+				t.Errorf("an empty GetCallerIdentity answer is not named:\n%s", rep)
+			}
 		})
 	}
 }
