@@ -170,7 +170,11 @@ func TestYubiKeyChain(t *testing.T) {
 		t.Fatalf("second call: exit %d, %d PIN dialogs\n%s", r.code, len(zenityCalls(t, filepath.Join(a.home, "zenity.log"))), r.stderr)
 	}
 
-	// b: direct mode shows the operator what the card waits for.
+	// b: direct mode shows the operator what the card waits for. b's profile
+	// asks for the dialog while BG_AGENT_PROMPT says terminal (there is
+	// none): the PIN that unseals the key follows the profile's bg_prompt.
+	b.profile("bg-yk", "ap-northeast-1", "bg_mfa = yubikey", "bg_yubikey_serial = "+serial, "bg_prompt = gui")
+	b.extraEnv = append(b.extraEnv, "BG_AGENT_PROMPT=terminal")
 	r = b.bgAgent("process", "--direct", "bg-yk")
 	if r.code != 0 {
 		t.Fatalf("process: exit %d\n%s", r.code, r.stderr)

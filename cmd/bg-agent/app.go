@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
@@ -105,6 +106,10 @@ type appCtx struct {
 	env   *Env
 	ui    *ui.UI
 	state string // the state dir, once resolved
+	// profile is the profile this run serves (process, exec, console), so
+	// what is asked on its behalf — the PIN that unseals its user's key —
+	// follows its bg_prompt.
+	profile *config.Profile
 }
 
 // needArgs checks the positional arguments of c.

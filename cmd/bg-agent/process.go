@@ -46,6 +46,7 @@ func (a *appCtx) credentials(ctx context.Context, direct bool, profile string) (
 	if err != nil {
 		return nil, err
 	}
+	a.profile = p
 	why, err := a.justification(p)
 	if err != nil {
 		return nil, err

@@ -144,8 +144,8 @@ func (a *appCtx) promptEnv() prompt.Env {
 
 // prompter is the prompt driver: bg_prompt of profile p when set, else
 // BG_AGENT_PROMPT, else auto (the terminal when there is one, else a
-// desktop dialog). PINs and OATH passwords, asked while reading the
-// keystore, use BG_AGENT_PROMPT (p is nil).
+// desktop dialog). The PIN that unseals a key follows the profile the run
+// serves (appCtx.profile); outside one (add --seal, yubikey setup) p is nil.
 func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
 	v, key, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT", "BG_AGENT_PROMPT"
 	if p != nil && p.Keys["bg_prompt"] != "" {
@@ -211,7 +211,7 @@ func (a *appCtx) piv() *yubikey.PIV {
 		AllowLastTry: a.env.Getenv("BG_AGENT_ALLOW_LAST_PIN_TRY") == "1",
 		LastTryHint:  "to use the last try anyway, set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry",
 		PIN: func(r yubikey.PINRequest) (string, error) {
-			d, err := a.prompter(nil)
+			d, err := a.prompter(a.profile)
 			if err != nil {
 				return "", err
 			}
