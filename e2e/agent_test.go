@@ -362,3 +362,32 @@ func TestAgentRefusesOtherNetworkSettings(t *testing.T) {
 		t.Errorf("the agent fetched for the refused shell:\n%s%s", r.stdout, r.stderr)
 	}
 }
+
+// Through the agent too, an audit log that cannot be written refuses the
+// request before any MFA code is spent, and a record carries the PID of the
+// process the credentials went to.
+func TestAgentAuditFailsClosed(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "us-west-2")
+	cmd := exec.Command(filepath.Join(binDir, "bg-agent"), "process", "bg-ops")
+	cmd.Env = o.env()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	recs, err := audit.ReadRecords(o.home)
+	check(t, err)
+	if last := recs[len(recs)-1]; last.PID != cmd.Process.Pid || last.Via != "agent" || last.Event != audit.EventIssue {
+		t.Fatalf("record %+v, client pid %d", last, cmd.Process.Pid)
+	}
+	calls := len(o.calls())
+	log := filepath.Join(o.home, audit.LogFile)
+	check(t, os.Rename(log, log+".saved"))
+	check(t, os.Mkdir(log, 0o700))
+	o.bgAgent("agent", "lock") // nothing cached: the next request would need a new MFA code
+	wantError(t, o.bgAgent("process", "bg-ops"), "cannot write the audit log "+log+": is a directory; no credentials are issued without an audit record")
+	if n := len(o.calls()); n != calls {
+		t.Errorf("%d STS calls with an unwritable audit log", n-calls)
+	}
+}
