@@ -18,12 +18,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
 const prefix = "bg-testworld: "
@@ -59,12 +59,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "%serror: %s\n", prefix, strings.Join(strings.Fields(err.Error()), " "))
-	for _, h := range bgerr.HintsOf(err) {
-		fmt.Fprintf(w, "%shint: %s\n", prefix, h)
-	}
-}
+func printError(w io.Writer, err error) { io.WriteString(w, ui.FormatErrorAs(prefix, err)) }
 
 func infof(c *cli.Context, format string, args ...any) {
 	fmt.Fprintf(c.App.ErrWriter, prefix+format+"\n", args...)

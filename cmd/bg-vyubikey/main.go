@@ -16,12 +16,12 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
 const prefix = "bg-vyubikey: "
@@ -58,12 +58,7 @@ func allCommands() []*cli.Command {
 	return []*cli.Command{runCommand(), oathCommand(), ctlCommand(), caCommand()}
 }
 
-func printError(w io.Writer, err error) {
-	fmt.Fprintf(w, "%serror: %s\n", prefix, strings.Join(strings.Fields(err.Error()), " "))
-	for _, h := range bgerr.HintsOf(err) {
-		fmt.Fprintf(w, "%shint: %s\n", prefix, h)
-	}
-}
+func printError(w io.Writer, err error) { io.WriteString(w, ui.FormatErrorAs(prefix, err)) }
 
 func infof(c *cli.Context, format string, args ...any) {
 	fmt.Fprintf(c.App.ErrWriter, prefix+format+"\n", args...)

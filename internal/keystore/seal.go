@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/99designs/keyring"
-
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 )
 
@@ -171,25 +169,8 @@ func (s *Store) PutSealed(user string, sealed SealedSecret, added time.Time) err
 	if added.IsZero() {
 		added = time.Now().UTC().Truncate(time.Second)
 	}
-	data, err := json.Marshal(sealedItem{Added: added, Sealed: &sealed})
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkPassphrase(); err != nil {
-		return err
-	}
-	err = s.ring.Set(keyring.Item{
-		Key:         s.prefix + user,
-		Data:        data,
-		Label:       "bg-agent: " + user + " (sealed)",
-		Description: "AWS access key of break-glass IAM user " + user + ", sealed to " + sealed.To(),
-	})
-	if err != nil {
-		return s.fail("store the key of", user, err)
-	}
-	return nil
+	return s.set(user, sealedItem{Added: added, Sealed: &sealed}, "bg-agent: "+user+" (sealed)",
+		"AWS access key of break-glass IAM user "+user+", sealed to "+sealed.To())
 }
 
 // unseal opens a sealed item through Options.Unseal.

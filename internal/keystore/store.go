@@ -28,7 +28,13 @@ func (s *Store) Put(user string, sec Secret) error {
 	if sec.Added.IsZero() {
 		sec.Added = time.Now().UTC().Truncate(time.Second)
 	}
-	data, err := json.Marshal(sec)
+	return s.set(user, sec, "bg-agent: "+user, "AWS access key of break-glass IAM user "+user)
+}
+
+// set writes user's item (a Secret or a sealedItem as JSON) under the
+// store's lock, after the file backend's passphrase check.
+func (s *Store) set(user string, item any, label, description string) error {
+	data, err := json.Marshal(item)
 	if err != nil {
 		return err
 	}
@@ -37,12 +43,7 @@ func (s *Store) Put(user string, sec Secret) error {
 	if err := s.checkPassphrase(); err != nil {
 		return err
 	}
-	err = s.ring.Set(keyring.Item{
-		Key:         s.prefix + user,
-		Data:        data,
-		Label:       "bg-agent: " + user,
-		Description: "AWS access key of break-glass IAM user " + user,
-	})
+	err = s.ring.Set(keyring.Item{Key: s.prefix + user, Data: data, Label: label, Description: description})
 	if err != nil {
 		return s.fail("store the key of", user, err)
 	}

@@ -90,7 +90,11 @@ func (u *UI) Error(err error) {
 
 // FormatError renders err as the "error:" line plus "hint:" lines. The message
 // is folded to one line so a credential_process caller shows it intact.
-func FormatError(err error) string {
+func FormatError(err error) string { return FormatErrorAs(prefix, err) }
+
+// FormatErrorAs is FormatError for another program (the test world's tools):
+// prefix is its "name: ".
+func FormatErrorAs(prefix string, err error) string {
 	var b strings.Builder
 	msg := strings.Join(strings.Fields(err.Error()), " ")
 	b.WriteString(prefix + "error: " + msg + "\n")
