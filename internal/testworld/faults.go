@@ -62,3 +62,15 @@ func (w *World) fault(host string) Fault {
 	defer w.mu.Unlock()
 	return w.faults[strings.ToLower(host)]
 }
+
+// apiError is the AWS error a 503 or throttle fault answers with, whatever
+// the service; nil for other kinds.
+func (f Fault) apiError() *apiError {
+	switch f.Kind {
+	case Fault503:
+		return &apiError{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later."}
+	case FaultThrottle:
+		return &apiError{Status: 400, Code: "Throttling", Message: "Rate exceeded"}
+	}
+	return nil
+}

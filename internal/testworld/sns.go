@@ -127,12 +127,8 @@ func cloneMap(m map[string]string) map[string]string {
 
 // serveSNS answers the SNS Query protocol.
 func (w *World) serveSNS(q *request) {
-	switch q.fault.Kind {
-	case Fault503:
-		w.failSNS(q, &apiError{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later."})
-		return
-	case FaultThrottle:
-		w.failSNS(q, &apiError{Status: 400, Code: "Throttling", Message: "Rate exceeded"})
+	if e := q.fault.apiError(); e != nil {
+		w.failSNS(q, e)
 		return
 	}
 	who, aerr := w.authenticate(q)

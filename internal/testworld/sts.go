@@ -56,12 +56,8 @@ func (w *World) serveSTS(q *request) {
 	c.DurationSeconds, _ = strconv.Atoi(f.Get("DurationSeconds"))
 	c.Tags, c.TransitiveTagKeys = formTags(f), formList(f, "TransitiveTagKeys.member.")
 
-	switch q.fault.Kind {
-	case Fault503:
-		w.failSTS(q, &apiError{Status: 503, Code: "ServiceUnavailable", Message: "Service is unavailable. Please try again later."})
-		return
-	case FaultThrottle:
-		w.failSTS(q, &apiError{Status: 400, Code: "Throttling", Message: "Rate exceeded"})
+	if e := q.fault.apiError(); e != nil {
+		w.failSTS(q, e)
 		return
 	}
 	who, aerr := w.authenticate(q)
