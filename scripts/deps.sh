@@ -8,6 +8,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "deps: $*" >&2; }
 
+# apt_missing WHAT SKIPPED PKG...: apt-get install the packages that are not
+# installed yet (as root), else say which tests (SKIPPED) will skip.
+apt_missing() {
+	local what=$1 skipped=$2 p missing=()
+	shift 2
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ "${#missing[@]}" -eq 0 ] && return 0
+	if [ "$(id -u)" -eq 0 ]; then
+		say "apt-get install ${missing[*]} ($what)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >&2
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >&2
+	else
+		say "not root: skipping ${missing[*]}; $skipped"
+	fi
+}
+
 go mod download
 
 # PC/SC world for the YubiKey tests (pcscd, vpcd, ykman, libpcsclite-dev).
@@ -34,41 +53,16 @@ fi
 # list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
 # build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes).
 # Installed only when missing.
-kit_packages=(msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base)
-kit_missing=()
-for p in "${kit_packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || kit_missing+=("$p")
-done
-if [ "${#kit_missing[@]}" -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ]; then
-		say "apt-get install ${kit_missing[*]} (kit and packaging tests)"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends "${kit_missing[@]}" </dev/null >&2
-	else
-		say "not root: skipping ${kit_missing[*]}; packaging and runbook screenshot tests will skip"
-	fi
-fi
+apt_missing "kit and packaging tests" "packaging and runbook screenshot tests will skip" \
+	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base
 
 # --- real keychains for the keystore e2e tests --------------------------------
 # gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with
 # a throwaway GnuPG key). Installed only when missing.
-ks_missing=()
 # zenity + xvfb + xdotool + libnotify-bin: the real GUI prompt test (a
 # dialog under a virtual X server, typed into by xdotool).
-for p in gnome-keyring pass gnupg zenity xvfb xdotool libnotify-bin; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || ks_missing+=("$p")
-done
-if [ "${#ks_missing[@]}" -gt 0 ]; then
-	if [ "$(id -u)" -eq 0 ]; then
-		say "apt-get install ${ks_missing[*]} (keystore backend tests)"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends "${ks_missing[@]}" </dev/null >&2
-	else
-		say "not root: skipping ${ks_missing[*]}; the secret-service and pass tests will skip"
-	fi
-fi
+apt_missing "keystore backend tests" "the secret-service and pass tests will skip" \
+	gnome-keyring pass gnupg zenity xvfb xdotool libnotify-bin
 
 # --- linux/arm64 release build (issue 6) --------------------------------------
 # A cross C toolchain and libpcsclite for arm64 (Debian multiarch), for the
