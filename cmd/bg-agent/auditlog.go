@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -28,10 +27,11 @@ func (a *appCtx) auditLog() (*audit.Log, error) {
 	})
 }
 
+// auditRecord is the record of a request for p; the log fills in the time,
+// the OS user, the host and the PID (audit.Log.complete), which audit.Open
+// has already looked up.
 func (a *appCtx) auditRecord(p *config.Profile, why declare.Justification) audit.Record {
-	host, _ := os.Hostname()
 	return audit.Record{
-		Time: time.Now().UTC(), OSUser: osUser(), Host: host, PID: os.Getpid(),
 		Profile: p.Name, BGUser: p.User, Roles: p.Roles, SourceIdentity: p.SourceIdentity,
 		Reason: why.Reason, Ticket: why.Ticket,
 	}
