@@ -8,9 +8,7 @@ import (
 
 func validIAMName(s string) bool { return iam.ValidName(s, 64) }
 
-func validSourceIdentity(s string) bool {
-	return len(s) >= 2 && validIAMName(s) && !strings.HasPrefix(strings.ToLower(s), "aws:")
-}
+func validSourceIdentity(s string) bool { return iam.ValidSourceIdentity(s) }
 
 // parseRoleARN returns the partition of a well-formed role ARN.
 func parseRoleARN(s string) (string, bool) {
@@ -24,26 +22,7 @@ func parseMFASerial(s string) (string, bool) {
 	if a, ok := iam.ParseARN(s, "mfa", 256); ok {
 		return a.Partition, true
 	}
-	return "", hardwareSerial(s)
-}
-
-// hardwareSerial: hardware OTP tokens sold for IAM carry serials like
-// GAHT12345678 (2-8 capital letters, then 4-16 digits).
-func hardwareSerial(s string) bool {
-	letters := 0
-	for letters < len(s) && s[letters] >= 'A' && s[letters] <= 'Z' {
-		letters++
-	}
-	rest := s[letters:]
-	if letters < 2 || letters > 8 || len(rest) < 4 || len(rest) > 16 {
-		return false
-	}
-	for i := 0; i < len(rest); i++ {
-		if rest[i] < '0' || rest[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return "", iam.HardwareSerial(s)
 }
 
 // deriveSourceIdentity names the operator behind a break-glass user:

@@ -70,25 +70,57 @@ func ParseARN(s, kind string, maxName int) (ARN, bool) {
 	if !known || !ok {
 		return ARN{}, false
 	}
-	cut := strings.LastIndexByte(res, '/') + 1
-	path, name := res[:cut], res[cut:]
-	for _, seg := range strings.Split(strings.TrimSuffix(path, "/"), "/") {
-		if path == "" {
-			break
-		}
-		if seg == "" {
-			return ARN{}, false
-		}
-		for i := 0; i < len(seg); i++ {
-			if !pathChar(seg[i]) {
-				return ARN{}, false
-			}
-		}
-	}
-	if !ValidName(name, maxName) {
+	path, name, ok := splitPathName(res, maxName)
+	if !ok {
 		return ARN{}, false
 	}
 	return ARN{Partition: f[1], Account: f[4], Kind: kind, Path: path, Name: name}, true
+}
+
+// splitPathName splits [PATH/]NAME: path segments of printable ASCII, a
+// name of 1 to maxName NameChars.
+func splitPathName(s string, maxName int) (path, name string, ok bool) {
+	cut := strings.LastIndexByte(s, '/') + 1
+	path, name = s[:cut], s[cut:]
+	if path != "" {
+		for _, seg := range strings.Split(strings.TrimSuffix(path, "/"), "/") {
+			if seg == "" {
+				return "", "", false
+			}
+			for i := 0; i < len(seg); i++ {
+				if !pathChar(seg[i]) {
+					return "", "", false
+				}
+			}
+		}
+	}
+	return path, name, ValidName(name, maxName)
+}
+
+// ValidRoleName: a role name with an optional path, as in a role ARN.
+func ValidRoleName(s string) bool {
+	_, _, ok := splitPathName(s, 64)
+	return ok
+}
+
+// ValidAccount: a 12-digit AWS account ID.
+func ValidAccount(s string) bool { return digits(s, 12) }
+
+// ValidSourceIdentity: 2-64 name characters, not starting with "aws:"
+// (which STS reserves).
+func ValidSourceIdentity(s string) bool {
+	return len(s) >= 2 && ValidName(s, 64) && !strings.HasPrefix(strings.ToLower(s), "aws:")
+}
+
+// HardwareSerial: the serial of a hardware OTP token sold for IAM, like
+// GAHT12345678 (2-8 capital letters, then 4-16 digits).
+func HardwareSerial(s string) bool {
+	letters := 0
+	for letters < len(s) && s[letters] >= 'A' && s[letters] <= 'Z' {
+		letters++
+	}
+	rest := s[letters:]
+	return letters >= 2 && letters <= 8 && len(rest) >= 4 && len(rest) <= 16 && digits(rest, len(rest))
 }
 
 func digits(s string, n int) bool {

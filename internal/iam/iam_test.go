@@ -11,6 +11,8 @@ import (
 var (
 	refName     = regexp.MustCompile(`^[\w+=,.@-]+$`)
 	refNotName  = regexp.MustCompile(`[^\w+=,.@-]`)
+	refRoleName = regexp.MustCompile(`^(?:[!-.0-~]+/)*[\w+=,.@-]+$`)
+	refIdentity = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
 	refRoleARN  = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/((?:[!-.0-~]+/)*)([\w+=,.@-]+)$`)
 	refMFAARN   = regexp.MustCompile(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/((?:[!-.0-~]+/)*)([\w+=,.@-]+)$`)
 	interesting = []string{
@@ -88,7 +90,7 @@ func TestParseARNNameLimit(t *testing.T) {
 
 func TestNamesMatchPattern(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	alphabet := []rune("aZ09_+=,.@-/: !~äé\t")
+	alphabet := []rune("aZ09_+=,.@-/: !~äé\tws")
 	for i := 0; i < 20000; i++ {
 		var b strings.Builder
 		for n := r.IntN(10); n > 0; n-- {
@@ -98,11 +100,33 @@ func TestNamesMatchPattern(t *testing.T) {
 		if got, want := ValidName(s, 64), refName.MatchString(s); got != want {
 			t.Fatalf("ValidName(%q) = %v, pattern says %v", s, got, want)
 		}
+		if got, want := ValidRoleName(s), refRoleName.MatchString(s) && len(s)-strings.LastIndexByte(s, '/')-1 <= 64; got != want {
+			t.Fatalf("ValidRoleName(%q) = %v, pattern says %v", s, got, want)
+		}
+		if got, want := ValidSourceIdentity(s), refIdentity.MatchString(s) && !strings.HasPrefix(strings.ToLower(s), "aws:"); got != want {
+			t.Fatalf("ValidSourceIdentity(%q) = %v, pattern says %v", s, got, want)
+		}
 		if got, want := Sanitize(s), refNotName.ReplaceAllString(s, "-"); got != want {
 			t.Fatalf("Sanitize(%q) = %q, pattern gives %q", s, got, want)
 		}
 	}
+	if ValidSourceIdentity("aws:alice") || ValidSourceIdentity("AWS:x1") || ValidSourceIdentity("a") || !ValidSourceIdentity("alice") {
+		t.Fatal("source identity: 2-64 characters, never aws:…")
+	}
+	if !ValidRoleName("ops/team/BreakGlass") || ValidRoleName("ops//BreakGlass") || ValidRoleName("/BreakGlass") || ValidRoleName("ops/") {
+		t.Fatal("role names with paths")
+	}
 	if ValidName(strings.Repeat("a", 65), 64) || !ValidName(strings.Repeat("a", 64), 64) {
 		t.Fatal("the length limit is inclusive")
+	}
+}
+
+func TestHardwareSerialShape(t *testing.T) {
+	ref := regexp.MustCompile(`^[A-Z]{2,8}[0-9]{4,16}$`)
+	for _, s := range []string{"GAHT12345678", "GA1234", "G1234", "GAHTGAHTG1234", "GAHTGAHT1234",
+		"GA123", "GA" + strings.Repeat("1", 16), "GA" + strings.Repeat("1", 17), "ga1234", "GA1234X", "GA12 34", "", "1234GA"} {
+		if got, want := HardwareSerial(s), ref.MatchString(s); got != want {
+			t.Errorf("HardwareSerial(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/iam"
 	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
@@ -21,14 +22,7 @@ const (
 var (
 	nameRe      = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
 	aliasRe     = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	accountRe   = lazyre.New(`^\d{12}$`)
-	iamNameRe   = lazyre.New(`^[\w+=,.@-]{1,64}$`)
-	roleNameRe  = lazyre.New(`^(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	roleARNRe   = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}$`)
-	mfaARNRe    = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):iam::(\d{12}):mfa/(?:[!-.0-~]+/)*[\w+=,.@-]{1,256}$`)
-	hwSerialRe  = lazyre.New(`^[A-Z]{2,8}[0-9]{4,16}$`)
 	snsARNRe    = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
-	identityRe  = lazyre.New(`^[\w+=,.@-]{2,64}$`)
 	partitionOf = map[string]string{"aws": "aws", "aws-us-gov": "aws-us-gov", "aws-cn": "aws-cn"}
 )
 
@@ -144,13 +138,13 @@ func parseEmergency(n *node, d *decoder, present bool) Emergency {
 		n.failKey("alias", fmt.Sprintf("%q is not 1-32 lower-case letters, digits and -", e.Alias), `use a short alias such as alias = "breakglass"`)
 	}
 	e.AccountID = n.str("account_id", true, `add account_id = "111111111111", the emergency-access account holding the IAM users`)
-	if e.AccountID != "" && !accountRe.MatchString(e.AccountID) {
+	if e.AccountID != "" && !iam.ValidAccount(e.AccountID) {
 		n.failKey("account_id", fmt.Sprintf("%q is not a 12-digit AWS account ID", e.AccountID), `write the account ID as a quoted string of 12 digits: account_id = "111111111111"`)
 	}
 	e.OperatorRole = roleRef(n, "operator_role", true, e.AccountID, e.Partition,
 		`add operator_role = "BreakGlassOperator" (a role name in the emergency account, or its ARN)`)
-	if e.OperatorRole != "" && accountRe.MatchString(e.AccountID) {
-		if m := roleARNRe.FindStringSubmatch(e.OperatorRole); m != nil && m[2] != e.AccountID {
+	if e.OperatorRole != "" && iam.ValidAccount(e.AccountID) {
+		if a, ok := iam.ParseARN(e.OperatorRole, "role", 64); ok && a.Account != e.AccountID {
 			n.failKey("operator_role", fmt.Sprintf("%q is not in the emergency account %s", e.OperatorRole, e.AccountID),
 				"the operator role lives in the emergency account: use a role name, or an ARN with account "+e.AccountID)
 		}
@@ -197,23 +191,23 @@ func parseOperator(n *node, e Emergency) Operator {
 		n.failKey("name", fmt.Sprintf("%q is not 1-32 lower-case letters, digits and -", op.Name), `use a short name such as name = "alice"`)
 	}
 	op.User = n.str("user", true, `add user = "alice-bg": the operator's IAM user in the emergency account`)
-	if op.User != "" && !iamNameRe.MatchString(op.User) {
+	if op.User != "" && !iam.ValidName(op.User, 64) {
 		n.failKey("user", fmt.Sprintf("%q is not a valid IAM user name", op.User), "use the IAM user's name: 1-64 letters, digits and +=,.@_-")
 	}
 	op.MFASerial = n.str("mfa_serial", false, "")
 	switch {
-	case op.MFASerial == "" && op.User != "" && accountRe.MatchString(e.AccountID):
+	case op.MFASerial == "" && op.User != "" && iam.ValidAccount(e.AccountID):
 		op.MFASerial = fmt.Sprintf("arn:%s:iam::%s:mfa/%s", e.Partition, e.AccountID, op.User)
 	case op.MFASerial == "":
-	case mfaARNRe.MatchString(op.MFASerial):
-		m := mfaARNRe.FindStringSubmatch(op.MFASerial)
-		if m[1] != e.Partition {
-			n.failKey("mfa_serial", fmt.Sprintf("%q is in partition %s, but the emergency account is in %s", op.MFASerial, m[1], e.Partition), "use an MFA device of the emergency account")
-		} else if accountRe.MatchString(e.AccountID) && m[2] != e.AccountID {
+	case isMFAARN(op.MFASerial):
+		m, _ := iam.ParseARN(op.MFASerial, "mfa", 256)
+		if m.Partition != e.Partition {
+			n.failKey("mfa_serial", fmt.Sprintf("%q is in partition %s, but the emergency account is in %s", op.MFASerial, m.Partition, e.Partition), "use an MFA device of the emergency account")
+		} else if iam.ValidAccount(e.AccountID) && m.Account != e.AccountID {
 			n.failKey("mfa_serial", fmt.Sprintf("%q is not in the emergency account %s", op.MFASerial, e.AccountID),
 				"the MFA device belongs to the IAM user in the emergency account: arn:"+e.Partition+":iam::"+e.AccountID+":mfa/NAME")
 		}
-	case hwSerialRe.MatchString(op.MFASerial):
+	case iam.HardwareSerial(op.MFASerial):
 	default:
 		n.failKey("mfa_serial", fmt.Sprintf("%q is not an MFA device ARN or hardware token serial", op.MFASerial),
 			"use arn:aws:iam::ACCOUNT_ID:mfa/DEVICE, or leave it out for arn:…:mfa/USER")
@@ -242,7 +236,7 @@ func parseOperator(n *node, e Emergency) Operator {
 		n.failKey("mfa_command", "contains \" #\" or \" ;\", which the AWS config file would read as a comment", "quote or escape that part of the command differently, or wrap it in a script")
 	}
 	op.SourceIdentity = n.str("source_identity", false, "")
-	if op.SourceIdentity != "" && (!identityRe.MatchString(op.SourceIdentity) || strings.HasPrefix(strings.ToLower(op.SourceIdentity), "aws:")) {
+	if op.SourceIdentity != "" && !iam.ValidSourceIdentity(op.SourceIdentity) {
 		n.failKey("source_identity", fmt.Sprintf("%q is not 2-64 letters, digits and +=,.@_- (and not aws:…)", op.SourceIdentity), `set source_identity to the person's name, e.g. "alice"`)
 	}
 	n.done("name", "user", "mfa_serial", "mfa", "mfa_command", "source_identity")
@@ -256,7 +250,7 @@ func parseAccount(n *node, e Emergency) Account {
 		n.failKey("alias", fmt.Sprintf("%q is not 1-32 lower-case letters, digits and -", a.Alias), `use a short alias such as alias = "prod"`)
 	}
 	a.ID = n.str("id", true, `add id = "222222222222", the workload account's ID`)
-	if a.ID != "" && !accountRe.MatchString(a.ID) {
+	if a.ID != "" && !iam.ValidAccount(a.ID) {
 		n.failKey("id", fmt.Sprintf("%q is not a 12-digit AWS account ID", a.ID), `write the account ID as a quoted string of 12 digits: id = "222222222222"`)
 	}
 	a.Description = n.str("description", false, "")
@@ -291,9 +285,9 @@ func parseAccount(n *node, e Emergency) Account {
 		if arn == "" {
 			continue
 		}
-		if m := roleARNRe.FindStringSubmatch(arn); m != nil && accountRe.MatchString(a.ID) && m[2] != a.ID {
+		if m, ok := iam.ParseARN(arn, "role", 64); ok && iam.ValidAccount(a.ID) && m.Account != a.ID {
 			roles.failKey(alias, fmt.Sprintf("%q is not in account %s (%s)", arn, a.ID, a.Alias),
-				"use a role of this account, or move the role to the [[accounts]] entry of account "+m[2])
+				"use a role of this account, or move the role to the [[accounts]] entry of account "+m.Account)
 			continue
 		}
 		a.Roles = append(a.Roles, Role{Alias: alias, ARN: arn})
@@ -309,19 +303,19 @@ func roleRef(n *node, k string, required bool, account, partition, hint string) 
 	case v == "":
 		return ""
 	case strings.HasPrefix(v, "arn:"):
-		m := roleARNRe.FindStringSubmatch(v)
-		if m == nil {
+		m, ok := iam.ParseARN(v, "role", 64)
+		if !ok {
 			n.failKey(k, fmt.Sprintf("%q is not an IAM role ARN", v), "use arn:aws:iam::123456789012:role/NAME, or just the role name")
 			return ""
 		}
-		if m[1] != partition {
-			n.failKey(k, fmt.Sprintf("%q is in partition %s, but the emergency account is in %s", v, m[1], partition),
+		if m.Partition != partition {
+			n.failKey(k, fmt.Sprintf("%q is in partition %s, but the emergency account is in %s", v, m.Partition, partition),
 				"credentials never cross partitions: use roles of one partition in a kit")
 			return ""
 		}
 		return v
-	case roleNameRe.MatchString(v):
-		if !accountRe.MatchString(account) {
+	case iam.ValidRoleName(v):
+		if !iam.ValidAccount(account) {
 			return "" // the account ID is reported already
 		}
 		return fmt.Sprintf("arn:%s:iam::%s:role/%s", partition, account, v)
@@ -388,3 +382,5 @@ func duration(n *node, k string, def time.Duration) time.Duration {
 	}
 	return d
 }
+
+func isMFAARN(s string) bool { _, ok := iam.ParseARN(s, "mfa", 256); return ok }
