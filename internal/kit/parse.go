@@ -10,6 +10,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/iam"
 	"github.com/bg-agent/bg-agent/internal/lazyre"
+	"github.com/bg-agent/bg-agent/internal/notify"
 )
 
 // Limits the kit shares with internal/config (STS's own limits).
@@ -22,7 +23,6 @@ const (
 var (
 	nameRe      = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
 	aliasRe     = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	snsARNRe    = lazyre.New(`^arn:(aws|aws-us-gov|aws-cn):sns:[a-z0-9-]+:\d{12}:[\w-]{1,256}$`)
 	partitionOf = map[string]string{"aws": "aws", "aws-us-gov": "aws-us-gov", "aws-cn": "aws-cn"}
 )
 
@@ -159,7 +159,7 @@ func parseEmergency(n *node, d *decoder, present bool) Emergency {
 func parseNotify(n *node, d *decoder) Notify {
 	var out Notify
 	out.SNS = n.str("sns", false, "")
-	if out.SNS != "" && !snsARNRe.MatchString(out.SNS) {
+	if out.SNS != "" && !notify.IsTopicARN(out.SNS) {
 		n.failKey("sns", fmt.Sprintf("%q is not an SNS topic ARN", out.SNS), `use sns = "arn:aws:sns:REGION:ACCOUNT_ID:TOPIC"`)
 	}
 	out.Webhook = n.str("webhook", false, "")

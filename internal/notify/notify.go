@@ -79,6 +79,10 @@ var (
 	loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
 )
 
+// IsTopicARN says whether s is an SNS topic ARN bg_notify_sns accepts (a
+// kit's sns key is checked with it, so setup never writes one it refuses).
+func IsTopicARN(s string) bool { return topicRe().MatchString(s) }
+
 // topicRegion is the region of a topic ARN that TargetsOf accepted.
 func topicRegion(arn string) string { return topicRe().FindStringSubmatch(arn)[2] }
 
@@ -88,7 +92,7 @@ func TargetsOf(p *config.Profile) (Targets, error) {
 	var t Targets
 	where := fmt.Sprintf("%s: profile %s: ", p.File, p.Name)
 	for _, arn := range strings.Fields(p.Keys[KeySNS]) {
-		if !topicRe().MatchString(arn) {
+		if !IsTopicARN(arn) {
 			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an SNS topic ARN", KeySNS, arn),
 				"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference")
 		}
