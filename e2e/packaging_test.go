@@ -78,9 +78,8 @@ func TestPackaging(t *testing.T) {
 
 	t.Run("linux tarball", func(t *testing.T) {
 		dir := t.TempDir()
-		out, err := exec.Command("tar", "-xzf", find(`_linux_amd64\.tar\.gz$`), "-C", dir).CombinedOutput()
-		check(t, err)
-		out, err = exec.Command(filepath.Join(dir, "bg-agent"), "version").Output()
+		runTool(t, "tar", "-xzf", find(`_linux_amd64\.tar\.gz$`), "-C", dir)
+		out, err := exec.Command(filepath.Join(dir, "bg-agent"), "version").Output()
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version = %q, %v; want %q", out, err, wantVersion)
 		}

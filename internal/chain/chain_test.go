@@ -119,16 +119,6 @@ func plan(f fixture, src mfa.Source) Plan {
 		Duration: time.Hour, SourceIdentity: "chain-op"}
 }
 
-func callsOf(akids map[string]bool) []testworld.Call {
-	var out []testworld.Call
-	for _, c := range world.Calls() {
-		if akids[c.AccessKeyID] || c.Service == "proxy" {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 func TestFullChain(t *testing.T) {
 	f := newFixture(t)
 	c, rep := newChain(t, "ap-northeast-1", "ap-northeast-3")
