@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -168,7 +167,7 @@ func TestAgentSocketIsPrivate(t *testing.T) {
 	cmd := exec.Command(filepath.Join(binDir, "bg-agent"), "agent", "status")
 	cmd.Env = o.env()
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	asNobody(t, cmd)
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "bg-agent: error: permission denied on the agent socket "+sock+": it belongs to another user") {
 		t.Fatalf("another uid: %v\n%s", err, out)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command (README and CI run exactly this).
-# Installs what the tests need, then vets and runs every test with -race,
-# e2e included: the built binary as credential_process for the AWS CLI,
-# boto3, the Go SDK and the JS SDK v3 against the fake AWS.
+# Installs what the tests need, then vets (for Windows and macOS too) and
+# runs every test with -race, e2e included: the built binary as
+# credential_process for the AWS CLI, boto3, the Go SDK and the JS SDK v3
+# against the fake AWS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -15,4 +16,5 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+./scripts/crossvet.sh # Windows and macOS: the code and the tests still build there
 go test -race -count=1 -timeout 20m ./... "$@"

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -191,7 +190,7 @@ func TestOtherUIDRefused(t *testing.T) {
 	cmd := exec.Command(bin, "-test.run=^TestOtherUIDRefused$")
 	cmd.Env = append(os.Environ(), "BG_AGENT_TEST_CLIENT="+sock)
 	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	asNobody(t, cmd)
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("client as nobody: %v %s", err, out)
