@@ -21,3 +21,4 @@ if [ "${#darwin[@]}" -lt 10 ]; then
 	exit 1
 fi
 GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 go vet "${darwin[@]}"
+echo "crossvet: windows/amd64 (all packages) and darwin/arm64 (${#darwin[@]} packages without cgo) vet clean"
