@@ -14,6 +14,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
 func (a *appCtx) auditCommand() *cli.Command {
@@ -129,11 +130,10 @@ func auditTable(w interface{ Write([]byte) (int, error) }, recs []audit.Record) 
 
 // shortRole is ACCOUNT:NAME of a role ARN (arn:aws:iam::222222222222:role/Ops → 222222222222:Ops).
 func shortRole(arn string) string {
-	p := strings.SplitN(arn, ":", 6)
-	if len(p) != 6 {
-		return arn
+	if a, ok := iam.RoleARN(arn); ok {
+		return a.Account + ":" + a.Name
 	}
-	return p[4] + ":" + p[5][strings.LastIndex(p[5], "/")+1:]
+	return arn
 }
 
 // cell folds s to one line of at most n runes, "-" when empty.

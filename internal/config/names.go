@@ -12,14 +12,14 @@ func validSourceIdentity(s string) bool { return iam.ValidSourceIdentity(s) }
 
 // parseRoleARN returns the partition of a well-formed role ARN.
 func parseRoleARN(s string) (string, bool) {
-	a, ok := iam.ParseARN(s, "role", 64)
+	a, ok := iam.RoleARN(s)
 	return a.Partition, ok
 }
 
 // parseMFASerial accepts a virtual/U2F device ARN (returning its partition)
 // or a hardware token serial (no partition).
 func parseMFASerial(s string) (string, bool) {
-	if a, ok := iam.ParseARN(s, "mfa", 256); ok {
+	if a, ok := iam.MFAARN(s); ok {
 		return a.Partition, true
 	}
 	return "", iam.HardwareSerial(s)

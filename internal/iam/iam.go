@@ -77,6 +77,12 @@ func ParseARN(s, kind string, maxName int) (ARN, bool) {
 	return ARN{Partition: f[1], Account: f[4], Kind: kind, Path: path, Name: name}, true
 }
 
+// RoleARN parses a role ARN (role names are at most 64 characters).
+func RoleARN(s string) (ARN, bool) { return ParseARN(s, "role", 64) }
+
+// MFAARN parses a virtual or U2F MFA device ARN (names up to 256 characters).
+func MFAARN(s string) (ARN, bool) { return ParseARN(s, "mfa", 256) }
+
 // splitPathName splits [PATH/]NAME: path segments of printable ASCII, a
 // name of 1 to maxName NameChars.
 func splitPathName(s string, maxName int) (path, name string, ok bool) {

@@ -144,7 +144,7 @@ func parseEmergency(n *node, d *decoder, present bool) Emergency {
 	e.OperatorRole = roleRef(n, "operator_role", true, e.AccountID, e.Partition,
 		`add operator_role = "BreakGlassOperator" (a role name in the emergency account, or its ARN)`)
 	if e.OperatorRole != "" && iam.ValidAccount(e.AccountID) {
-		if a, ok := iam.ParseARN(e.OperatorRole, "role", 64); ok && a.Account != e.AccountID {
+		if a, ok := iam.RoleARN(e.OperatorRole); ok && a.Account != e.AccountID {
 			n.failKey("operator_role", fmt.Sprintf("%q is not in the emergency account %s", e.OperatorRole, e.AccountID),
 				"the operator role lives in the emergency account: use a role name, or an ARN with account "+e.AccountID)
 		}
@@ -200,7 +200,7 @@ func parseOperator(n *node, e Emergency) Operator {
 		op.MFASerial = fmt.Sprintf("arn:%s:iam::%s:mfa/%s", e.Partition, e.AccountID, op.User)
 	case op.MFASerial == "":
 	case isMFAARN(op.MFASerial):
-		m, _ := iam.ParseARN(op.MFASerial, "mfa", 256)
+		m, _ := iam.MFAARN(op.MFASerial)
 		if m.Partition != e.Partition {
 			n.failKey("mfa_serial", fmt.Sprintf("%q is in partition %s, but the emergency account is in %s", op.MFASerial, m.Partition, e.Partition), "use an MFA device of the emergency account")
 		} else if iam.ValidAccount(e.AccountID) && m.Account != e.AccountID {
@@ -285,7 +285,7 @@ func parseAccount(n *node, e Emergency) Account {
 		if arn == "" {
 			continue
 		}
-		if m, ok := iam.ParseARN(arn, "role", 64); ok && iam.ValidAccount(a.ID) && m.Account != a.ID {
+		if m, ok := iam.RoleARN(arn); ok && iam.ValidAccount(a.ID) && m.Account != a.ID {
 			roles.failKey(alias, fmt.Sprintf("%q is not in account %s (%s)", arn, a.ID, a.Alias),
 				"use a role of this account, or move the role to the [[accounts]] entry of account "+m.Account)
 			continue
@@ -303,7 +303,7 @@ func roleRef(n *node, k string, required bool, account, partition, hint string) 
 	case v == "":
 		return ""
 	case strings.HasPrefix(v, "arn:"):
-		m, ok := iam.ParseARN(v, "role", 64)
+		m, ok := iam.RoleARN(v)
 		if !ok {
 			n.failKey(k, fmt.Sprintf("%q is not an IAM role ARN", v), "use arn:aws:iam::123456789012:role/NAME, or just the role name")
 			return ""
@@ -383,4 +383,4 @@ func duration(n *node, k string, def time.Duration) time.Duration {
 	return d
 }
 
-func isMFAARN(s string) bool { _, ok := iam.ParseARN(s, "mfa", 256); return ok }
+func isMFAARN(s string) bool { _, ok := iam.MFAARN(s); return ok }
