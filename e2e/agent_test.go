@@ -132,6 +132,10 @@ func TestAgentLockForgets(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "bg-agent: locked: forgot 3 session(s)") {
 		t.Fatalf("lock: %d %s", r.code, r.stderr)
 	}
+	recs, err := audit.ReadRecords(o.home)
+	if err != nil || len(recs) == 0 || recs[len(recs)-1].Event != audit.EventLock || recs[len(recs)-1].Result != "forgot 3 session(s)" {
+		t.Fatalf("lock not audited: %v %+v", err, recs)
+	}
 	if r := o.bgAgent("process", "bg-ops"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}

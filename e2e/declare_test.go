@@ -3,6 +3,9 @@ package e2e
 import (
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bg-agent/bg-agent/internal/audit"
 )
 
 // A profile that requires a reason refuses credentials until an emergency
@@ -27,6 +30,18 @@ func TestDeclareAndTags(t *testing.T) {
 	}
 	if r := o.bgAgent("declare"); r.code != 0 || !strings.Contains(r.stdout, "ticket: INC-4711") {
 		t.Fatalf("show: %s %s", r.stdout, r.stderr)
+	}
+	lastRecord := func() audit.Record {
+		t.Helper()
+		recs, err := audit.ReadRecords(o.home)
+		if err != nil || len(recs) == 0 {
+			t.Fatalf("audit log: %d records, %v", len(recs), err)
+		}
+		return recs[len(recs)-1]
+	}
+	if rec := lastRecord(); rec.Event != audit.EventDeclare || rec.Result != audit.ResultOpened || rec.Ticket != "INC-4711" ||
+		!strings.HasPrefix(rec.Reason, "IdP outage: Okta returns 503") || time.Until(rec.Expires) < 59*time.Minute {
+		t.Fatalf("declare record %+v", rec)
 	}
 	if r := o.bgAgent("process", "bg-ops"); r.code != 0 {
 		t.Fatalf("declared: %d %s", r.code, r.stderr)
@@ -57,6 +72,9 @@ func TestDeclareAndTags(t *testing.T) {
 	// The final session carries the tags down the chain (the world tracks them).
 	// Closing the window refuses again; BG_AGENT_REASON works without one.
 	o.bgAgent("declare", "--end")
+	if rec := lastRecord(); rec.Event != audit.EventDeclare || rec.Result != audit.ResultEnded {
+		t.Fatalf("end record %+v", rec)
+	}
 	wantError(t, o.bgAgent("process", "--direct", "bg-ops"), "profile bg-ops requires a declared emergency, and none is open")
 	o.extraEnv = append(o.extraEnv, "BG_AGENT_REASON=quarterly drill", "BG_AGENT_TICKET=CHG-1")
 	if r := o.bgAgent("process", "bg-ops"); r.code != 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/agent"
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
@@ -142,6 +143,7 @@ func (a *appCtx) agentSimple(t string) cli.ActionFunc {
 		switch t {
 		case agent.TLock:
 			a.ui.Infof("locked: forgot %d session(s)", m.Count)
+			a.governance(audit.Record{Event: audit.EventLock, Result: fmt.Sprintf("forgot %d session(s)", m.Count)})
 		case agent.TStop:
 			a.ui.Infof("stopped the agent (pid %d)", m.Agent.PID)
 		}

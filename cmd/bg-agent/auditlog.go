@@ -27,6 +27,19 @@ func (a *appCtx) auditLog() (*audit.Log, error) {
 	})
 }
 
+// governance records an operator's action that narrows access (closing
+// the emergency window, locking the agent). It is done by then, so a log
+// that cannot be written is only warned about.
+func (a *appCtx) governance(r audit.Record) {
+	log, err := a.auditLog()
+	if err == nil {
+		err = log.Append(r)
+	}
+	if err != nil {
+		a.ui.Warnf("%v", err)
+	}
+}
+
 // auditRecord is the record of a request for p; the log fills in the time,
 // the OS user, the host and the PID (audit.Log.complete), which audit.Open
 // has already looked up.
@@ -63,10 +76,8 @@ func (a *appCtx) notify(ctx context.Context, p *config.Profile, log *audit.Log, 
 	defer cancel()
 	if err := notify.Failed(n.Send(ctx, notify.FromRecord(rec), targets, creds)); err != nil {
 		a.ui.Warnf("%v (access goes on)", err)
-		r := rec
-		r.Seq, r.Prev, r.Hash = 0, "", ""
-		r.Time, r.Event, r.Result, r.Error = time.Now().UTC(), audit.EventNotifyFailed, audit.ResultFailed, err.Error()
-		if aerr := log.Append(r); aerr != nil {
+		rec.Time, rec.Event, rec.Result, rec.Error = time.Time{}, audit.EventNotifyFailed, audit.ResultFailed, err.Error()
+		if aerr := log.Append(rec); aerr != nil { // the log fills in the time and the chain fields
 			a.ui.Warnf("%v", aerr)
 		}
 	}

@@ -1,12 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
-	"os/user"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/declare"
@@ -40,14 +41,25 @@ func (a *appCtx) declareCommand() *cli.Command {
 					return err
 				}
 				a.ui.Infof("emergency window closed")
+				a.governance(audit.Record{Event: audit.EventDeclare, Result: audit.ResultEnded})
 				return nil
 			case c.IsSet("reason") || c.IsSet("ticket"):
 				if c.Duration("for") <= 0 || c.Duration("for") > 24*time.Hour {
 					return bgerr.New(bgerr.KindUsage, "--for must be between 1s and 24h", "declare again when the window ends")
 				}
 				now := time.Now().UTC()
-				d := declare.Declaration{Reason: c.String("reason"), Ticket: c.String("ticket"), By: osUser(),
+				d := declare.Declaration{Reason: c.String("reason"), Ticket: c.String("ticket"), By: cmp.Or(audit.OSUser(), "unknown"),
 					At: now, Until: now.Add(c.Duration("for"))}
+				// Recorded first: a window that opens access leaves a record or
+				// does not open (closing one and locking are only warned about).
+				log, err := a.auditLog()
+				if err != nil {
+					return err
+				}
+				if err := log.Append(audit.Record{Event: audit.EventDeclare, Result: audit.ResultOpened,
+					Reason: d.Reason, Ticket: d.Ticket, Expires: d.Until}); err != nil {
+					return err
+				}
 				if err := declare.Save(dir, d); err != nil {
 					return err
 				}
@@ -74,13 +86,6 @@ func ticketSuffix(t string) string {
 		return ""
 	}
 	return " (" + t + ")"
-}
-
-func osUser() string {
-	if u, err := user.Current(); err == nil {
-		return u.Username
-	}
-	return "unknown"
 }
 
 // justification resolves why this request is made and enforces

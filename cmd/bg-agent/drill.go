@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/urfave/cli/v2"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
@@ -103,7 +105,7 @@ func (a *appCtx) drill(c *cli.Context) error {
 	rep.Failed += len(broken)
 	sort.SliceStable(rep.Results, func(i, j int) bool { return rep.Results[i].Profile < rep.Results[j].Profile })
 	rep.Host, _ = os.Hostname()
-	rep.Operator, rep.Version = osUser(), version
+	rep.Operator, rep.Version = cmp.Or(audit.OSUser(), "unknown"), version
 	if a.env.StderrIsTerminal {
 		fmt.Fprint(a.env.Stderr, "\r\033[K")
 	}

@@ -1,8 +1,9 @@
 // Package audit keeps bg-agent's local audit log: audit.jsonl in the state
 // dir (mode 0600), one JSON object per line, one record per credential
-// issue, per failure and per governance event (declare, lock, override,
-// notify-failed, …). Each record is chained to the line before it by SHA-256,
-// so an edited, removed, reordered or inserted record shows (Verify).
+// issue, per failure and per governance event (declare, lock,
+// notify-failed); a record written under the override says so itself.
+// Each record is chained to the line before it by SHA-256, so an edited,
+// removed, reordered or inserted record shows (Verify).
 //
 // What it guarantees:
 //   - Append returns only once the record is on disk: one write(2) to a file
@@ -72,17 +73,17 @@ const OverrideEnv = "BG_AGENT_AUDIT_OVERRIDE"
 const (
 	EventIssue        = "issue"
 	EventFailure      = "failure"
-	EventDeclare      = "declare"
-	EventLock         = "lock"
-	EventOverride     = "override"
+	EventDeclare      = "declare" // bg-agent declare: Result opened or ended
+	EventLock         = "lock"    // bg-agent agent lock
 	EventNotifyFailed = "notify-failed"
 )
 
 // Results.
 const (
-	ResultIssued   = "issued"
-	ResultFailed   = "failed"
-	ResultOverride = "override"
+	ResultIssued = "issued"
+	ResultFailed = "failed"
+	ResultOpened = "opened"
+	ResultEnded  = "ended"
 )
 
 // Record is one line of the log. Append fills Seq, Prev and Hash, and Time,
@@ -183,9 +184,7 @@ func Open(dir string, o Options) (*Log, error) {
 	l := &Log{dir: dir, path: filepath.Join(dir, LogFile), headPath: filepath.Join(dir, HeadFile),
 		lockPath: filepath.Join(dir, LockFile), opts: o, open: osOpen}
 	l.lock = flock.New(l.lockPath, flock.SetPermissions(0o600))
-	if u, err := user.Current(); err == nil {
-		l.osUser = u.Username
-	}
+	l.osUser = OSUser()
 	l.host, _ = os.Hostname()
 	if err := l.check(); err != nil {
 		if o.Override == "" {
@@ -194,6 +193,14 @@ func Open(dir string, o Options) (*Log, error) {
 		l.notice(fmt.Sprintf("%v; going on under %s=%q: records are shown here until the log can be written", err, OverrideEnv, o.Override))
 	}
 	return l, nil
+}
+
+// OSUser is the name of the OS user running this process, "" if unknown.
+func OSUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 // Path is the log file.
@@ -324,15 +331,13 @@ func (l *Log) write(batch []Record) (Record, error) {
 		buf = append(buf, '\n')
 	}
 	prev, seq := t.prevHash(), t.seq
-	var lastLine []byte
 	var last Record
 	for _, r := range batch {
 		seq++
 		r.Seq, r.Prev = seq, prev
-		r.Hash = recordHash(r)
-		line := marshalLine(r)
+		line := marshalLine(&r)
 		buf = append(append(buf, line...), '\n')
-		prev, lastLine, last = lineHash(line), line, r
+		prev, last = lineHash(line), r
 	}
 	if _, err := f.Write(buf); err != nil {
 		return Record{}, l.cutBack(f, size, err)
@@ -343,7 +348,7 @@ func (l *Log) write(batch []Record) (Record, error) {
 	if size == 0 {
 		syncDir(l.dir)
 	}
-	if err := l.writeHead(seq, lineHash(lastLine)); err != nil {
+	if err := l.writeHead(seq, prev); err != nil { // prev: the hash of the last line written
 		// The records are on disk; only the tail check lags behind.
 		l.notice(fmt.Sprintf("audit: cannot update %s: %v (the records are written; audit verify may report the log as cut short)", l.headPath, causeText(err)))
 	}

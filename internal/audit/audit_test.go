@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -178,7 +177,7 @@ func forge(t *testing.T, line string, change func(*Record)) string {
 		t.Fatal(err)
 	}
 	change(&r)
-	return string(marshalLine(r))
+	return string(marshalLine(&r))
 }
 
 func TestVerifyNamesFirstBadRecord(t *testing.T) {
@@ -359,9 +358,6 @@ func TestJSONRoundTripIsCanonical(t *testing.T) {
 		if string(b) != lines[i] {
 			t.Errorf("record %d re-marshals differently:\n%s\n%s", i, b, lines[i])
 		}
-	}
-	if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(Genesis) {
-		t.Errorf("Genesis %q", Genesis)
 	}
 }
 

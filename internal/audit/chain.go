@@ -35,9 +35,10 @@ func recordHash(r Record) string {
 	return hexSum(b)
 }
 
-// marshalLine is r as its line: canonical JSON including its hash.
-func marshalLine(r Record) []byte {
-	r.Hash = recordHash(r)
+// marshalLine sets r's hash and returns r as its line: canonical JSON
+// including that hash.
+func marshalLine(r *Record) []byte {
+	r.Hash = recordHash(*r)
 	b, err := json.Marshal(r)
 	if err != nil {
 		panic("audit: " + err.Error())
@@ -218,18 +219,16 @@ func lowerThenSlash(m string) bool {
 // secretLike: upper and lower case letters and digits, as in every secret
 // access key and session token.
 func secretLike(m string) bool {
-	{
-		var up, low, dig bool
-		for _, c := range m {
-			switch {
-			case c >= 'A' && c <= 'Z':
-				up = true
-			case c >= 'a' && c <= 'z':
-				low = true
-			case c >= '0' && c <= '9':
-				dig = true
-			}
+	var up, low, dig bool
+	for _, c := range m {
+		switch {
+		case c >= 'A' && c <= 'Z':
+			up = true
+		case c >= 'a' && c <= 'z':
+			low = true
+		case c >= '0' && c <= '9':
+			dig = true
 		}
-		return up && low && dig
 	}
+	return up && low && dig
 }
