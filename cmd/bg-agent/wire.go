@@ -147,15 +147,30 @@ func (a *appCtx) promptEnv() prompt.Env {
 // desktop dialog). The PIN that unseals a key follows the profile the run
 // serves (appCtx.profile); outside one (add --seal, yubikey setup) p is nil.
 func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
+	mode, where, err := a.promptMode(p)
+	if err != nil {
+		return nil, err
+	}
+	return a.promptDriver(mode, where)
+}
+
+// promptMode is the profile's bg_prompt, else BG_AGENT_PROMPT, and where
+// it was set.
+func (a *appCtx) promptMode(p *config.Profile) (mode, where string, err error) {
 	v, key, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT", "BG_AGENT_PROMPT"
 	if p != nil && p.Keys["bg_prompt"] != "" {
 		v, key, where = p.Keys["bg_prompt"], "bg_prompt", "bg_prompt of profile "+p.Name
 	}
-	mode, err := prompt.ParseMode(v)
-	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s %q%s is not one of terminal, gui, auto", key, v,
+	if mode, err = prompt.ParseMode(v); err != nil {
+		return "", "", bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s %q%s is not one of terminal, gui, auto", key, v,
 			strings.TrimPrefix(where, key)), "set it to terminal, gui or auto")
 	}
+	return mode, where, nil
+}
+
+// promptDriver finds the terminal or desktop dialog for mode (a PATH search
+// and a look at the terminal).
+func (a *appCtx) promptDriver(mode, where string) (prompt.Driver, error) {
 	d, err := prompt.New(mode, a.promptEnv())
 	if err != nil {
 		return nil, bgerr.Wrap(bgerr.KindConfig, err, where+" is gui but there is no desktop dialog: "+err.Error(),
@@ -165,16 +180,36 @@ func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
 }
 
 // promptSource is bg_mfa = prompt: the terminal prompt, or a desktop
-// dialog when bg_prompt says gui or (auto) there is no terminal.
+// dialog when bg_prompt says gui or (auto) there is no terminal. A bad
+// bg_prompt fails at once; the driver is looked for only when a code is
+// asked, so a run the agent serves from its cache does no PATH search and
+// opens no terminal.
 func (a *appCtx) promptSource(p *config.Profile) (mfa.Source, error) {
-	d, err := a.prompter(p)
+	mode, where, err := a.promptMode(p)
 	if err != nil {
 		return nil, err
 	}
-	if d.Name() == "terminal" || !prompt.Available(d) {
-		return &mfa.Prompt{Terminal: a.env.Terminal}, nil
+	return lazySource(sync.OnceValues(func() (mfa.Source, error) {
+		d, err := a.promptDriver(mode, where)
+		if err != nil {
+			return nil, err
+		}
+		if d.Name() == "terminal" || !prompt.Available(d) {
+			return &mfa.Prompt{Terminal: a.env.Terminal}, nil
+		}
+		return &prompt.MFA{Driver: d}, nil
+	})), nil
+}
+
+// lazySource is an MFA source built on its first Code.
+type lazySource func() (mfa.Source, error)
+
+func (l lazySource) Code(ctx context.Context, r mfa.Request) (string, error) {
+	src, err := l()
+	if err != nil {
+		return "", err
 	}
-	return &prompt.MFA{Driver: d}, nil
+	return src.Code(ctx, r)
 }
 
 // touchNotifier tells the operator to touch the YubiKey: a notice on
