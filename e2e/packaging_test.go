@@ -97,10 +97,7 @@ func TestPackaging(t *testing.T) {
 			}
 		}
 		dir := t.TempDir()
-		out, err := exec.Command("tar", "-xzf", find(`_linux_arm64\.tar\.gz$`), "-C", dir).CombinedOutput()
-		if err != nil {
-			t.Fatalf("%v %s", err, out)
-		}
+		runTool(t, "tar", "-xzf", find(`_linux_arm64\.tar\.gz$`), "-C", dir)
 		f, err := elf.Open(filepath.Join(dir, "bg-agent"))
 		check(t, err)
 		defer f.Close()
