@@ -138,7 +138,7 @@ var manPage = manpage.Page{
 		{"BG_AGENT_NO_AUTOSTART", "set to 1 not to start the agent on demand"},
 		{"BG_AGENT_TICKET, BG_AGENT_REASON", "the justification recorded in the audit log when a profile requires one"},
 		{"BG_AGENT_AUDIT_OVERRIDE", "go on, with a reason, when the audit log cannot be written (records are kept in memory and shown)"},
-		{"BG_AGENT_PROMPT", "how to ask for MFA codes, PINs and passwords: auto (the terminal when there is one, else a desktop dialog), terminal or gui; bg_prompt in a profile overrides it for MFA codes"},
+		{"BG_AGENT_PROMPT", "how to ask for MFA codes, PINs and passwords: auto (the terminal when there is one, else a desktop dialog), terminal or gui; bg_prompt in a profile overrides it for that profile's MFA codes, PINs and OATH passwords"},
 		{"BG_AGENT_ALLOW_LAST_PIN_TRY", "allow using the last PIN try of a YubiKey"},
 		{"BG_AGENT_QUIET", "set to drop progress lines from stderr (notices, warnings and errors still show)"},
 		{"AWS_CA_BUNDLE, HTTPS_PROXY, NO_PROXY", "TLS trust and proxy for the STS endpoints, as for every AWS tool"},

@@ -14,6 +14,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/doctor"
 	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/prompt"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
@@ -60,7 +61,7 @@ func (a *appCtx) doctor() *doctor.Report {
 		rep.Secrets(profiles, entries, lerr, store.Backend(), time.Now())
 		a.doctorYubiKeys(rep, profiles, entries)
 	}
-	rep.MFA(profiles, a.env.Terminal != nil && a.hasTerminal(), nil)
+	rep.MFA(profiles, (&prompt.Terminal{Open: a.env.Terminal}).Available(), nil)
 	rep.Clock(func(name string, args ...string) (string, error) {
 		out, err := exec.Command(name, args...).Output()
 		return string(out), err
@@ -73,15 +74,6 @@ func (a *appCtx) doctor() *doctor.Report {
 		rep.Add(doctor.OK, "audit log", fmt.Sprintf("%d records, chain intact", n), "")
 	}
 	return rep
-}
-
-func (a *appCtx) hasTerminal() bool {
-	t, err := a.env.Terminal()
-	if err != nil {
-		return false
-	}
-	t.Close()
-	return true
 }
 
 func (a *appCtx) doctorAgent(rep *doctor.Report) {

@@ -45,7 +45,8 @@ func osEnv() *Env {
 func main() {
 	// Only credential_process runs lazily armed: it is run for every AWS
 	// call, and its warm path is over in a few ms (see interrupts).
-	in := newInterrupts(len(os.Args) > 1 && os.Args[1] == "process")
+	_, process := processArgs(os.Args)
+	in := newInterrupts(process)
 	env := osEnv()
 	env.HoldSignals = in.hold
 	code := Main(in.ctx, env)

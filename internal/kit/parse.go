@@ -3,6 +3,7 @@ package kit
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -21,9 +22,8 @@ const (
 )
 
 var (
-	nameRe      = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
-	aliasRe     = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
-	partitionOf = map[string]string{"aws": "aws", "aws-us-gov": "aws-us-gov", "aws-cn": "aws-cn"}
+	nameRe  = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	aliasRe = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
 )
 
 // Parse reads and validates a kit. file names it in messages. A kit with
@@ -120,7 +120,7 @@ func parseEmergency(n *node, d *decoder, present bool) Emergency {
 	e := Emergency{Partition: "aws"}
 	if _, ok := n.m["partition"]; ok {
 		p := n.str("partition", true, "")
-		if _, known := partitionOf[p]; !known {
+		if !slices.Contains(iam.Partitions, p) {
 			n.failKey("partition", fmt.Sprintf("%q is not aws, aws-us-gov or aws-cn", p), `set partition = "aws" (or leave it out)`)
 		} else {
 			e.Partition = p

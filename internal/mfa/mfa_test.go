@@ -65,9 +65,6 @@ func TestCommandStderrFor(t *testing.T) {
 	calls := 0
 	c := &Command{Line: "echo touch your key >&2; echo 123456", Stderr: &unused,
 		StderrFor: func() io.Writer { calls++; return &stderr }}
-	if calls != 0 {
-		t.Fatal("asked before the command runs")
-	}
 	if _, err := c.Code(context.Background(), req); err != nil {
 		t.Fatal(err)
 	}
