@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -71,9 +72,10 @@ func (a *appCtx) auditShow(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	recs, err := audit.ReadRecords(dir)
-	if err != nil {
-		return err
+	recs, _, verr := audit.Check(dir) // one read: the table and the verdict are of the same bytes
+	var bad *audit.BadRecord
+	if verr != nil && recs == nil && !errors.As(verr, &bad) { // the log itself cannot be read
+		return verr
 	}
 	var shown []audit.Record
 	for _, r := range recs {
@@ -102,8 +104,8 @@ func (a *appCtx) auditShow(c *cli.Context) error {
 	case len(shown) == 0:
 		a.ui.Infof("none of the %d records matches", len(recs))
 	}
-	if _, err := audit.Verify(dir); err != nil {
-		a.ui.Warnf("%v", err)
+	if verr != nil {
+		a.ui.Warnf("%v", verr)
 		a.ui.Warnf("the log does not verify: treat the records after that point as suspect; details: bg-agent audit verify")
 	}
 	return nil

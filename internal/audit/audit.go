@@ -407,15 +407,21 @@ func ReadRecords(dir string) ([]Record, error) {
 		return nil, readError(path, err)
 	}
 	defer f.Close()
-	var out []Record
-	err = eachLine(f, func(_ int, line []byte) error {
-		if r, err := parseLine(line); err == nil {
-			out = append(out, r)
-		}
-		return nil
-	})
+	out, err := readable(f)
 	if err != nil {
 		return nil, readError(path, err)
 	}
 	return out, nil
+}
+
+// readable is every line of r that parses as a record.
+func readable(r io.Reader) ([]Record, error) {
+	var out []Record
+	err := eachLine(r, func(_ int, line []byte) error {
+		if rec, err := parseLine(line); err == nil {
+			out = append(out, rec)
+		}
+		return nil
+	})
+	return out, err
 }

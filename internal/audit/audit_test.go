@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -400,5 +401,30 @@ func TestHeadLaggingAfterCrashVerifies(t *testing.T) {
 	}
 	if _, err := Verify(dir); err == nil || !strings.Contains(err.Error(), "removed from the end") {
 		t.Fatalf("a head ahead of the log: %v", err)
+	}
+}
+
+// Check lists what ReadRecords lists and judges as Verify does, from one
+// read: on a clean log, and with a record edited in the middle.
+func TestCheckMatchesReadAndVerify(t *testing.T) {
+	dir, lines := tamperLog(t)
+	for _, edit := range []bool{false, true} {
+		if edit {
+			lines[2] = strings.Replace(lines[2], `"profile":"`, `"profile":"x`, 1)
+			if err := os.WriteFile(filepath.Join(dir, LogFile), []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		recs, n, err := Check(dir)
+		want, rerr := ReadRecords(dir)
+		wn, werr := Verify(dir)
+		if rerr != nil || len(recs) != len(want) || len(recs) != 6 || n != wn || fmt.Sprint(err) != fmt.Sprint(werr) || (err != nil) != edit {
+			t.Fatalf("edit=%v: Check %d records, n=%d, %v; ReadRecords %d, %v; Verify n=%d, %v", edit, len(recs), n, err, len(want), rerr, wn, werr)
+		}
+		for i := range recs {
+			if recs[i].Hash != want[i].Hash {
+				t.Fatalf("record %d differs", i)
+			}
+		}
 	}
 }

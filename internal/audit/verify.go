@@ -32,6 +32,14 @@ func (b *BadRecord) Error() string { return b.Problem }
 // naming the first bad record (line and seq) and what is wrong with it. A
 // dir with no log yet has 0 records and verifies.
 func Verify(dir string) (int, error) {
+	_, n, err := Check(dir)
+	return n, err
+}
+
+// Check is Verify that also returns the log's readable records (as
+// ReadRecords does), read in the same pass, so a listing and its verdict
+// describe the same bytes.
+func Check(dir string) (recs []Record, n int, err error) {
 	path := filepath.Join(dir, LogFile)
 	// A shared lock, so a record being appended is not taken for a torn
 	// line. No lock file: nobody has appended, nothing to wait for.
@@ -46,16 +54,17 @@ func Verify(dir string) (int, error) {
 		data, err = nil, nil
 	}
 	if err != nil {
-		return 0, readError(path, err)
+		return nil, 0, readError(path, err)
 	}
+	recs, _ = readable(bytes.NewReader(data)) // reading bytes cannot fail
 	head, herr := os.ReadFile(filepath.Join(dir, HeadFile))
 	if herr != nil && !errors.Is(herr, os.ErrNotExist) {
-		return 0, bgerr.Wrap(bgerr.KindConfig, herr, fmt.Sprintf("cannot read %s: %s", filepath.Join(dir, HeadFile), causeText(herr)),
+		return recs, 0, bgerr.Wrap(bgerr.KindConfig, herr, fmt.Sprintf("cannot read %s: %s", filepath.Join(dir, HeadFile), causeText(herr)),
 			"check that it is a file you can read")
 	}
 	n, bad := verifyBytes(data, head, herr == nil)
 	if bad == nil {
-		return n, nil
+		return recs, n, nil
 	}
 	var msg string
 	switch {
@@ -66,7 +75,7 @@ func Verify(dir string) (int, error) {
 	default:
 		msg = fmt.Sprintf("audit log %s: line %d (seq %d) %s", path, bad.Line, bad.Seq, bad.Problem)
 	}
-	return n, bgerr.Wrap(bgerr.KindConfig, bad, msg,
+	return recs, n, bgerr.Wrap(bgerr.KindConfig, bad, msg,
 		"keep a copy of "+path+" and "+HeadFile+" for the investigation and report it to your security team",
 		"bg-agent goes on appending: new records chain on from the last line")
 }
