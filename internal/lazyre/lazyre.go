@@ -13,27 +13,20 @@ import (
 
 // Regexp is a *regexp.Regexp compiled on first use; safe for concurrent use.
 type Regexp struct {
-	pattern string
-	get     func() *regexp.Regexp
+	get func() *regexp.Regexp
 }
 
 // New returns a Regexp for pattern; an invalid pattern panics at first use,
 // as regexp.MustCompile would at init (the tests of each user exercise it).
 func New(pattern string) *Regexp {
-	return &Regexp{pattern: pattern, get: sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })}
+	return &Regexp{get: sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })}
 }
 
-// String is the source pattern.
-func (l *Regexp) String() string { return l.pattern }
-
-func (l *Regexp) MatchString(s string) bool              { return l.get().MatchString(s) }
-func (l *Regexp) FindString(s string) string             { return l.get().FindString(s) }
-func (l *Regexp) FindStringSubmatch(s string) []string   { return l.get().FindStringSubmatch(s) }
-func (l *Regexp) FindStringSubmatchIndex(s string) []int { return l.get().FindStringSubmatchIndex(s) }
+func (l *Regexp) MatchString(s string) bool            { return l.get().MatchString(s) }
+func (l *Regexp) FindStringSubmatch(s string) []string { return l.get().FindStringSubmatch(s) }
 func (l *Regexp) FindAllStringSubmatchIndex(s string, n int) [][]int {
 	return l.get().FindAllStringSubmatchIndex(s, n)
 }
 func (l *Regexp) FindAllStringSubmatch(s string, n int) [][]string {
 	return l.get().FindAllStringSubmatch(s, n)
 }
-func (l *Regexp) ReplaceAllString(s, repl string) string { return l.get().ReplaceAllString(s, repl) }

@@ -17,14 +17,15 @@ import (
 // Command runs bg_mfa_command through the platform shell (like aws-vault's
 // mfa_process) and takes the last 6-digit number it prints on stdout, so both
 // `ykman oath accounts code -s NAME` (just the code) and tools that print
-// "name  123456" work. Its stderr goes to Stderr (the terminal when there is
-// one), so a "touch your key" prompt from the tool reaches the operator.
+// "name  123456" work. Its stderr goes where StderrFor says (the terminal
+// when there is one), so a "touch your key" prompt from the tool reaches the
+// operator.
 type Command struct {
 	Line    string
 	Timeout time.Duration // default DefaultCommandTimeout
-	Stderr  io.Writer
-	// StderrFor, when set, picks Stderr when the command runs (opening the
-	// terminal only then); an *os.File it returns is the child's own stderr.
+	// StderrFor picks the command's stderr when it runs (opening the
+	// terminal only then); an *os.File it returns is the child's own
+	// stderr. Nil: discarded.
 	StderrFor func() io.Writer
 	Env       []string // nil: inherit
 }
@@ -50,7 +51,6 @@ func (c *Command) Code(ctx context.Context, req Request) (string, error) {
 	}
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	cmd.Stderr = c.Stderr
 	if c.StderrFor != nil {
 		cmd.Stderr = c.StderrFor()
 	}
