@@ -16,15 +16,7 @@ func loadFull(path, name string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	found := lastNamed(secs, name)
-	if found == nil {
-		return nil, notFound(path, name, secs)
-	}
-	p, errs := build(path, *found)
-	if len(errs) > 0 {
-		return nil, errs[0]
-	}
-	return p, nil
+	return profileOf(path, name, lastNamed(secs, name), secs)
 }
 
 // Load parses only the sections that can hold the profile; on any file it

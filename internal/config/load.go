@@ -41,6 +41,12 @@ func Load(path, name string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return profileOf(path, name, found, all)
+}
+
+// profileOf builds profile name from its section found, or says it is not
+// among all: the first problem, as Load reports.
+func profileOf(path, name string, found *section, all []section) (*Profile, error) {
 	if found == nil {
 		return nil, notFound(path, name, all)
 	}
