@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/keystore/dbusgate"
 )
 
 const (
@@ -379,24 +378,5 @@ func TestDamagedItem(t *testing.T) {
 	wantErr(t, err, bgerr.KindKeystore, "the file keystore item for alice-bg is damaged", "remove it with: bg-agent rm alice-bg")
 	if err := s.Remove("alice-bg"); err != nil {
 		t.Fatalf("Remove of a damaged item: %v", err)
-	}
-}
-
-// dbusgate decides before keyring's init whether the bus is needed; it must
-// agree with the backend Open picks.
-func TestDBusGateAgreesWithDefaultBackend(t *testing.T) {
-	for _, goos := range []string{"linux", "freebsd", "darwin", "windows"} {
-		for _, backend := range append([]string{""}, Backends...) {
-			for _, bus := range []string{"", "unix:path=/run/user/1000/bus"} {
-				resolved := backend
-				if resolved == "" {
-					resolved = DefaultBackend(goos, bus != "")
-				}
-				want := resolved == "secret-service" || resolved == "kwallet"
-				if got := dbusgate.NeedsBus(goos, backend, bus); got != want {
-					t.Errorf("NeedsBus(%s, %q, %q) = %v, but the backend is %s", goos, backend, bus, got, resolved)
-				}
-			}
-		}
 	}
 }

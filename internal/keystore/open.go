@@ -11,26 +11,16 @@ import (
 	"github.com/99designs/keyring"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/keystore/dbusgate"
 	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 const defaultService = "bg-agent"
 
-// DefaultBackend is the backend used when none is configured: the OS's own
-// store on macOS and Windows; on Linux and other unix systems the Secret
-// Service when a session bus is reachable (a desktop session), else the
-// encrypted file, since servers and CI machines have no keyring daemon.
+// DefaultBackend is the backend used when none is configured (see
+// dbusgate.DefaultBackend, which decides it before package init is over).
 func DefaultBackend(goos string, haveSessionBus bool) string {
-	switch goos {
-	case "darwin", "ios":
-		return "keychain"
-	case "windows":
-		return "wincred"
-	}
-	if haveSessionBus {
-		return "secret-service"
-	}
-	return "file"
+	return dbusgate.DefaultBackend(goos, haveSessionBus)
 }
 
 // Open opens the configured backend. It prompts for nothing: the file

@@ -47,16 +47,32 @@ func set(name, value string) {
 	}
 }
 
+// DefaultBackend is the keystore backend used when BG_AGENT_BACKEND is not
+// set: the OS's own store on macOS and Windows; on Linux and other unix
+// systems the Secret Service when a session bus is reachable (a desktop
+// session), else the encrypted file, since servers and CI machines have no
+// keyring daemon. It lives here because init needs it before keyring's;
+// keystore.DefaultBackend is this.
+func DefaultBackend(goos string, haveSessionBus bool) string {
+	switch goos {
+	case "darwin", "ios":
+		return "keychain"
+	case "windows":
+		return "wincred"
+	}
+	if haveSessionBus {
+		return "secret-service"
+	}
+	return "file"
+}
+
 // NeedsBus reports whether the keystore backend bg-agent will open talks to
 // the session bus; backend is BG_AGENT_BACKEND, bus DBUS_SESSION_BUS_ADDRESS.
 func NeedsBus(goos, backend, bus string) bool {
-	switch backend {
-	case "secret-service", "kwallet":
-		return true
-	case "":
-		return bus != "" && goos != "darwin" && goos != "ios" && goos != "windows"
+	if backend == "" {
+		backend = DefaultBackend(goos, bus != "")
 	}
-	return false
+	return backend == "secret-service" || backend == "kwallet"
 }
 
 func init() {
