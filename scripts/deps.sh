@@ -67,14 +67,8 @@ apt_missing "keystore backend tests" "the secret-service and pass tests will ski
 # --- linux/arm64 release build (issue 6) --------------------------------------
 # A cross C toolchain and libpcsclite for arm64 (Debian multiarch), for the
 # cgo PC/SC build of the arm64 tarball, .deb and .rpm.
-if ! command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || [ ! -e /usr/lib/aarch64-linux-gnu/libpcsclite.so ]; then
-	if [ "$(id -u)" -eq 0 ]; then
-		say "installing the arm64 cross toolchain and libpcsclite-dev:arm64"
-		export DEBIAN_FRONTEND=noninteractive
-		dpkg --add-architecture arm64
-		apt-get update -qq >&2
-		apt-get install -y -qq --no-install-recommends gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcsclite-dev:arm64 </dev/null >&2
-	else
-		say "not root: skipping the arm64 cross toolchain; the arm64 artefacts are not built"
-	fi
+if [ "$(id -u)" -eq 0 ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+	dpkg --add-architecture arm64 # apt_missing's update then fetches the arm64 index
 fi
+apt_missing "linux/arm64 release build" "the arm64 artefacts are not built" \
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross libpcsclite-dev:arm64
