@@ -163,53 +163,18 @@ func (o *OATH) forget(serial uint32, salt []byte) {
 	delete(o.keys, keyID(serial, salt))
 }
 
-// run does one card session in a goroutine, so that the caller's context
+// run does one card session under onCard, so that the caller's context
 // and the touch timeout bound the wait even while the card blocks inside
-// SCardTransmit; the goroutine cleans up when the card answers.
+// SCardTransmit.
 func (o *OATH) run(ctx context.Context, req CodeRequest) (Code, error) {
-	release, err := acquire(ctx)
-	if err != nil {
-		return Code{}, canceled(req, err)
-	}
-	type result struct {
-		code Code
-		err  error
-	}
-	done := make(chan result, 1)
-	touching := make(chan uint32, 1)
-	go func() {
-		defer release()
+	return onCard(ctx, bgerr.KindMFA, req.Serial, o.TouchTimeout, nil, func(touching func(uint32)) (Code, error) {
 		c, err := open(ctx, bgerr.KindMFA, req.Serial)
 		if err != nil {
-			done <- result{err: err}
-			return
+			return Code{}, err
 		}
 		defer c.close()
-		code, err := o.session(c, req, func() { touching <- c.info.Serial })
-		done <- result{code, err}
-	}()
-	var timeout <-chan time.Time
-	serial := req.Serial
-	for {
-		select {
-		case r := <-done:
-			return r.code, r.err
-		case serial = <-touching:
-			d := o.TouchTimeout
-			if d <= 0 {
-				d = DefaultTouchTimeout
-			}
-			timeout = time.After(d)
-		case <-timeout:
-			return Code{}, touchTimeout(bgerr.KindMFA, serial)
-		case <-ctx.Done():
-			return Code{}, canceled(req, ctx.Err())
-		}
-	}
-}
-
-func canceled(req CodeRequest, err error) error {
-	return bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for "+keyName(req.Serial))
+		return o.session(c, req, func() { touching(c.info.Serial) })
+	})
 }
 
 func touchTimeout(kind bgerr.Kind, serial uint32) error {

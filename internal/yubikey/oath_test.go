@@ -255,11 +255,13 @@ func TestOATHAccounts(t *testing.T) {
 func TestOATHPassword(t *testing.T) {
 	const password = "correct horse"
 	startCard(t, vyubikeytest.Options{Serial: 13000106, Setup: func(c *vyubikey.Card) error {
-		if err := c.AddOATH(awsName, awsSecret, false); err != nil {
-			return err
-		}
-		return setOATHPassword(c, password)
+		return c.AddOATH(awsName, awsSecret, false)
 	}})
+	// Yubico's ykman sets the password, so that the key derivation and the
+	// unlock are checked against another implementation than ours.
+	if _, err := vyubikeytest.Ykman(t, "--device", "13000106", "oath", "access", "change", "-n", password); err != nil {
+		t.Fatal(err)
+	}
 	var asked atomic.Int32
 	answer := "wrong horse"
 	o := &OATH{Password: func(serial uint32) (string, error) {
@@ -292,25 +294,6 @@ func TestOATHPassword(t *testing.T) {
 	_, err = (&OATH{}).Code(context.Background(), req)
 	wantErr(t, err, bgerr.KindMFA, ErrPassword, "the OATH applet of YubiKey 13000106 is password-protected",
 		"run bg-agent from a terminal (or with a desktop session) to be asked for the password")
-}
-
-// setOATHPassword sets the applet password the way ykman does (SET CODE).
-func setOATHPassword(c *vyubikey.Card, password string) error {
-	resp := c.Transmit(apduSelectOATH)
-	ts, err := parseTLVs(resp[:len(resp)-2])
-	if err != nil {
-		return err
-	}
-	salt, _ := findTLV(ts, tagName)
-	key := pbkdf2Key(password, salt)
-	challenge := []byte("12345678")
-	data := appendTLV(nil, 0x73, append([]byte{0x21}, key...))
-	data = appendTLV(data, tagChallenge, challenge)
-	data = appendTLV(data, tagResponse, mac(1, key, challenge))
-	if r := c.Transmit(apdu(0x03, 0, 0, data)); r[len(r)-2] != 0x90 {
-		return fmt.Errorf("SET CODE: %x", r)
-	}
-	return nil
 }
 
 func TestOATHSeveralKeys(t *testing.T) {

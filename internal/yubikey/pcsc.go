@@ -26,6 +26,72 @@ func acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
+// onCard runs work in a goroutine that holds cardLock, so that ctx and
+// the touch timeout d (default DefaultTouchTimeout) bound the wait even
+// while the card blocks inside SCardTransmit. work opens the card itself
+// and calls touching(serial) when the card may now wait for a touch of
+// YubiKey serial: from then on d bounds the wait. serial is the YubiKey
+// asked for (0: the only one), named when the caller gives up.
+//
+// The result comes back only through a channel. When the caller gives up
+// (a touch timeout, a cancelled context) the goroutine runs on until the
+// card answers, hands the result nobody reads to discard (nil: drop it),
+// e.g. to clear a secret, and only then releases the card.
+func onCard[T any](ctx context.Context, kind bgerr.Kind, serial uint32, d time.Duration,
+	discard func(T), work func(touching func(serial uint32)) (T, error)) (T, error) {
+	var zero T
+	release, err := acquire(ctx)
+	if err != nil {
+		return zero, gaveUp(serial, err)
+	}
+	if d <= 0 {
+		d = DefaultTouchTimeout
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result)        // unbuffered: a result is received or discarded
+	touching := make(chan uint32)    // unbuffered: the timeout starts when the card waits
+	abandoned := make(chan struct{}) // closed when the caller returns
+	defer close(abandoned)
+	go func() {
+		defer release()
+		v, err := work(func(s uint32) {
+			select {
+			case touching <- s:
+			case <-abandoned:
+			}
+		})
+		select {
+		case done <- result{v, err}:
+		case <-abandoned:
+			if discard != nil {
+				discard(v)
+			}
+		}
+	}()
+	var timeout <-chan time.Time
+	touched := serial
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case touched = <-touching:
+			timeout = time.After(d)
+		case <-timeout:
+			return zero, touchTimeout(kind, touched)
+		case <-ctx.Done():
+			return zero, gaveUp(serial, ctx.Err())
+		}
+	}
+}
+
+// gaveUp says that the caller stopped waiting for the YubiKey serial.
+func gaveUp(serial uint32, err error) error {
+	return bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for "+keyName(serial))
+}
+
 // busyWait is how long a card that another program holds exclusively is
 // waited for (it is typically released within milliseconds).
 const busyWait = 2 * time.Second
@@ -65,9 +131,6 @@ var (
 const (
 	swOK             = 0x9000
 	swSecurityStatus = 0x6982 // locked applet, or a touch that timed out
-	swNoSuchObject   = 0x6984
-	swWrongData      = 0x6A80
-	swNotFound       = 0x6A82
 )
 
 // transmit sends apdu and collects a chained response: 61xx is followed

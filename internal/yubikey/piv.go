@@ -52,9 +52,6 @@ type SlotKey struct {
 	TouchPolicy piv.TouchPolicy
 }
 
-// DefaultSlot is 9d, the PIV slot meant for key agreement ("key management").
-var DefaultSlot = piv.SlotKeyManagement
-
 // ParseSlot reads a slot as ykman names them: 9a, 9c, 9d, 9e or a retired
 // key-management slot 82-95.
 func ParseSlot(s string) (piv.Slot, error) {
@@ -195,56 +192,29 @@ func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
 	}
 }
 
-// withCard runs f on the card in a goroutine, so that ctx and the touch
-// timeout bound the wait; f calls touching() when the card may now wait
-// for a touch.
-func (p *PIV) withCard(ctx context.Context, serial uint32, f func(yk *piv.YubiKey, serial uint32, touching func()) error) error {
-	release, err := acquire(ctx)
-	if err != nil {
-		return bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for "+keyName(serial))
-	}
-	done := make(chan error, 1)
-	touching := make(chan uint32, 1)
-	go func() {
-		defer release()
+// withPIV opens the YubiKey serial with piv-go under onCard and runs f on
+// it; f calls touching() when the card may now wait for a touch. The card
+// is closed, and its PIN session ended, before the result comes back;
+// discard (nil: none) gets a result that the caller gave up on.
+func withPIV[T any](ctx context.Context, p *PIV, serial uint32, discard func(T),
+	f func(yk *piv.YubiKey, serial uint32, touching func()) (T, error)) (T, error) {
+	return onCard(ctx, kindPIV, serial, p.TouchTimeout, discard, func(touching func(uint32)) (T, error) {
 		yk, info, err := openPIV(ctx, serial)
 		if err != nil {
-			done <- err
-			return
+			var zero T
+			return zero, err
 		}
-		err = f(yk, info.Serial, func() { touching <- info.Serial })
-		yk.Close()
-		forgetPIN(info.Reader)
-		done <- err
-	}()
-	var timeout <-chan time.Time
-	for {
-		select {
-		case err := <-done:
-			return err
-		case serial = <-touching:
-			d := p.TouchTimeout
-			if d <= 0 {
-				d = DefaultTouchTimeout
-			}
-			timeout = time.After(d)
-		case <-timeout:
-			return touchTimeout(kindPIV, serial)
-		case <-ctx.Done():
-			return bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for "+keyName(serial))
-		}
-	}
+		defer forgetPIN(info.Reader) // after Close
+		defer yk.Close()
+		return f(yk, info.Serial, func() { touching(info.Serial) })
+	})
 }
 
 // Key returns the public key and policies of slot on the YubiKey serial.
 func (p *PIV) Key(ctx context.Context, serial uint32, slot piv.Slot) (SlotKey, error) {
-	var out SlotKey
-	err := p.withCard(ctx, serial, func(yk *piv.YubiKey, s uint32, _ func()) error {
-		var err error
-		out, err = slotKey(yk, s, slot)
-		return err
+	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (SlotKey, error) {
+		return slotKey(yk, s, slot)
 	})
-	return out, err
 }
 
 // slotKey reads the slot's metadata (firmware 5.3 and later) or, on older
@@ -313,38 +283,34 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	if o.TouchPolicy == 0 {
 		o.TouchPolicy = piv.TouchPolicyCached
 	}
-	var out SlotKey
-	err := p.withCard(ctx, serial, func(yk *piv.YubiKey, s uint32, _ func()) error {
+	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (SlotKey, error) {
 		existing, err := slotKey(yk, s, slot)
 		switch {
 		case (err == nil || errors.Is(err, errKeyType)) && !o.Overwrite:
-			out = existing
 			what := "a key that bg-agent cannot seal to"
 			if err == nil {
 				what = "a P-256 key (" + existing.PolicyString() + ")"
 			}
-			return bgerr.Wrap(bgerr.KindUsage, ErrSlotInUse,
+			return existing, bgerr.Wrap(bgerr.KindUsage, ErrSlotInUse,
 				fmt.Sprintf("slot %s of %s already holds %s", SlotName(slot), keyName(s), what),
 				"overwriting it destroys it, and every secret sealed to it can no longer be opened")
 		case err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, errKeyType):
-			return err
+			return SlotKey{}, err
 		}
 		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
 		_, err = yk.GenerateKey(piv.DefaultManagementKey, slot, key)
 		if err != nil && strings.Contains(err.Error(), "authenticating with management key") {
 			mk, merr := p.protectedManagementKey(yk, s)
 			if merr != nil {
-				return merr
+				return SlotKey{}, merr
 			}
 			_, err = yk.GenerateKey(mk, slot, key)
 		}
 		if err != nil {
-			return cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
+			return SlotKey{}, cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
 		}
-		out, err = slotKey(yk, s, slot)
-		return err
+		return slotKey(yk, s, slot)
 	})
-	return out, err
 }
 
 // protectedManagementKey reads the management key that ykman keeps in
@@ -443,21 +409,22 @@ type ECDHRequest struct {
 // ECDH returns the shared secret (the X coordinate) of the slot key and
 // req.Peer, asking for the PIN and a touch as the slot's policies say.
 func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
-	var shared []byte
-	err := p.withCard(ctx, req.Serial, func(yk *piv.YubiKey, s uint32, touching func()) error {
+	// A secret the card computes after the caller gave up is cleared.
+	discard := func(shared []byte) { clear(shared) }
+	return withPIV(ctx, p, req.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
 		k, err := slotKey(yk, s, req.Slot)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if req.Recipient != nil && !req.Recipient(k.Public) {
-			return bgerr.Wrap(kindPIV, ErrNotFound,
+			return nil, bgerr.Wrap(kindPIV, ErrNotFound,
 				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
 				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
 		}
 		auth := piv.KeyAuth{PINPolicy: k.PINPolicy}
 		if k.PINPolicy != piv.PINPolicyNever {
 			if auth.PIN, err = p.askPIN(yk, s, req.Purpose); err != nil {
-				return err
+				return nil, err
 			}
 			if auth.PIN == "" {
 				auth.PINPolicy = piv.PINPolicyNever // verified already in this session
@@ -465,29 +432,29 @@ func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
 		}
 		priv, err := yk.PrivateKey(req.Slot, ecdsaPublic(k.Public), auth)
 		if err != nil {
-			return cardError(kindPIV, s, "using the key in slot "+SlotName(req.Slot), err)
+			return nil, cardError(kindPIV, s, "using the key in slot "+SlotName(req.Slot), err)
 		}
 		var stop func()
 		if k.TouchPolicy != piv.TouchPolicyNever {
 			touching()
 			stop = p.Notify.touch(s, req.Purpose, k.TouchPolicy == piv.TouchPolicyAlways)
 		}
-		shared, err = priv.(*piv.ECDSAPrivateKey).ECDH(req.Peer)
+		shared, err := priv.(*piv.ECDSAPrivateKey).ECDH(req.Peer)
 		if stop != nil {
 			stop()
 		}
 		if err != nil {
+			clear(shared)
 			if e := wrongPIN(s, err); e != nil {
-				return e
+				return nil, e
 			}
 			if statusOf(err) == swSecurityStatus && k.TouchPolicy != piv.TouchPolicyNever {
-				return touchTimeout(kindPIV, s)
+				return nil, touchTimeout(kindPIV, s)
 			}
-			return cardError(kindPIV, s, "key agreement with slot "+SlotName(req.Slot), err)
+			return nil, cardError(kindPIV, s, "key agreement with slot "+SlotName(req.Slot), err)
 		}
-		return nil
+		return shared, nil
 	})
-	return shared, err
 }
 
 func ecdsaPublic(k *ecdh.PublicKey) *ecdsa.PublicKey {

@@ -47,11 +47,8 @@ func (p *pins) requests() []PINRequest {
 // retries reads the PIN tries left without spending one.
 func retries(t *testing.T, p *PIV, serial uint32) int {
 	t.Helper()
-	var n int
-	err := p.withCard(context.Background(), serial, func(yk *piv.YubiKey, _ uint32, _ func()) error {
-		var err error
-		n, err = yk.Retries()
-		return err
+	n, err := withPIV(context.Background(), p, serial, nil, func(yk *piv.YubiKey, _ uint32, _ func()) (int, error) {
+		return yk.Retries()
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -261,5 +258,53 @@ func TestPIVTouch(t *testing.T) {
 	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: time.Millisecond})
 	if got, err := unseal(p, sealed); err != nil || got.SecretAccessKey != testSecret {
 		t.Fatalf("after the card came back: %+v, %v", got, err)
+	}
+}
+
+// The caller gives up on a touch (TouchTimeout, a cancelled context) while
+// the card goroutine still works: the late result must not race with the
+// caller's return (run with -race), and the card must be usable again
+// once the card answers.
+func TestPIVTouchAbandoned(t *testing.T) {
+	card := startCard(t, vyubikeytest.Options{Serial: 13000204})
+	pp := &pins{answers: []string{"123456"}}
+	p := &PIV{PIN: pp.prompt}
+	_, sealed := sealTo(t, p, 13000204, GenerateOptions{TouchPolicy: piv.TouchPolicyAlways})
+	eph, err := sealed.EphemeralKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := ECDHRequest{Serial: 13000204, Slot: piv.SlotKeyManagement, Peer: eph, Purpose: "unseal the access key of alice-bg"}
+
+	// The finger comes after the client gave up: the card still answers
+	// with the shared secret, which nobody may read any more.
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: 800 * time.Millisecond})
+	p.TouchTimeout = 200 * time.Millisecond
+	start := time.Now()
+	shared, err := p.ECDH(context.Background(), req)
+	wantErr(t, err, bgerr.KindKeystore, ErrTouchTimeout, "YubiKey 13000204 was not touched in time",
+		"run the command again and touch the YubiKey while it blinks")
+	if took := time.Since(start); took > 700*time.Millisecond {
+		t.Errorf("gave up after %v, want about 200ms", took)
+	}
+	if shared != nil {
+		t.Errorf("ECDH returned a secret with its error: %x", shared)
+	}
+	waitFor(t, "the abandoned exchange to end", func() bool { return !card.TouchPending() })
+
+	// The same with a cancelled context.
+	p.TouchTimeout = 0
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	shared, err = p.ECDH(ctx, req)
+	wantErr(t, err, bgerr.KindCanceled, nil, "gave up waiting for YubiKey 13000204", "")
+	if shared != nil {
+		t.Errorf("ECDH returned a secret with its error: %x", shared)
+	}
+
+	// The next operation waits for the abandoned one and succeeds.
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: time.Millisecond})
+	if got, err := unseal(p, sealed); err != nil || got.SecretAccessKey != testSecret {
+		t.Fatalf("after the abandoned exchanges: %+v, %v", got, err)
 	}
 }

@@ -236,3 +236,81 @@ func TestNoService(t *testing.T) {
 		}
 	}
 }
+
+// onCard hands a result back only while the caller waits; one that comes
+// after the caller gave up goes to discard before the card is released.
+func TestOnCard(t *testing.T) {
+	const touchHint = "run the command again and touch the YubiKey while it blinks"
+	for _, c := range []struct {
+		name   string
+		cancel bool
+		kind   bgerr.Kind
+		target error
+		msg    string
+		hint   string
+	}{
+		{"touch timeout", false, bgerr.KindKeystore, ErrTouchTimeout, "YubiKey 42 was not touched in time", touchHint},
+		// A cancellation names the YubiKey asked for (here any).
+		{"canceled", true, bgerr.KindCanceled, context.Canceled, "gave up waiting for the YubiKey", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			d := 50 * time.Millisecond
+			if c.cancel {
+				d = time.Minute
+			}
+			secret := []byte("the shared secret")
+			finish := make(chan struct{})
+			var discarded []byte
+			got, err := onCard(ctx, bgerr.KindKeystore, 0, d, func(b []byte) { discarded = b; clear(b) },
+				func(touching func(uint32)) ([]byte, error) {
+					touching(42)
+					if c.cancel {
+						cancel()
+					}
+					<-finish
+					return secret, nil
+				})
+			wantErr(t, err, c.kind, c.target, c.msg, c.hint)
+			if got != nil {
+				t.Errorf("result %q returned with the error", got)
+			}
+			close(finish)
+			release, err := acquire(context.Background()) // waits for the abandoned work
+			if err != nil {
+				t.Fatal(err)
+			}
+			release()
+			if len(discarded) == 0 || &discarded[0] != &secret[0] || !bytes.Equal(secret, make([]byte, len(secret))) {
+				t.Fatalf("late result not discarded: discard got %q, secret now %q", discarded, secret)
+			}
+		})
+	}
+
+	t.Run("answered", func(t *testing.T) {
+		got, err := onCard(context.Background(), bgerr.KindMFA, 0, time.Minute, func(string) { t.Error("discard called") },
+			func(touching func(uint32)) (string, error) {
+				touching(42)
+				return "partial", errors.New("card error")
+			})
+		if got != "partial" || err == nil || err.Error() != "card error" {
+			t.Fatalf("onCard = %q, %v", got, err)
+		}
+	})
+
+	t.Run("card busy", func(t *testing.T) {
+		release, err := acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer release()
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err = onCard(ctx, bgerr.KindMFA, 7, time.Minute, nil, func(func(uint32)) (int, error) {
+			t.Error("work ran without the card lock")
+			return 0, nil
+		})
+		wantErr(t, err, bgerr.KindCanceled, context.DeadlineExceeded, "gave up waiting for YubiKey 7", "")
+	})
+}

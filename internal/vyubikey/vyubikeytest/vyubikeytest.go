@@ -3,9 +3,10 @@
 // HTTP servers: Start returns a card that piv-go, ebfe/scard clients and
 // ykman see in vyubikey.ReaderName.
 //
-// Tests skip, saying what to run, when pcscd or vpcd is missing, or when
-// the world is not running and the test is not root. As root they start
-// it with scripts/pcsc-world.sh (and stop it again if they started it).
+// Tests skip, saying what to run, when pcscd or vpcd is missing (in CI as
+// root they fail instead), or when the world is not running and the test
+// is not root. As root they start it with scripts/pcsc-world.sh (and stop
+// it again if they started it).
 // Packages take turns with the one reader through vyubikey.LockVPCD.
 package vyubikeytest
 
@@ -152,7 +153,8 @@ func waitReader(ctx context.Context, want scard.StateFlag) error {
 }
 
 // needWorld skips the test unless pcscd and vpcd are installed, and
-// returns the path of scripts/pcsc-world.sh.
+// returns the path of scripts/pcsc-world.sh. In CI as root, where
+// scripts/test.sh installs and starts them, a missing one fails the test.
 func needWorld(tb testing.TB) string {
 	tb.Helper()
 	script, err := findScript()
@@ -161,13 +163,24 @@ func needWorld(tb testing.TB) string {
 	}
 	if _, err := exec.LookPath("pcscd"); err != nil {
 		if _, err := os.Stat("/usr/sbin/pcscd"); err != nil {
-			tb.Skipf("pcscd is not installed; run: sudo %s install", script)
+			missing(tb, "pcscd is not installed; run: sudo %s install", script)
 		}
 	}
 	if _, err := os.Stat(vpcdLib); err != nil {
-		tb.Skipf("vsmartcard-vpcd is not installed; run: sudo %s install", script)
+		missing(tb, "vsmartcard-vpcd is not installed; run: sudo %s install", script)
 	}
 	return script
+}
+
+// missing skips the test for want of a part of the world, or fails it in
+// CI as root, where scripts/deps.sh should have installed everything.
+func missing(tb testing.TB, format string, args ...any) {
+	tb.Helper()
+	if os.Getenv("CI") != "" && os.Geteuid() == 0 {
+		tb.Fatalf("in CI as root (scripts/deps.sh should have installed it): "+format, args...)
+	} else {
+		tb.Skipf(format, args...)
+	}
 }
 
 func worldRunning(script string) bool {
