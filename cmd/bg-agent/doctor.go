@@ -109,9 +109,8 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, 
 		}
 	}
 	for _, e := range entries {
-		var serial uint32
-		if _, err := fmt.Sscanf(e.Sealed, "YubiKey %d", &serial); err == nil {
-			needs[serial] = append(needs[serial], "the sealed key of "+e.User)
+		if e.SealedTo != 0 {
+			needs[e.SealedTo] = append(needs[e.SealedTo], "the sealed key of "+e.User)
 		}
 	}
 	if len(needs) == 0 {

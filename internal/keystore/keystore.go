@@ -26,6 +26,7 @@ type Entry struct {
 	AccessKeyID string // masked, e.g. AKIA…ABCD
 	Added       time.Time
 	Sealed      string // where a sealed key is sealed to ("YubiKey 13000001 slot 9d"), else ""
+	SealedTo    uint32 // the serial of that YubiKey, else 0
 }
 
 // Options chooses and configures the backend. No environment is read here:

@@ -154,7 +154,7 @@ func TestStoreSealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Entry{
-		{User: "alice-bg", AccessKeyID: "AKIA…MPLE", Added: added, Sealed: "YubiKey 13000001 slot 9d"},
+		{User: "alice-bg", AccessKeyID: "AKIA…MPLE", Added: added, Sealed: "YubiKey 13000001 slot 9d", SealedTo: 13000001},
 		{User: "bob-bg", AccessKeyID: "AKIA…BBBB", Added: added},
 	}
 	if !reflect.DeepEqual(list, want) {

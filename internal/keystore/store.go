@@ -101,7 +101,7 @@ func (s *Store) List() ([]Entry, error) {
 		}
 		e := Entry{User: u, AccessKeyID: mask(it.AccessKeyID), Added: it.Added}
 		if it.Sealed != nil {
-			e.AccessKeyID, e.Sealed = it.Sealed.KeyID, it.Sealed.To()
+			e.AccessKeyID, e.Sealed, e.SealedTo = it.Sealed.KeyID, it.Sealed.To(), it.Sealed.Serial
 		}
 		entries = append(entries, e)
 	}
