@@ -241,10 +241,8 @@ func complete(c *types.Credentials) error {
 	return nil
 }
 
+// toCreds converts credentials that passed complete.
 func toCreds(c *types.Credentials, source string) aws.Credentials {
-	if c == nil {
-		return aws.Credentials{}
-	}
 	return aws.Credentials{
 		AccessKeyID: aws.ToString(c.AccessKeyId), SecretAccessKey: aws.ToString(c.SecretAccessKey),
 		SessionToken: aws.ToString(c.SessionToken), Source: "bg-agent " + source,

@@ -31,12 +31,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	world = w
-	for _, kv := range w.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
+	if err := w.SetProcessEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		w.Close()
+		os.Exit(1)
 	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	code := m.Run()
 	w.Close()
 	os.Exit(code)

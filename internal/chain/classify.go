@@ -104,6 +104,11 @@ func classify(err error) *failure {
 	return f
 }
 
+// Reason words err in one short line as the chain reports a region's
+// failure: AWS's code (and message, or status for a region's trouble), or
+// what the network, proxy or TLS did. notify words its failures with it too.
+func Reason(err error) string { return classify(err).Reason }
+
 func isTimeout(err error) bool {
 	var t interface{ Timeout() bool }
 	return errors.As(err, &t) && t.Timeout()

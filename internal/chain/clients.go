@@ -46,7 +46,7 @@ type ClientOptions struct {
 	// for the response headers once connected.
 	ConnectTimeout  time.Duration
 	ResponseTimeout time.Duration
-	// Shared, when set, lets Clients with the same TLS trust share one HTTP
+	// Shared, when set, lets clients with the same TLS trust share one HTTP
 	// client and its connection pool (the agent serves many profiles; a pool
 	// per profile costs hundreds of KB each).
 	Shared *Transports
@@ -89,11 +89,34 @@ func loadConfig(o ClientOptions, getenv func(string) string) (aws.Config, error)
 	if err != nil {
 		return aws.Config{}, err
 	}
-	hc, err := newHTTPClient(o, s)
+	hc, err := o.Shared.client(o, s)
 	if err != nil {
 		return aws.Config{}, err
 	}
 	return newConfig(s, hc), nil
+}
+
+// client is the HTTP client for options o and settings s: t's client of the
+// same trust, built and kept on first use, or a new one when t is nil.
+func (t *Transports) client(o ClientOptions, s sdkSettings) (aws.HTTPClient, error) {
+	if t == nil {
+		return newHTTPClient(o, s)
+	}
+	key := s.trustKey()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if hc := t.m[key]; hc != nil {
+		return hc, nil
+	}
+	hc, err := newHTTPClient(o, s)
+	if err != nil {
+		return nil, err
+	}
+	if t.m == nil {
+		t.m = map[string]aws.HTTPClient{}
+	}
+	t.m[key] = hc
+	return hc, nil
 }
 
 func (o ClientOptions) withDefaults() ClientOptions {
@@ -121,7 +144,7 @@ func newHTTPClient(o ClientOptions, s sdkSettings) (aws.HTTPClient, error) {
 			tr.ResponseHeaderTimeout = o.ResponseTimeout
 		})
 	if pool != nil {
-		hc = hc.WithTransportOptions(withRootCAs(pool, s.caPEM))
+		hc = hc.WithTransportOptions(withRootCAs(pool))
 	}
 	return NewConnectBudget(hc.Do, o.ConnectTimeout), nil
 }
@@ -150,29 +173,10 @@ func NewClients(ctx context.Context, o ClientOptions) (*Clients, error) {
 
 func newClients(o ClientOptions, getenv func(string) string) (*Clients, error) {
 	o = o.withDefaults()
-	s, err := resolveSettings(o, getenv)
+	cfg, err := loadConfig(o, getenv)
 	if err != nil {
 		return nil, err
 	}
-	var hc aws.HTTPClient
-	if o.Shared != nil {
-		// Reuse the HTTP client of the same trust, or build and keep one.
-		key := s.trustKey()
-		o.Shared.mu.Lock()
-		defer o.Shared.mu.Unlock()
-		if o.Shared.m == nil {
-			o.Shared.m = map[string]aws.HTTPClient{}
-		}
-		if hc = o.Shared.m[key]; hc == nil {
-			if hc, err = newHTTPClient(o, s); err != nil {
-				return nil, err
-			}
-			o.Shared.m[key] = hc
-		}
-	} else if hc, err = newHTTPClient(o, s); err != nil {
-		return nil, err
-	}
-	cfg := newConfig(s, hc)
 	// The region loop is the retry: by default one attempt per region, so a
 	// throttled or failing region is left at once. An explicit
 	// AWS_MAX_ATTEMPTS / max_attempts still applies per region.
@@ -240,16 +244,6 @@ func NewConnectBudget(inner func(*http.Request) (*http.Response, error), connect
 
 // RoundTrip lets a ConnectBudget serve as an http.Client's transport.
 func (p *ConnectBudget) RoundTrip(req *http.Request) (*http.Response, error) { return p.Do(req) }
-
-// ConnectTimeoutError returns the ConnectBudget's "no connection within …"
-// error in err's chain, or nil.
-func ConnectTimeoutError(err error) error {
-	var ct *connectTimeout
-	if errors.As(err, &ct) {
-		return ct
-	}
-	return nil
-}
 
 func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())

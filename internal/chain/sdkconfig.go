@@ -137,18 +137,15 @@ func (s sdkSettings) rootCAs() (*x509.CertPool, error) {
 }
 
 // withRootCAs makes a transport trust pool as the SDK's resolveCustomCABundle
-// does: the bundle's certificates become the root CAs (added to RootCAs if a
-// transport option already set some), so the system roots no longer apply.
-func withRootCAs(pool *x509.CertPool, pem []byte) func(*http.Transport) {
+// does: the bundle's certificates become the root CAs, so the system roots
+// no longer apply. (The SDK's resolveCustomCABundle also appends to RootCAs
+// an earlier option set; newHTTPClient's options set none.)
+func withRootCAs(pool *x509.CertPool) func(*http.Transport) {
 	return func(tr *http.Transport) {
 		if tr.TLSClientConfig == nil {
 			tr.TLSClientConfig = &tls.Config{}
 		}
-		if tr.TLSClientConfig.RootCAs == nil {
-			tr.TLSClientConfig.RootCAs = pool
-		} else {
-			tr.TLSClientConfig.RootCAs.AppendCertsFromPEM(pem)
-		}
+		tr.TLSClientConfig.RootCAs = pool
 	}
 }
 

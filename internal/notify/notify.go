@@ -25,16 +25,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
 // Profile keys.
@@ -71,20 +71,51 @@ type Targets struct {
 // Empty reports whether there is nothing to notify.
 func (t Targets) Empty() bool { return len(t.Topics) == 0 && t.Webhook == "" }
 
-var (
-	// Compiled on first use ({1,256} unrolls): not at every bg-agent start.
-	topicRe = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`^arn:(aws|aws-cn|aws-us-gov|aws-iso[a-z-]*):sns:([a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]+):([0-9]{12}):([A-Za-z0-9_-]{1,256})(\.fifo)?$`)
-	})
-	loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
-)
+var loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
 
 // IsTopicARN says whether s is an SNS topic ARN bg_notify_sns accepts (a
 // kit's sns key is checked with it, so setup never writes one it refuses).
-func IsTopicARN(s string) bool { return topicRe().MatchString(s) }
+func IsTopicARN(s string) bool {
+	_, ok := topicARN(s)
+	return ok
+}
+
+// topicARN returns the region of an SNS topic ARN bg_notify_sns accepts:
+// arn:PARTITION:sns:REGION:ACCOUNT_ID:NAME with a region config knows, in
+// that partition; a 12-digit account; a name of 1 to 256 letters, digits,
+// '_' and '-', then ".fifo" for a FIFO topic.
+func topicARN(s string) (region string, ok bool) {
+	f := strings.Split(s, ":")
+	if len(f) != 6 || f[0] != "arn" || f[2] != "sns" {
+		return "", false
+	}
+	if part, known := config.RegionPartition(f[3]); !known || part != f[1] {
+		return "", false
+	}
+	if !iam.ValidAccount(f[4]) || !validTopicName(strings.TrimSuffix(f[5], ".fifo")) {
+		return "", false
+	}
+	return f[3], true
+}
+
+func validTopicName(s string) bool {
+	if len(s) < 1 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // topicRegion is the region of a topic ARN that TargetsOf accepted.
-func topicRegion(arn string) string { return topicRe().FindStringSubmatch(arn)[2] }
+func topicRegion(arn string) string {
+	region, _ := topicARN(arn)
+	return region
+}
 
 // TargetsOf reads bg_notify_sns (one or more topic ARNs, space-separated)
 // and bg_notify_webhook from p, validated; both absent is no targets.

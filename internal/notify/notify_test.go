@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -53,12 +54,10 @@ func run(m *testing.M) int {
 	}
 	defer w.Close()
 	world = w
-	for _, kv := range w.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		os.Setenv(k, v)
+	if err := w.SetProcessEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
-	os.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	if err := testworld.Demo(w); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -294,8 +293,8 @@ func TestBothDown(t *testing.T) {
 		t.Fatalf("deliveries %+v", ds)
 	}
 	err := Failed(ds)
-	want := "notification not delivered: sns " + topicOregon + ": ap-northeast-1: Bad Gateway; us-west-2: no connection within 300ms; " +
-		"webhook " + k.URL + ": dial: connect: connection refused"
+	want := "notification not delivered: sns " + topicOregon + ": ap-northeast-1: proxy could not connect (Bad Gateway); us-west-2: no connection within 300ms; " +
+		"webhook " + k.URL + ": connection failed (connection refused)"
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
 	}
@@ -329,9 +328,9 @@ func TestWebhookAnswers(t *testing.T) {
 		{"redirect is not followed", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/elsewhere", http.StatusFound) }, Options{},
 			"answered 302 Found"},
 		{"hangs past the response timeout", hang(release), Options{ResponseTimeout: 200 * time.Millisecond},
-			"no answer in time"},
+			"timed out"},
 		{"hangs past the whole budget", hang(release), Options{Timeout: 300 * time.Millisecond},
-			"no answer in time"},
+			"timed out"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newHook(t, tc.h)
@@ -344,6 +343,22 @@ func TestWebhookAnswers(t *testing.T) {
 				t.Fatalf("deliveries %+v, want %q", ds, tc.want)
 			}
 		})
+	}
+}
+
+// TestWebhookUntrusted: a webhook whose certificate the system's roots do
+// not vouch for is not sent to, and the error does not point at
+// AWS_CA_BUNDLE, which only AWS endpoints honour.
+func TestWebhookUntrusted(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the webhook was reached over an untrusted connection")
+	}))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the client's bad-certificate alert
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ds := newNotifier(t, Options{}).Send(context.Background(), event(), Targets{Webhook: srv.URL + "/x"}, aws.Credentials{})
+	if want := "TLS certificate not trusted by the system's roots"; len(ds) != 1 || ds[0].Err == nil || ds[0].Err.Error() != want {
+		t.Fatalf("deliveries %+v, want %q", ds, want)
 	}
 }
 

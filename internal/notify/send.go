@@ -3,6 +3,7 @@ package notify
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
@@ -17,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 	snstypes "github.com/aws/aws-sdk-go-v2/service/sns/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/bg-agent/bg-agent/internal/chain"
 )
@@ -158,29 +158,15 @@ type sendError struct {
 func (e *sendError) Error() string { return e.msg }
 func (e *sendError) Unwrap() error { return e.cause }
 
-// describe words an SDK or transport error in one short line.
+// describe words an SDK or transport error in one short line, as the chain
+// words a region's failure, without the request URL (for a webhook, a
+// secret).
 func describe(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode() + ": " + ae.ErrorMessage()
-	}
-	switch {
-	case chain.ConnectTimeoutError(err) != nil:
-		return chain.ConnectTimeoutError(err).Error()
-	case errors.Is(err, context.DeadlineExceeded):
-		return "no answer in time"
-	case errors.Is(err, context.Canceled):
-		return "canceled"
-	}
-	var ue *url.Error // carries the URL, which for a webhook is a secret
+	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	var oe *net.OpError
-	if errors.As(err, &oe) && oe.Err != nil {
-		return oe.Op + ": " + oe.Err.Error()
-	}
-	return oneLine(err.Error())
+	return chain.Reason(err)
 }
 
 // snsInput is the Publish request: a short ASCII subject, the event as JSON
@@ -213,7 +199,13 @@ func (n *Notifier) sendWebhook(ctx context.Context, ev Event, hook string) Deliv
 	req.Header.Set("User-Agent", "bg-agent")
 	resp, err := n.web.Do(req)
 	if err != nil {
-		d.Err = &sendError{msg: describe(err), cause: err}
+		msg := describe(err)
+		if errors.As(err, new(x509.UnknownAuthorityError)) {
+			// describe's hint (AWS_CA_BUNDLE) is for AWS endpoints; the
+			// webhook is checked against the system's roots.
+			msg = "TLS certificate not trusted by the system's roots"
+		}
+		d.Err = &sendError{msg: msg, cause: err}
 		return d
 	}
 	defer resp.Body.Close()

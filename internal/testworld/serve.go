@@ -50,18 +50,18 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 	q := &request{rw: rw, r: r, t: t, body: body, form: form, fault: w.fault(host), reqID: newRequestID()}
 	q.call = Call{Time: w.Now(), Host: t.Host, Region: t.Region, Service: t.Service, Action: form.Get("Action"), Fault: q.fault.Kind}
 	defer func() {
-		if !q.logged { // handler gave up (world closed): still leave a trace
+		if !q.logged { // no answer (dropped, or the world closed): still leave a trace
 			w.record(q.call)
 		}
 	}()
 	// A tunnel opened before the fault was set must not escape it: a dead
 	// region also stops answering on connections that already exist.
-	switch q.fault.Kind {
-	case FaultBlackhole:
-		q.call.Action = form.Get("Action")
-		select {
-		case <-r.Context().Done():
-		case <-w.done:
+	if k := q.fault.Kind; k == FaultBlackhole || k == FaultRefuse {
+		if k == FaultBlackhole {
+			select {
+			case <-r.Context().Done():
+			case <-w.done:
+			}
 		}
 		// Never let the handler's return become an answer (net/http would
 		// send an empty 200): the connection dies without a word.
@@ -70,16 +70,7 @@ func (w *World) serveAWS(rw http.ResponseWriter, r *http.Request) {
 				c.Close()
 			}
 		}
-		return
-	case FaultRefuse:
-		if hj, ok := rw.(http.Hijacker); ok {
-			if c, _, err := hj.Hijack(); err == nil {
-				c.Close()
-			}
-		}
-		q.logged = true
-		w.record(q.call)
-		return
+		return // the deferred record logs the call
 	}
 	if !w.sleep(q.fault.Latency) {
 		return

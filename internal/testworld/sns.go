@@ -3,6 +3,8 @@ package testworld
 import (
 	"encoding/xml"
 	"fmt"
+	"maps"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,22 +53,11 @@ type SNSMessage struct {
 	Attributes map[string]string // StringValue by name
 }
 
-// snsState is a world's SNS data. World's own struct belongs to the STS
-// side, so this lives beside it, keyed by the world.
+// snsState is a world's SNS data (World.sns), under its own lock.
 type snsState struct {
 	mu        sync.Mutex
-	topics    map[string]Topic
+	topics    map[string]Topic // made by the first AddTopic
 	published []SNSMessage
-}
-
-var snsWorlds sync.Map // *World -> *snsState
-
-func (w *World) sns() *snsState {
-	if s, ok := snsWorlds.Load(w); ok {
-		return s.(*snsState)
-	}
-	s, _ := snsWorlds.LoadOrStore(w, &snsState{topics: map[string]Topic{}})
-	return s.(*snsState)
 }
 
 // topicARN splits an SNS topic ARN; ok is false if it is not one.
@@ -86,8 +77,11 @@ func (w *World) AddTopic(t Topic) error {
 	if _, _, _, ok := topicARN(t.ARN); !ok {
 		return fmt.Errorf("testworld: %q is not an SNS topic ARN in a known region", t.ARN)
 	}
-	s := w.sns()
+	s := &w.sns
 	s.mu.Lock()
+	if s.topics == nil {
+		s.topics = map[string]Topic{}
+	}
 	s.topics[t.ARN] = Topic{ARN: t.ARN, Publishers: append([]string(nil), t.Publishers...)}
 	s.mu.Unlock()
 	return nil
@@ -95,12 +89,12 @@ func (w *World) AddTopic(t Topic) error {
 
 // Published returns the messages accepted so far, oldest first.
 func (w *World) Published() []SNSMessage {
-	s := w.sns()
+	s := &w.sns
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]SNSMessage, len(s.published))
 	for i, m := range s.published {
-		m.Attributes = cloneMap(m.Attributes)
+		m.Attributes = maps.Clone(m.Attributes)
 		out[i] = m
 	}
 	return out
@@ -108,21 +102,10 @@ func (w *World) Published() []SNSMessage {
 
 // ResetPublished forgets the accepted messages.
 func (w *World) ResetPublished() {
-	s := w.sns()
+	s := &w.sns
 	s.mu.Lock()
 	s.published = nil
 	s.mu.Unlock()
-}
-
-func cloneMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	c := make(map[string]string, len(m))
-	for k, v := range m {
-		c[k] = v
-	}
-	return c
 }
 
 // serveSNS answers the SNS Query protocol.
@@ -188,7 +171,7 @@ func (w *World) publish(q *request, who caller) {
 		w.failSNS(q, aerr)
 		return
 	}
-	s := w.sns()
+	s := &w.sns
 	s.mu.Lock()
 	topic, exists := s.topics[arn]
 	s.mu.Unlock()
@@ -244,11 +227,11 @@ func validSubject(s string) bool {
 
 // messageAttributes reads MessageAttributes.entry.N.{Name,Value.DataType,
 // Value.StringValue}; only String and Number values are kept.
-func messageAttributes(f map[string][]string) (map[string]string, *apiError) {
+func messageAttributes(f url.Values) (map[string]string, *apiError) {
 	var out map[string]string
 	for n := 1; ; n++ {
 		p := "MessageAttributes.entry." + strconv.Itoa(n) + "."
-		name := first(f[p+"Name"])
+		name := f.Get(p + "Name")
 		if name == "" {
 			if _, ok := f[p+"Value.DataType"]; ok {
 				return nil, invalidParameter("The message attribute name must not be empty")
@@ -258,7 +241,7 @@ func messageAttributes(f map[string][]string) (map[string]string, *apiError) {
 		if n > 10 {
 			return nil, invalidParameter("Number of message attributes [" + strconv.Itoa(countAttrs(f)) + "] exceeds the allowed maximum [10].")
 		}
-		typ := first(f[p+"Value.DataType"])
+		typ := f.Get(p + "Value.DataType")
 		if typ == "" {
 			return nil, invalidParameter("The message attribute '" + name + "' must contain non-empty message attribute type.")
 		}
@@ -268,12 +251,12 @@ func messageAttributes(f map[string][]string) (map[string]string, *apiError) {
 		if out == nil {
 			out = map[string]string{}
 		}
-		out[name] = first(f[p+"Value.StringValue"])
+		out[name] = f.Get(p + "Value.StringValue")
 	}
 	return out, nil
 }
 
-func countAttrs(f map[string][]string) int {
+func countAttrs(f url.Values) int {
 	n := 0
 	for k := range f {
 		if strings.HasPrefix(k, "MessageAttributes.entry.") && strings.HasSuffix(k, ".Name") {
@@ -281,13 +264,6 @@ func countAttrs(f map[string][]string) int {
 		}
 	}
 	return n
-}
-
-func first(v []string) string {
-	if len(v) == 0 {
-		return ""
-	}
-	return v[0]
 }
 
 // failSNS writes an SNS ErrorResponse (the Query protocol's shape, SNS's

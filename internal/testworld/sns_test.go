@@ -23,6 +23,17 @@ import (
 
 const testTopic = "arn:aws:sns:ap-northeast-1:111111111111:breakglass-alerts"
 
+// snsWorld is a demo world with testTopic, which publishers (any caller if
+// none) may publish to.
+func snsWorld(t *testing.T, publishers ...string) *World {
+	t.Helper()
+	w := startWorld(t, Options{})
+	if err := w.AddTopic(Topic{ARN: testTopic, Publishers: publishers}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // snsClient is the pinned SDK's SNS client for region, through the proxy,
 // with no retries so each call is one request.
 func snsClient(t *testing.T, w *World, region string, creds aws.Credentials) *sns.Client {
@@ -50,10 +61,7 @@ func publishInput(topic string) *sns.PublishInput {
 // TestSNSPublish: a role session publishes through the topic's regional
 // endpoint; the world keeps the message with what a test needs to check.
 func TestSNSPublish(t *testing.T) {
-	w := startWorld(t, Options{})
-	if err := w.AddTopic(Topic{ARN: testTopic, Publishers: []string{DemoOperatorRole}}); err != nil {
-		t.Fatal(err)
-	}
+	w := snsWorld(t, DemoOperatorRole)
 	gst, err := stsClient(t, w, region, alice()).GetSessionToken(bg, &sts.GetSessionTokenInput{
 		SerialNumber: aws.String(DemoAliceMFASerial), TokenCode: aws.String(code(t, w, DemoAliceMFASerial))})
 	if err != nil {
@@ -103,10 +111,7 @@ func TestSNSPublish(t *testing.T) {
 // TestSNSRefusals: each rule answers with AWS's code and message, and
 // nothing is published.
 func TestSNSRefusals(t *testing.T) {
-	w := startWorld(t, Options{})
-	if err := w.AddTopic(Topic{ARN: testTopic}); err != nil {
-		t.Fatal(err)
-	}
+	w := snsWorld(t)
 	restricted := "arn:aws:sns:ap-northeast-1:111111111111:only-operators"
 	if err := w.AddTopic(Topic{ARN: restricted, Publishers: []string{DemoOperatorRole}}); err != nil {
 		t.Fatal(err)
@@ -165,10 +170,7 @@ func TestSNSRefusals(t *testing.T) {
 // TestSNSScope: a request signed for another service is refused before
 // the key is looked at, as AWS does.
 func TestSNSScope(t *testing.T) {
-	w := startWorld(t, Options{})
-	if err := w.AddTopic(Topic{ARN: testTopic}); err != nil {
-		t.Fatal(err)
-	}
+	w := snsWorld(t)
 	body := url.Values{"Action": {"Publish"}, "Version": {"2010-03-31"}, "TopicArn": {testTopic}, "Message": {"hi"}}.Encode()
 	for _, tc := range []struct{ service, region, want string }{
 		{"sts", region, "Credential should be scoped to correct service: 'sns'. "},
@@ -203,10 +205,7 @@ func TestSNSScope(t *testing.T) {
 
 // TestSNSFaults: per-host faults apply to SNS hosts like to STS hosts.
 func TestSNSFaults(t *testing.T) {
-	w := startWorld(t, Options{})
-	if err := w.AddTopic(Topic{ARN: testTopic}); err != nil {
-		t.Fatal(err)
-	}
+	w := snsWorld(t)
 	host := "sns." + region + ".amazonaws.com"
 	for _, tc := range []struct {
 		kind   FaultKind

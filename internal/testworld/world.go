@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -60,6 +61,8 @@ type World struct {
 	faults   map[string]Fault
 	calls    []Call
 	held     map[net.Conn]struct{}
+
+	sns snsState // topics and published messages, under sns.mu
 }
 
 // Start runs a world on loopback until Close.
@@ -151,6 +154,21 @@ func (w *World) Env() []string {
 		"AWS_CA_BUNDLE=" + ca, "SSL_CERT_FILE=" + ca, "REQUESTS_CA_BUNDLE=" + ca,
 		"NODE_EXTRA_CA_CERTS=" + ca, "NODE_USE_ENV_PROXY=1",
 	}
+}
+
+// SetProcessEnv points this process at the world, for a test package's
+// TestMain: Env, and AWS_CONFIG_FILE and AWS_SHARED_CREDENTIALS_FILE at the
+// null device so the host's own AWS files never count. Go reads the proxy
+// environment once per process, so it is set once, before the first request.
+func (w *World) SetProcessEnv() error {
+	env := append(w.Env(), "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := os.Setenv(k, v); err != nil {
+			return fmt.Errorf("testworld: %w", err)
+		}
+	}
+	return nil
 }
 
 // Now is the world's clock: Options.Clock plus the offset.
