@@ -98,6 +98,7 @@ type lines struct{ out []string }
 func (l *lines) Infof(f string, a ...any)   { l.out = append(l.out, fmt.Sprintf(f, a...)) }
 func (l *lines) Noticef(f string, a ...any) { l.out = append(l.out, "NOTICE "+fmt.Sprintf(f, a...)) }
 func (l *lines) String() string             { return strings.Join(l.out, "\n") }
+func (l *lines) reset()                     { l.out = nil }
 
 func newChain(t *testing.T, regions ...string) (*Chain, *lines) {
 	t.Helper()
@@ -428,25 +429,38 @@ func TestNeverTheGlobalEndpoint(t *testing.T) {
 // A region that dies while the client holds a kept-alive connection to it
 // (the agent's case) is left as quickly as one that refuses new ones.
 func TestFailoverOnKeptAliveConnection(t *testing.T) {
-	f := newFixture(t)
 	c, rep := newChain(t, "eu-west-1", "eu-west-2")
-	if _, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
-		t.Fatal(err)
-	}
-	world.SetFault("sts.eu-west-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
-	defer world.ClearFaults()
 	c.sleep = func(context.Context, time.Duration) error { return nil }
-	c.regions.preferred = "eu-west-1"
-	start := time.Now()
-	f2 := newFixture(t)
-	if _, err := c.Run(context.Background(), plan(f2, &worldCodes{serial: f2.user.MFASerial})); err != nil {
-		t.Fatalf("%v\n%s", err, rep)
-	}
-	if took := time.Since(start); took > 3*time.Second {
-		t.Errorf("failover on a kept-alive connection took %s", took)
-	}
-	// The report says what happened: the connection was there, the answer was not.
-	if !strings.Contains(rep.String(), "eu-west-1 failed (no answer within 500ms on a kept-alive connection); trying eu-west-2") {
-		t.Errorf("report:\n%s", rep)
+	defer world.ClearFaults()
+	// net/http puts a connection back in its pool from its read loop, after
+	// the caller has read the body: on a loaded machine the next request
+	// can beat it and dial anew, which is the dead-region case, not this
+	// one. So the scenario repeats (rarely) until it runs on a kept-alive
+	// connection, and every run's report must match what it ran on.
+	for attempt := 1; ; attempt++ {
+		world.ClearFaults()
+		c.regions.preferred = "eu-west-1"
+		f := newFixture(t)
+		if _, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+			t.Fatal(err)
+		}
+		world.SetFault("sts.eu-west-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})
+		c.regions.preferred = "eu-west-1"
+		rep.reset()
+		start := time.Now()
+		f2 := newFixture(t)
+		if _, err := c.Run(context.Background(), plan(f2, &worldCodes{serial: f2.user.MFASerial})); err != nil {
+			t.Fatalf("%v\n%s", err, rep)
+		}
+		if took := time.Since(start); took > 3*time.Second {
+			t.Errorf("failover took %s", took)
+		}
+		// The report says what happened: the connection was there, the answer was not.
+		if strings.Contains(rep.String(), "eu-west-1 failed (no answer within 500ms on a kept-alive connection); trying eu-west-2") {
+			return
+		}
+		if !strings.Contains(rep.String(), "eu-west-1 failed (no connection within 500ms); trying eu-west-2") || attempt == 5 {
+			t.Fatalf("attempt %d, report:\n%s", attempt, rep)
+		}
 	}
 }
