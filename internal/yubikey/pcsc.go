@@ -170,10 +170,16 @@ func (c *conn) close() {
 	}
 	c.closed = true
 	if c.card != nil {
-		_ = c.card.EndTransaction(scard.LeaveCard)
-		_ = c.card.Disconnect(scard.LeaveCard)
+		leave(c.card)
 	}
 	_ = c.sc.Release()
+}
+
+// leave ends the transaction on card and disconnects, leaving the card as
+// it is (the context stays, for the next reader).
+func leave(card *scard.Card) {
+	_ = card.EndTransaction(scard.LeaveCard)
+	_ = card.Disconnect(scard.LeaveCard)
 }
 
 // identify reads the serial and firmware through the PIV applet (GET
@@ -310,8 +316,7 @@ func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
 		}
 		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
 		if err := c.identify(); err != nil {
-			_ = card.EndTransaction(scard.LeaveCard)
-			_ = card.Disconnect(scard.LeaveCard)
+			leave(card)
 			if absent(err) {
 				continue
 			}
@@ -329,8 +334,7 @@ func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
 			}
 			continue
 		}
-		_ = card.EndTransaction(scard.LeaveCard)
-		_ = card.Disconnect(scard.LeaveCard)
+		leave(card)
 	}
 	if chosen == nil {
 		sc.Release()
@@ -338,12 +342,16 @@ func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
 	}
 	if want == 0 && len(seen) > 1 {
 		chosen.close()
-		slices.Sort(seen)
-		return nil, bgerr.Wrap(kind, ErrSeveral,
-			"several YubiKeys are plugged in ("+serialList(seen)+")",
-			"set bg_yubikey_serial in the profile to the one to use, or unplug the others")
+		return nil, several(kind, seen, "set bg_yubikey_serial in the profile to the one to use, or unplug the others")
 	}
 	return chosen, nil
+}
+
+// several is the error for a request that named no YubiKey while more than
+// one (serials seen) is plugged in; hint says how to name one.
+func several(kind bgerr.Kind, seen []uint32, hint string) error {
+	slices.Sort(seen)
+	return bgerr.Wrap(kind, ErrSeveral, "several YubiKeys are plugged in ("+serialList(seen)+")", hint)
 }
 
 // List returns the YubiKeys plugged in, sorted by serial.
@@ -373,8 +381,7 @@ func List(ctx context.Context) ([]Info, error) {
 		}
 		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
 		err = c.identify()
-		_ = card.EndTransaction(scard.LeaveCard)
-		_ = card.Disconnect(scard.LeaveCard)
+		leave(card)
 		if err != nil && !absent(err) {
 			return nil, cardError(bgerr.KindUnknown, 0, "reading the serial number", err)
 		}

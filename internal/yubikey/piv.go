@@ -152,9 +152,7 @@ func openPIV(ctx context.Context, want uint32) (*piv.YubiKey, Info, error) {
 	}
 	if want == 0 && len(seen) > 1 {
 		chosen.Close()
-		return nil, Info{}, bgerr.Wrap(kindPIV, ErrSeveral,
-			"several YubiKeys are plugged in ("+serialList(seen)+")",
-			"name the one to use with --yubikey-serial, or unplug the others")
+		return nil, Info{}, several(kindPIV, seen, "name the one to use with --yubikey-serial, or unplug the others")
 	}
 	return chosen, info, nil
 }
