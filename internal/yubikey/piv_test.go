@@ -3,10 +3,12 @@ package yubikey
 import (
 	"context"
 	"crypto/ecdh"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/ebfe/scard"
 	"github.com/go-piv/piv-go/v2/piv"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
@@ -306,5 +308,26 @@ func TestPIVTouchAbandoned(t *testing.T) {
 	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: time.Millisecond})
 	if got, err := unseal(p, sealed); err != nil || got.SecretAccessKey != testSecret {
 		t.Fatalf("after the abandoned exchanges: %+v, %v", got, err)
+	}
+}
+
+// A card another program holds exclusively: piv-go reports pcscd's sharing
+// violation only as text, which must still come out as ErrBusy after the
+// busy wait (the fake-error case is in TestPCSCErrors; this is the real one).
+func TestPIVBusy(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000205})
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Release()
+	holder, err := sc.Connect(vyubikey.ReaderName, scard.ShareExclusive, scard.ProtocolAny)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Disconnect(scard.LeaveCard)
+	_, err = (&PIV{}).Key(context.Background(), 13000205, piv.SlotKeyManagement)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Key on a card held exclusively: %v, want ErrBusy", err)
 	}
 }
