@@ -29,9 +29,11 @@ func newKitWorld(t *testing.T) *kitWorld {
 	check(t, world.AddRole(testworld.Role{ARN: k.roRole, Trust: []string{o.opRole}}))
 	check(t, os.MkdirAll(filepath.Join(k.dir, "Program Files"), 0o755))
 	k.bin = filepath.Join(k.dir, "Program Files", "bg-agent")
-	data, err := os.ReadFile(filepath.Join(binDir, "bg-agent"))
-	check(t, err)
-	check(t, os.WriteFile(k.bin, data, 0o755))
+	for _, name := range []string{"bg-agent", "bg-agent-core"} { // the front and its core, side by side
+		data, err := os.ReadFile(filepath.Join(binDir, name))
+		check(t, err)
+		check(t, os.WriteFile(filepath.Join(filepath.Dir(k.bin), name), data, 0o755))
+	}
 	k.kit = filepath.Join(k.dir, "kit.toml")
 	k.writeKit(true)
 	r := k.bgAgent("kit", "keygen", "--out", filepath.Join(k.dir, "keys"), "--comment", "e2e security team")

@@ -44,7 +44,7 @@ func run(m *testing.M) int {
 		panic(err)
 	}
 	defer os.RemoveAll(binDir)
-	for _, pkg := range []string{"./cmd/bg-agent", "./cmd/bg-testworld", "./e2e/goconsumer"} {
+	for _, pkg := range []string{"./cmd/bg-agent", "./cmd/bg-agent-core", "./cmd/bg-testworld", "./e2e/goconsumer"} {
 		// The release build tag (see packaging/build.sh): drops urfave/cli's
 		// markdown/man code, whose package init costs every process start.
 		cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", binDir, pkg)

@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 bold "building bg-agent and the fake AWS"
-go build -tags urfave_cli_no_docs -o "$DEMO/bin/" ./cmd/bg-agent ./cmd/bg-testworld ./cmd/bg-vyubikey
+go build -tags urfave_cli_no_docs -o "$DEMO/bin/" ./cmd/...
 export PATH="$DEMO/bin:$PATH"
 
 bold "starting the fake AWS (STS behind sts.<region>.amazonaws.com, reached through HTTPS_PROXY)"

@@ -1,55 +1,34 @@
-// Command bg-agent is the break-glass credential helper. This package only
-// wires the command line to the internal packages; the UX law lives in
-// internal/ui: stdout carries only results (the credential_process JSON),
-// everything else goes to stderr as "bg-agent: …", errors as
-// "bg-agent: error: …" plus "bg-agent: hint: …" lines, and prompts go to the
-// controlling terminal. Every exit goes through Main's return value.
+// Command bg-agent is the front door of bg-agent: the small, pure-Go,
+// statically linked binary that every AWS call execs as credential_process.
+//
+// It does one thing itself: a warm `bg-agent process PROFILE` that the agent
+// can answer alone (its sessions are cached) is answered in one socket round
+// trip (fast.go). Everything else — no agent, a secret, MFA code, PIN or
+// prompt needed, another command, --help — execs bg-agent-core with the same
+// argv, environment and stdio (core.go), so messages, prompts and exit codes
+// are the core's. It imports the standard library and the agent's wire
+// protocol only (TestFrontDependencies holds that), which keeps its start-up
+// near a do-nothing Go program's: no cgo, no AWS SDK, no CLI framework.
 package main
 
 import (
-	"io"
+	"fmt"
 	"os"
-
-	"github.com/bg-agent/bg-agent/internal/term"
-	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
-// Env is everything bg-agent takes from its process, so tests can run Main
-// in-process with their own.
-type Env struct {
-	Args             []string
-	Getenv           func(string) string
-	Environ          []string
-	Stdin            io.Reader
-	Stdout, Stderr   io.Writer
-	StdinIsTerminal  bool
-	StderrIsTerminal bool
-	Terminal         ui.Terminal
-	ReadSecret       func(prompt string) (string, error)
-	// HoldSignals keeps SIGINT/SIGTERM from killing the process outright
-	// from now on (they only cancel the context); nil: nothing to hold.
-	HoldSignals func()
-}
-
-func osEnv() *Env {
-	return &Env{
-		Args: os.Args, Getenv: os.Getenv, Environ: os.Environ(),
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdinIsTerminal:  term.IsTerminal(os.Stdin),
-		StderrIsTerminal: term.IsTerminal(os.Stderr),
-		Terminal:         term.Open,
-		ReadSecret:       term.ReadSecret,
-	}
-}
+// Set with -ldflags "-X main.version=… -X main.commit=…" by the release
+// build, the same flags as the core's: the two must match (core.go).
+var (
+	version = "dev"
+	commit  = "unknown"
+)
 
 func main() {
-	// Only credential_process runs lazily armed: it is run for every AWS
-	// call, and its warm path is over in a few ms (see interrupts).
-	_, process := processArgs(os.Args)
-	in := newInterrupts(process)
-	env := osEnv()
-	env.HoldSignals = in.hold
-	code := Main(in.ctx, env)
-	in.stop()
-	os.Exit(code)
+	if code, done := fast(os.Args, os.Getenv, os.Stdout, os.Stderr); done {
+		os.Exit(code)
+	}
+	err := execCore(os.Args)
+	fmt.Fprintf(os.Stderr, "bg-agent: error: %v\n", err)
+	fmt.Fprintf(os.Stderr, "bg-agent: hint: reinstall bg-agent: bg-agent-core belongs next to bg-agent or in ../libexec/bg-agent/\n")
+	os.Exit(1)
 }
