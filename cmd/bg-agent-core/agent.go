@@ -12,20 +12,20 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
-	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/agent"
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/declare"
-	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/issue"
+	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
@@ -53,8 +53,8 @@ func (a *appCtx) agentCommand() *cli.Command {
 			{Name: "status", Usage: "show the running agent and its cached sessions (never secrets)",
 				Flags:  []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}},
 				Action: a.agentStatus},
-			{Name: "stop", Usage: "stop the running agent (its sessions are forgotten)", Action: a.agentSimple(agent.TStop)},
-			{Name: "lock", Usage: "forget every cached session now", Action: a.agentSimple(agent.TLock)},
+			{Name: "stop", Usage: "stop the running agent (its sessions are forgotten)", Action: a.agentSimple(wire.TStop)},
+			{Name: "lock", Usage: "forget every cached session now", Action: a.agentSimple(wire.TLock)},
 		},
 	}
 }
@@ -69,20 +69,20 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 		return err
 	}
 	maxUnlock := c.Duration("max-unlock")
-	clients := &clientCache{m: map[string]*chain.Clients{}}
 	srv := &agent.Server{
 		Socket:      sock,
+		StateDir:    dir,
 		IdleTimeout: c.Duration("idle-timeout"),
 		Log:         a.ui,
 		Version:     version,
-		NetEnv:      agent.NetEnvFrom(a.env.Getenv),
-		Broker: &broker.Broker{
+		NetEnv:      wire.NetEnvFrom(a.env.Getenv),
+		Issuer: &issue.Service{Via: audit.ViaAgent, Broker: &broker.Broker{
 			StateDir: dir,
-			Clients:  clients.get,
+			Clients:  &chain.ClientCache{},
 			Cache:    &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock},
 			// The MFA session lives as long as the agent may use it.
 			MFASessionDuration: max(maxUnlock, chain.MinDuration),
-		},
+		}},
 	}
 	// systemd socket activation (packaging/systemd/bg-agent.socket): the
 	// listening socket arrives as fd 3.
@@ -104,48 +104,26 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 	return srv.Serve(c.Context)
 }
 
-// clientCache keeps one set of STS clients per profile, rebuilt when the
-// config file changes.
-type clientCache struct {
-	mu     sync.Mutex
-	m      map[string]*chain.Clients
-	shared chain.Transports
-}
-
-func (cc *clientCache) get(ctx context.Context, p *config.Profile) (*chain.Clients, error) {
-	key := p.File + "\x00" + p.Name
-	if st, err := os.Stat(p.File); err == nil {
-		key += "\x00" + st.ModTime().String()
-	}
-	cc.mu.Lock()
-	defer cc.mu.Unlock()
-	if c, ok := cc.m[key]; ok {
-		return c, nil
-	}
-	c, err := chain.NewClients(ctx, chain.ClientOptions{ConfigFile: p.File, Profile: p.Name, Shared: &cc.shared})
-	if err != nil {
-		return nil, err
-	}
-	cc.m[key] = c
-	return c, nil
-}
-
 func (a *appCtx) agentSimple(t string) cli.ActionFunc {
 	return func(c *cli.Context) error {
 		sock, err := a.socket()
 		if err != nil {
 			return err
 		}
-		m, err := agent.Call(sock, agent.Message{Type: t})
-		if err != nil {
-			return a.agentErr(err, sock)
-		}
 		switch t {
-		case agent.TLock:
-			a.ui.Infof("locked: forgot %d session(s)", m.Count)
-			a.governance(audit.Record{Event: audit.EventLock, Result: fmt.Sprintf("forgot %d session(s)", m.Count)})
-		case agent.TStop:
-			a.ui.Infof("stopped the agent (pid %d)", m.Agent.PID)
+		case wire.TLock:
+			n, err := agent.Lock(sock)
+			if err != nil {
+				return a.agentErr(err, sock)
+			}
+			a.ui.Infof("locked: forgot %d session(s)", n)
+			a.governance(audit.Record{Event: audit.EventLock, Result: fmt.Sprintf("forgot %d session(s)", n)})
+		case wire.TStop:
+			info, err := agent.Stop(sock)
+			if err != nil {
+				return a.agentErr(err, sock)
+			}
+			a.ui.Infof("stopped the agent (pid %d)", info.PID)
 		}
 		return nil
 	}
@@ -168,7 +146,7 @@ func (a *appCtx) agentStatus(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := agent.Call(sock, agent.Message{Type: agent.TStatus})
+	m, err := agent.Status(sock)
 	if err != nil {
 		return a.agentErr(err, sock)
 	}
@@ -176,8 +154,8 @@ func (a *appCtx) agentStatus(c *cli.Context) error {
 		enc := json.NewEncoder(a.env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(struct {
-			Agent    *agent.Info          `json:"agent"`
-			Sessions []broker.SessionInfo `json:"sessions"`
+			Agent    wire.Info      `json:"agent"`
+			Sessions []wire.Session `json:"sessions"`
 		}{m.Agent, m.Sessions})
 	}
 	i := m.Agent
@@ -197,36 +175,26 @@ func (a *appCtx) agentStatus(c *cli.Context) error {
 
 // viaAgent gets credentials from the agent, starting it when none runs.
 // Any failure to reach it is agent.ErrUnavailable: the caller falls back.
-func (a *appCtx) viaAgent(ctx context.Context, p *config.Profile, why declare.Justification) (*agent.Credentials, error) {
+func (a *appCtx) viaAgent(ctx context.Context, set issue.Settings, p *config.Profile) (*wire.Credentials, error) {
 	sock, err := a.socket()
 	if err != nil {
 		return nil, err
 	}
-	var store *keystore.Store
+	req := wire.IssueRequest{Profile: p.Name, ConfigFile: set.ConfigFile, StateDir: set.StateDir,
+		NetEnv: wire.NetEnvFrom(a.env.Getenv), Reason: set.Reason, Ticket: set.Ticket,
+		AuditOverride: set.AuditOverride, PID: os.Getpid()}
+	store := a.lazyStore()
 	ask := agent.Asker{
-		NetEnv: agent.NetEnvFrom(a.env.Getenv),
 		UI:     a.ui,
-		Secret: func(user string) (keystore.Secret, error) {
-			if store == nil {
-				s, err := a.openStore()
-				if err != nil {
-					return keystore.Secret{}, err
-				}
-				store = s
-			}
-			return store.Get(user)
-		},
+		Secret: store.Get,
+		MFA:    func(string) (mfa.Source, error) { return a.mfaSource(p) },
 	}
-	ask.MFA, err = a.mfaSource(p)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := agent.RequestCredentials(ctx, sock, p, why, ask)
+	creds, err := agent.RequestCredentials(ctx, sock, req, ask)
 	if err != nil && agent.NotRunning(err) && a.env.Getenv("BG_AGENT_NO_AUTOSTART") == "" {
 		if serr := a.startAgent(sock); serr != nil {
 			return nil, serr
 		}
-		creds, err = agent.RequestCredentials(ctx, sock, p, why, ask)
+		creds, err = agent.RequestCredentials(ctx, sock, req, ask)
 	}
 	return creds, err
 }

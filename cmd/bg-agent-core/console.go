@@ -36,11 +36,7 @@ func (a *appCtx) consoleCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			p, err := a.loadProfile(name)
-			if err != nil {
-				return err
-			}
-			url, region, err := a.signinURL(c, p, res)
+			url, region, err := a.signinURL(c, res.profile, res)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/declare"
 )
 
@@ -86,25 +85,4 @@ func ticketSuffix(t string) string {
 		return ""
 	}
 	return " (" + t + ")"
-}
-
-// justification resolves why this request is made and enforces
-// bg_require_reason.
-func (a *appCtx) justification(p *config.Profile) (declare.Justification, error) {
-	dir, err := a.stateDir()
-	if err != nil {
-		return declare.Justification{}, err
-	}
-	d, err := declare.Load(dir)
-	if err != nil {
-		return declare.Justification{}, err
-	}
-	now := time.Now()
-	j := declare.Resolve(a.env.Getenv("BG_AGENT_REASON"), a.env.Getenv("BG_AGENT_TICKET"), d, now)
-	if v := p.Keys["bg_require_reason"]; v == "true" || v == "yes" || v == "1" {
-		if err := declare.Require(p.Name, j, d, now); err != nil {
-			return j, err
-		}
-	}
-	return j, nil
 }

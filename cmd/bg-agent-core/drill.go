@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/urfave/cli/v2"
@@ -17,6 +18,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/console"
 	"github.com/bg-agent/bg-agent/internal/drill"
+	"github.com/bg-agent/bg-agent/internal/issue"
 )
 
 func (a *appCtx) drillCommand() *cli.Command {
@@ -77,12 +79,16 @@ func (a *appCtx) drill(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	clients := &clientCache{m: map[string]*chain.Clients{}}
-	why, _ := a.justification(&config.Profile{Keys: map[string]string{}})
+	clients := &chain.ClientCache{}
+	set, err := a.settings()
+	if err != nil {
+		return err
+	}
+	why, _ := issue.Justify(set, &config.Profile{Keys: map[string]string{}}, time.Now())
 	r := &drill.Runner{
 		// A fresh cache: the drill must exercise STS and the MFA device, not
 		// the agent's sessions; it still shares one MFA session per user.
-		Broker:      &broker.Broker{StateDir: dir, Clients: clients.get, Cache: &broker.Cache{}},
+		Broker:      &broker.Broker{StateDir: dir, Clients: clients, Cache: &broker.Cache{}},
 		Secrets:     store,
 		MFA:         a.mfaSource,
 		Concurrency: c.Int("concurrency"),
@@ -92,7 +98,7 @@ func (a *appCtx) drill(c *cli.Context) error {
 	}
 	if c.Bool("console") {
 		r.Console = func(ctx context.Context, p *config.Profile, creds aws.Credentials) (string, error) {
-			cl, err := clients.get(ctx, p)
+			cl, err := clients.Get(ctx, p.File, p.Name)
 			if err != nil {
 				return "", err
 			}

@@ -12,6 +12,8 @@ package main
 import (
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/term"
@@ -46,9 +48,36 @@ func osEnv() *Env {
 	}
 }
 
-// frontVersionEnv is how the front (cmd/bg-agent) says which release it
-// is; see checkFront.
-const frontVersionEnv = "BG_AGENT_FRONT_VERSION"
+// frontVersionEnv and frontPathEnv are how the front (cmd/bg-agent) says
+// which release it is and where it is; see checkFront.
+const (
+	frontVersionEnv = "BG_AGENT_FRONT_VERSION"
+	frontPathEnv    = "BG_AGENT_FRONT"
+)
+
+// front is the path of the front that ran this core ("" when run directly).
+var front string
+
+// frontPath is the bg-agent that credential_process should run: the front
+// that ran this core, else one next to it or in the bin/ beside the
+// libexec/bg-agent/ it sits in, else the core itself (it serves the same
+// argv, only slower).
+func frontPath() (string, error) {
+	if front != "" {
+		return front, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	name := strings.Replace(filepath.Base(exe), "bg-agent-core", "bg-agent", 1)
+	for _, p := range []string{filepath.Join(filepath.Dir(exe), name), filepath.Join(filepath.Dir(exe), "..", "..", "bin", name)} {
+		if st, err := os.Stat(p); err == nil && !st.IsDir() && p != exe {
+			return filepath.Clean(p), nil
+		}
+	}
+	return exe, nil
+}
 
 // checkFront refuses a front of another release: a half-upgraded install
 // would mix wire protocols and messages. The variable is removed so no
@@ -58,7 +87,9 @@ func checkFront() error {
 	if !ok {
 		return nil
 	}
+	front = os.Getenv(frontPathEnv)
 	os.Unsetenv(frontVersionEnv)
+	os.Unsetenv(frontPathEnv)
 	if self := version + " (" + commit + ")"; front != self {
 		return bgerr.New(bgerr.KindConfig, "bg-agent "+front+" runs bg-agent-core "+self+": they come from different releases",
 			"reinstall bg-agent so that bg-agent and bg-agent-core are from the same package")

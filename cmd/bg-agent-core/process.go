@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -15,113 +14,53 @@ import (
 	"github.com/bg-agent/bg-agent/internal/agent"
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/credproc"
-	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/ecs"
+	"github.com/bg-agent/bg-agent/internal/issue"
 )
 
-// minValidity is what a caller must get at least: botocore refreshes 15 min
-// before expiry and loops on anything shorter (notes/aws-facts.md).
-const minValidity = 15 * time.Minute
-
-// issued is what process and exec hand on.
+// issued is what process, exec and console hand on.
 type issued struct {
-	creds  aws.Credentials
-	arn    string
-	region string // the profile's region, for AWS_REGION
-	served string // the region whose STS issued the final session
-	fresh  bool   // STS issued the final session for this request (not a cached one)
-	via    string // agent | direct
+	profile *config.Profile
+	creds   aws.Credentials
+	arn     string
+	served  string // the region whose STS issued the final session
 }
 
-// credentials asks the agent (starting it if needed) and falls back to
-// direct mode, with a warning, when no agent can be reached: a broken agent
-// must never lock an operator out. BG_AGENT_DIRECT=1 or --direct skips it.
-// Every issue and every failure is written to the audit log first (fsync):
-// no credentials leave without a record (DESIGN.md §5).
+// credentials asks the agent (starting it if needed), which runs the
+// issuing service and records what it serves; when no agent can be
+// reached the same service runs here (direct mode), with a warning: a
+// broken agent must never lock an operator out. BG_AGENT_DIRECT=1 or
+// --direct skips the agent.
 func (a *appCtx) credentials(ctx context.Context, direct bool, profile string) (*issued, error) {
-	p, err := a.loadProfile(profile)
+	set, err := a.settings()
+	if err != nil {
+		return nil, err
+	}
+	p, err := config.Load(set.ConfigFile, profile)
 	if err != nil {
 		return nil, err
 	}
 	a.profile = p
-	why, err := a.justification(p)
-	if err != nil {
-		return nil, err
-	}
-	log, err := a.auditLog()
-	if err != nil {
-		return nil, err
-	}
-	out, err := a.issue(ctx, direct, p, why)
-	rec := a.auditRecord(p, why)
-	if a.env.HoldSignals != nil {
-		a.env.HoldSignals() // no Ctrl-C between here and exit cuts a record short
-	}
-	if err != nil {
-		rec.Event, rec.Result, rec.Error = audit.EventFailure, audit.ResultFailed, err.Error()
-		if aerr := log.Append(rec); aerr != nil {
-			a.ui.Warnf("%v", aerr)
-		}
-		return nil, err
-	}
-	rec.Event, rec.Result, rec.Via = audit.EventIssue, audit.ResultIssued, out.via
-	rec.Region, rec.Expires = out.served, out.creds.Expires.UTC()
-	written, err := log.AppendRecord(rec)
-	if err != nil {
-		return nil, err
-	}
-	if out.fresh {
-		a.notify(ctx, p, log, written, out.creds)
-	}
-	return a.checkValidity(p, out), nil
-}
-
-func (a *appCtx) issue(ctx context.Context, direct bool, p *config.Profile, why declare.Justification) (*issued, error) {
-	out := &issued{region: p.Region}
 	if !direct && a.env.Getenv("BG_AGENT_DIRECT") == "" {
-		start := time.Now()
-		cr, err := a.viaAgent(ctx, p, why)
+		cr, err := a.viaAgent(ctx, set, p)
 		if err == nil {
-			out.creds = aws.Credentials{AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey,
-				SessionToken: cr.SessionToken, CanExpire: true, Expires: cr.Expiration}
-			out.arn, out.served, out.via = cr.ARN, cr.Region, "agent"
-			out.fresh = !cr.Issued.Before(start)
-			return out, nil
+			return &issued{profile: p, arn: cr.ARN, served: cr.Region, creds: aws.Credentials{
+				AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, SessionToken: cr.SessionToken,
+				CanExpire: true, Expires: cr.Expiration}}, nil
 		}
 		if !errors.Is(err, agent.ErrUnavailable) {
 			return nil, err
 		}
 		a.ui.Warnf("%v; running the chain in this process instead", err)
 	}
-	store, err := a.openStore()
+	svc := &issue.Service{Broker: a.directBroker(set), Via: audit.ViaDirect}
+	res, err := svc.IssueProfile(ctx, set, p, issue.Caller{Secrets: a.lazyStore(), MFA: a.mfaSource, UI: a.ui})
 	if err != nil {
 		return nil, err
 	}
-	src, err := a.mfaSource(p)
-	if err != nil {
-		return nil, err
-	}
-	b, err := a.broker()
-	if err != nil {
-		return nil, err
-	}
-	res, err := b.Credentials(ctx, broker.Request{Profile: p, Secrets: store, MFA: src, UI: a.ui, Why: why})
-	if err != nil {
-		return nil, err
-	}
-	out.creds, out.arn, out.served, out.via, out.fresh = res.Final.Credentials, res.Final.ARN, res.Final.Region, "direct", true
-	return out, nil
-}
-
-func (a *appCtx) checkValidity(p *config.Profile, out *issued) *issued {
-	if left := time.Until(out.creds.Expires); left < minValidity {
-		a.ui.Warnf("these credentials expire in %s; AWS tools refresh 15 min before expiry, so raise bg_duration of profile %s",
-			left.Round(time.Second), p.Name)
-	}
-	return out
+	return &issued{profile: p, creds: res.Credentials, arn: res.ARN, served: res.Region}, nil
 }
 
 var directFlag = &cli.BoolFlag{Name: "direct", Usage: "do not use the agent: run the whole chain in this process"}
@@ -185,7 +124,7 @@ func (a *appCtx) execCommand() *cli.Command {
 				return err
 			}
 			cmd := exec.Command(args[1], args[2:]...)
-			cmd.Env = credproc.Env(a.env.Environ, res.creds, res.arn, res.region, args[0])
+			cmd.Env = credproc.Env(a.env.Environ, res.creds, res.arn, res.profile.Region, args[0])
 			if c.Bool("server") {
 				first := res.creds
 				srv, err := ecs.Start(func(ctx context.Context) (aws.Credentials, error) {
@@ -199,13 +138,13 @@ func (a *appCtx) execCommand() *cli.Command {
 						return aws.Credentials{}, err
 					}
 					return r.creds, nil
-				}, minValidity, a.ui)
+				}, issue.MinValidity, a.ui)
 				if err != nil {
 					return err
 				}
 				defer srv.Close()
 				a.ui.Infof("serving credentials for %s on %s", args[0], srv.URL)
-				cmd.Env = credproc.ContainerEnv(a.env.Environ, srv.Env(), res.region, args[0])
+				cmd.Env = credproc.ContainerEnv(a.env.Environ, srv.Env(), res.profile.Region, args[0])
 			}
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = a.env.Stdin, a.env.Stdout, a.env.Stderr
 			return runChild(cmd)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -154,7 +153,7 @@ func (a *appCtx) binaryPath(flag string) (string, error) {
 		}
 		return flag, nil
 	}
-	exe, err := os.Executable()
+	exe, err := frontPath()
 	if err != nil {
 		return "", bgerr.Wrap(bgerr.KindConfig, err, "cannot find the path of the running bg-agent: "+err.Error(),
 			"name it with --binary /full/path/to/bg-agent")

@@ -15,6 +15,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
@@ -75,14 +76,6 @@ func (a *appCtx) filePassphrase(prompt string) (string, error) {
 		"set BG_AGENT_FILE_PASSPHRASE, or run from a terminal")
 }
 
-func (a *appCtx) loadProfile(name string) (*config.Profile, error) {
-	file, err := a.configFile()
-	if err != nil {
-		return nil, err
-	}
-	return config.Load(file, name)
-}
-
 // mfaSource picks the profile's code source.
 func (a *appCtx) mfaSource(p *config.Profile) (mfa.Source, error) {
 	switch p.MFA {
@@ -115,21 +108,26 @@ func (a *appCtx) operatorWriter() io.Writer {
 	return a.env.Stderr
 }
 
-func (a *appCtx) broker() (*broker.Broker, error) {
-	dir, err := a.stateDir()
+// directBroker runs the chain in this process: no cache, so every run
+// asks for a new MFA session.
+func (a *appCtx) directBroker(set issue.Settings) *broker.Broker {
+	return &broker.Broker{StateDir: set.StateDir, Clients: &chain.ClientCache{}}
+}
+
+// lazyStore opens the keystore when the chain first needs a secret: a
+// request the agent serves from its cache never opens it.
+func (a *appCtx) lazyStore() broker.Secrets {
+	return lazyStore(sync.OnceValues(a.openStore))
+}
+
+type lazyStore func() (*keystore.Store, error)
+
+func (l lazyStore) Get(user string) (keystore.Secret, error) {
+	s, err := l()
 	if err != nil {
-		return nil, err
+		return keystore.Secret{}, err
 	}
-	file, err := a.configFile()
-	if err != nil {
-		return nil, err
-	}
-	return &broker.Broker{
-		StateDir: dir,
-		Clients: func(ctx context.Context, p *config.Profile) (*chain.Clients, error) {
-			return chain.NewClients(ctx, chain.ClientOptions{ConfigFile: file, Profile: p.Name})
-		},
-	}, nil
+	return s.Get(user)
 }
 
 // promptEnv says how the operator can be asked: the terminal, and on a

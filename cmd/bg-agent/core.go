@@ -12,7 +12,10 @@ import (
 // to run for a front of another release (a half-upgraded install would
 // otherwise mix wire protocols and messages). The core removes it from its
 // own environment, so no child sees it.
-const FrontVersionEnv = "BG_AGENT_FRONT_VERSION"
+const (
+	FrontVersionEnv = "BG_AGENT_FRONT_VERSION"
+	FrontPathEnv    = "BG_AGENT_FRONT"
+)
 
 // coreName is the core's file name on this platform.
 func coreName() string {
@@ -54,5 +57,8 @@ func execCore(args []string) error {
 		return err
 	}
 	env := append(os.Environ(), FrontVersionEnv+"="+version+" ("+commit+")")
+	if self, err := os.Executable(); err == nil {
+		env = append(env, FrontPathEnv+"="+self) // for the credential_process lines setup writes
+	}
 	return execve(core, args, env)
 }

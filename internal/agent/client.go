@@ -7,9 +7,8 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
@@ -20,7 +19,8 @@ import (
 var ClientIdleTimeout = 15 * time.Second
 
 // ErrUnavailable means no usable agent: none runs, it could not be started,
-// or it went away mid-request. Callers fall back to direct mode.
+// it speaks another protocol version or runs with other settings, or it went
+// away mid-request. Callers fall back to direct mode.
 var ErrUnavailable = errors.New("agent unavailable")
 
 type unavailable struct{ why error }
@@ -32,46 +32,110 @@ func (u *unavailable) Unwrap() []error {
 
 // Asker answers the agent's questions on the caller's side.
 type Asker struct {
-	// NetEnv is the client's network settings, checked against the agent's.
-	NetEnv NetEnv
 	Secret func(user string) (keystore.Secret, error)
-	MFA    mfa.Source
-	UI     interface {
+	// MFA gives the code source of a profile (its bg_mfa).
+	MFA func(profile string) (mfa.Source, error)
+	UI  interface {
 		Infof(string, ...any)
 		Noticef(string, ...any)
 		Warnf(string, ...any)
 	}
 }
 
-// Call sends a one-shot request (ping, status, lock, stop) and returns the reply.
-func Call(socket string, req Message) (Message, error) {
+// call sends a one-shot request and decodes the reply of type want into out.
+func call(socket, typ, want string, out any) error {
 	nc, err := dial(socket, 2*time.Second)
 	if err != nil {
-		return Message{}, &unavailable{err}
+		return &unavailable{err}
 	}
 	defer nc.Close()
-	c := newConn(nc)
+	c := wire.NewConn(nc, wire.MaxLine)
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	// A refusing agent answers and hangs up before reading, so a failed
 	// write may still have an answer waiting.
-	werr := c.send(req)
-	m, err := c.recv()
+	werr := c.Send(wire.NewHead(typ))
+	h, err := c.Next()
 	if err != nil {
 		if werr != nil {
 			err = werr
 		}
-		return Message{}, &unavailable{err}
+		return &unavailable{err}
 	}
-	if m.Type == TError && m.Error != nil {
-		return m, m.Error.err()
+	if err := lastLine(c, h); err != nil {
+		return err
 	}
-	return m, nil
+	if h.Type != want {
+		return &unavailable{errors.New("unexpected " + h.Type + " to " + typ)}
+	}
+	return c.Decode(out)
 }
 
-// RequestCredentials asks the agent for p's credentials, answering its questions
-// with a. Any failure to talk to the agent is ErrUnavailable; errors the
-// agent reports (wrong secret, region down, …) come back as they are.
-func RequestCredentials(ctx context.Context, socket string, p *config.Profile, why declare.Justification, a Asker) (*Credentials, error) {
+// lastLine turns an error, version or mismatch line into its error.
+func lastLine(c *wire.Conn, h wire.Head) error {
+	if h.V != wire.Version {
+		var v wire.VersionError
+		_ = c.Decode(&v)
+		if v.Text == "" {
+			v.Text = "the agent speaks another protocol version; stop it (bg-agent agent stop) so the current one starts"
+		}
+		return &unavailable{errors.New(v.Text)}
+	}
+	switch h.Type {
+	case wire.TError:
+		var e wire.Error
+		if err := c.Decode(&e); err != nil {
+			return &unavailable{err}
+		}
+		return fromInfo(e.Error)
+	case wire.TVersion, wire.TEnvMismatch:
+		var m wire.EnvMismatch // the same shape as VersionError
+		if err := c.Decode(&m); err != nil {
+			return &unavailable{err}
+		}
+		return &unavailable{errors.New(m.Text)}
+	}
+	return nil
+}
+
+// Ping reports whether an agent answers on socket.
+func Ping(socket string) (*wire.Info, error) {
+	var m wire.AgentInfo
+	if err := call(socket, wire.TPing, wire.TAgentInfo, &m); err != nil {
+		return nil, err
+	}
+	return &m.Agent, nil
+}
+
+// Status returns the agent and its cached sessions.
+func Status(socket string) (*wire.Status, error) {
+	var m wire.Status
+	if err := call(socket, wire.TStatus, wire.TStatusReply, &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Lock makes the agent forget every session; it returns how many.
+func Lock(socket string) (int, error) {
+	var m wire.Locked
+	err := call(socket, wire.TLock, wire.TLocked, &m)
+	return m.Count, err
+}
+
+// Stop stops the agent.
+func Stop(socket string) (*wire.Info, error) {
+	var m wire.AgentInfo
+	if err := call(socket, wire.TStop, wire.TAgentInfo, &m); err != nil {
+		return nil, err
+	}
+	return &m.Agent, nil
+}
+
+// RequestCredentials asks the agent for credentials, answering its
+// questions with a. Any failure to talk to the agent is ErrUnavailable;
+// errors the agent reports (wrong secret, region down, …) come back as
+// they are.
+func RequestCredentials(ctx context.Context, socket string, req wire.IssueRequest, a Asker) (*wire.Credentials, error) {
 	nc, err := dial(socket, 2*time.Second)
 	if err != nil {
 		return nil, &unavailable{err}
@@ -79,79 +143,87 @@ func RequestCredentials(ctx context.Context, socket string, p *config.Profile, w
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	defer stop()
-	c := newConn(nc)
-	env := a.NetEnv
-	if env == nil {
-		env = NetEnv{}
+	c := wire.NewConn(nc, wire.MaxLine)
+	req.Head, req.CanAnswer = wire.NewHead(wire.TIssue), true
+	if req.NetEnv == nil {
+		req.NetEnv = wire.NetEnv{}
 	}
-	_ = c.sendLine(clientLine{V: Version, Type: TCredentials, Profile: p, Reason: why.Reason, Ticket: why.Ticket, NetEnv: &env}) // a refusal is read below
+	_ = c.Send(req) // a refusal is read below
+	refuse := func(err error) error {
+		return c.Send(wire.Refusal{Head: wire.NewHead(wire.TRefusal), Error: errorInfo(err)})
+	}
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
-		var m agentLine
-		if err := c.recvLine(&m); err != nil {
+		h, err := c.Next()
+		if err != nil {
 			if ctx.Err() != nil {
 				return nil, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "canceled while waiting for the agent")
 			}
 			return nil, &unavailable{err}
 		}
-		switch m.Type {
-		case TWait:
-		case TInfo:
-			a.UI.Infof("%s", m.Text)
-		case TNotice:
-			a.UI.Noticef("%s", m.Text)
-		case TWarn:
-			a.UI.Warnf("%s", m.Text)
-		case TNeedSecret:
-			sec, err := a.Secret(m.User)
+		if err := lastLine(c, h); err != nil {
+			return nil, err
+		}
+		switch h.Type {
+		case wire.TWait:
+		case wire.TInfo, wire.TNotice, wire.TWarn:
+			var p wire.Progress
+			if err := c.Decode(&p); err != nil {
+				return nil, &unavailable{err}
+			}
+			map[string]func(string, ...any){wire.TInfo: a.UI.Infof, wire.TNotice: a.UI.Noticef, wire.TWarn: a.UI.Warnf}[h.Type]("%s", p.Text)
+		case wire.TNeedSecret:
+			var q wire.NeedSecret
+			if err := c.Decode(&q); err != nil {
+				return nil, &unavailable{err}
+			}
+			sec, err := a.Secret(q.User)
 			if err != nil {
 				if ctx.Err() != nil { // Ctrl-C at a prompt: stop here, the agent sees the connection close
 					return nil, err
 				}
-				_ = c.sendLine(clientLine{V: Version, Type: TError, Error: errorInfo(err)})
+				_ = refuse(err)
 				continue
 			}
-			if err := c.sendLine(clientLine{V: Version, Type: TAnswer, Secret: &sec}); err != nil {
+			if err := c.Send(wire.Secret{Head: wire.NewHead(wire.TSecret), AccessKeyID: sec.AccessKeyID,
+				SecretAccessKey: sec.SecretAccessKey}); err != nil {
 				return nil, &unavailable{err}
 			}
-		case TNeedMFA:
+		case wire.TNeedMFA:
+			var q wire.NeedMFA
+			if err := c.Decode(&q); err != nil {
+				return nil, &unavailable{err}
+			}
 			_ = nc.SetReadDeadline(time.Time{})
-			code, err := a.MFA.Code(ctx, mfa.Request{Serial: m.Serial, Profile: p.Name, User: m.User, Retry: m.Retry})
+			code, err := askCode(ctx, a, q)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, err
 				}
-				_ = c.sendLine(clientLine{V: Version, Type: TError, Error: errorInfo(err)})
+				_ = refuse(err)
 				continue
 			}
-			if err := c.sendLine(clientLine{V: Version, Type: TAnswer, Code: code}); err != nil {
+			if err := c.Send(wire.Code{Head: wire.NewHead(wire.TCode), Code: code}); err != nil {
 				return nil, &unavailable{err}
 			}
-		case TMismatch:
-			return nil, &unavailable{errors.New(m.Text)}
-		case TResult:
-			if m.Credentials == nil {
+		case wire.TCredentials:
+			var cr wire.Credentials
+			if err := c.Decode(&cr); err != nil || cr.AccessKeyID == "" {
 				return nil, &unavailable{errors.New("empty result")}
 			}
-			return m.Credentials, nil
-		case TError:
-			if m.Error == nil {
-				return nil, &unavailable{errors.New("empty error")}
-			}
-			return nil, m.Error.err()
+			return &cr, nil
 		default:
-			return nil, &unavailable{errors.New("unexpected " + m.Type)}
+			return nil, &unavailable{errors.New("unexpected " + h.Type)}
 		}
 	}
 }
 
-// Ping reports whether an agent answers on socket.
-func Ping(socket string) (*Info, error) {
-	m, err := Call(socket, Message{Type: TPing})
+func askCode(ctx context.Context, a Asker, q wire.NeedMFA) (string, error) {
+	src, err := a.MFA(q.Profile)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
-	return m.Agent, nil
+	return src.Code(ctx, mfa.Request{Serial: q.Serial, Profile: q.Profile, User: q.User, Retry: q.Retry})
 }
 
 // Start runs `exe agent` detached, its output appended to logFile, and

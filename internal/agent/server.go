@@ -8,12 +8,14 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
-	"github.com/bg-agent/bg-agent/internal/declare"
+	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
@@ -26,8 +28,12 @@ type Logger interface {
 
 // Server is a running agent.
 type Server struct {
-	Broker *broker.Broker // with Cache set
-	Socket string
+	// Issuer runs every request; its Broker has the Cache.
+	Issuer *issue.Service
+	// StateDir is the agent's state directory: its audit log, declaration
+	// and locks. A client with another one is refused (EnvMismatch).
+	StateDir string
+	Socket   string
 	// IdleTimeout: after this long without a request the agent forgets its
 	// sessions and exits (an auto-started agent is started again on demand).
 	IdleTimeout time.Duration
@@ -39,20 +45,36 @@ type Server struct {
 	// socket activation hands one over).
 	Listener net.Listener
 	// NetEnv is the agent's own network settings; a request whose NetEnv
-	// differs is refused with TMismatch (see NetEnv).
-	NetEnv NetEnv
+	// differs is refused with EnvMismatch (see wire.NetEnv).
+	NetEnv wire.NetEnv
+	// MaxConns bounds the connections served at once (DefaultMaxConns);
+	// more are answered with an error and closed, so a flood costs at most
+	// MaxConns × wire.MaxRequestLine of buffers.
+	MaxConns int
+	// QuestionTimeout bounds waiting for a client's answer (DefaultQuestionTimeout).
+	QuestionTimeout time.Duration
 
 	started  time.Time
 	mu       sync.Mutex
 	lastUsed time.Time
 	stop     context.CancelFunc
+	conns    atomic.Int64
 }
 
-// DefaultIdleTimeout is how long an unused agent keeps its sessions.
-const DefaultIdleTimeout = 8 * time.Hour
-
-// DefaultHeartbeat keeps clients' read deadlines (ClientIdleTimeout) far away.
-const DefaultHeartbeat = 2 * time.Second
+// Defaults.
+const (
+	// DefaultIdleTimeout is how long an unused agent keeps its sessions.
+	DefaultIdleTimeout = 8 * time.Hour
+	// DefaultHeartbeat keeps clients' read deadlines (ClientIdleTimeout) far away.
+	DefaultHeartbeat = 2 * time.Second
+	// DefaultMaxConns is far above a busy Terraform run's fan-out.
+	DefaultMaxConns = 256
+	// DefaultQuestionTimeout: a touch or a typed code takes seconds; this is
+	// direct mode's wait for another process holding the MFA device.
+	DefaultQuestionTimeout = 2 * time.Minute
+	// firstLineTimeout bounds how long a connection may stay silent.
+	firstLineTimeout = 10 * time.Second
+)
 
 // Serve listens on Socket until ctx ends, `agent stop`, or the idle timeout.
 func (s *Server) Serve(ctx context.Context) error {
@@ -71,6 +93,12 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.touch()
 	if s.Heartbeat <= 0 {
 		s.Heartbeat = DefaultHeartbeat
+	}
+	if s.MaxConns <= 0 {
+		s.MaxConns = DefaultMaxConns
+	}
+	if s.QuestionTimeout <= 0 {
+		s.QuestionTimeout = DefaultQuestionTimeout
 	}
 	s.Log.Infof("agent listening on %s (pid %d)", where, os.Getpid())
 	var wg sync.WaitGroup
@@ -95,9 +123,15 @@ func (s *Server) Serve(ctx context.Context) error {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
+		if n := s.conns.Add(1); n > int64(s.MaxConns) {
+			s.conns.Add(-1)
+			s.refuseBusy(c)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer s.conns.Add(-1)
 			s.handle(ctx, c)
 		}()
 	}
@@ -108,14 +142,23 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
-	n := s.Broker.Cache.Lock()
+	n := s.Issuer.Broker.Cache.Lock()
 	s.Log.Infof("agent stopped; forgot %d session(s)", n)
 	return nil
 }
 
+// refuseBusy answers a connection over MaxConns without reading from it.
+func (s *Server) refuseBusy(c net.Conn) {
+	s.Log.Warnf("refused a connection: %d are open (the limit)", s.MaxConns)
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	_ = wire.NewConn(c, wire.MaxRequestLine).Send(errorLine(bgerr.New(bgerr.KindUsage,
+		fmt.Sprintf("the agent is serving %d connections, its limit", s.MaxConns), "retry in a moment")))
+	c.Close()
+}
+
 // Lock forgets every session now (agent lock, SIGHUP).
 func (s *Server) Lock() int {
-	n := s.Broker.Cache.Lock()
+	n := s.Issuer.Broker.Cache.Lock()
 	s.Log.Infof("locked: forgot %d session(s)", n)
 	return n
 }
@@ -146,93 +189,133 @@ func (s *Server) idleWatch(ctx context.Context) {
 	}
 }
 
-func (s *Server) info() *Info {
+func (s *Server) info() wire.Info {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return &Info{HeapMB: float64(ms.HeapInuse) / (1 << 20), Goroutines: runtime.NumGoroutine(), PID: os.Getpid(), Started: s.started, Version: s.Version, Socket: s.Socket,
-		Margin: chain.FormatDuration(s.Broker.Cache.Margin), Idle: chain.FormatDuration(s.IdleTimeout),
-		Unlock: chain.FormatDuration(s.Broker.Cache.MaxUnlock)}
+	c := s.Issuer.Broker.Cache
+	return wire.Info{HeapMB: float64(ms.HeapInuse) / (1 << 20), Goroutines: runtime.NumGoroutine(),
+		Connections: int(s.conns.Load()), PID: os.Getpid(), Started: s.started, Version: s.Version, Socket: s.Socket,
+		Margin: chain.FormatDuration(c.Margin), Idle: chain.FormatDuration(s.IdleTimeout),
+		Unlock: chain.FormatDuration(c.MaxUnlock)}
 }
 
 func (s *Server) handle(ctx context.Context, nc net.Conn) {
 	defer nc.Close()
-	c := newConn(nc)
+	c := wire.NewConn(nc, wire.MaxRequestLine)
 	if err := checkPeer(nc); err != nil {
 		s.Log.Warnf("refused a connection: %v", err)
-		_ = c.send(Message{Type: TError, Error: errorInfo(err)})
+		_ = c.Send(errorLine(err))
 		return
 	}
-	_ = nc.SetReadDeadline(time.Now().Add(10 * time.Second))
-	req, err := c.recv()
+	_ = nc.SetReadDeadline(time.Now().Add(firstLineTimeout))
+	h, err := c.Next()
 	if err != nil {
+		s.badLine(c, "request", err)
 		return
 	}
 	_ = nc.SetReadDeadline(time.Time{})
-	if req.V != Version {
-		_ = c.send(Message{Type: TError, Error: errorInfo(bgerr.New(bgerr.KindUsage,
-			fmt.Sprintf("this agent speaks protocol version %d, the client %d", Version, req.V),
-			"stop the old agent (bg-agent agent stop) so the current one starts"))})
+	if h.V != wire.Version {
+		s.Log.Warnf("refused a request of protocol version %d", h.V)
+		_ = c.Send(wire.VersionError{Head: wire.NewHead(wire.TVersion),
+			Text: fmt.Sprintf("the agent speaks protocol version %d, the client %d: stop the agent (bg-agent agent stop) so the current one starts", wire.Version, h.V)})
 		return
 	}
 	s.touch()
 	defer s.touch()
-	switch req.Type {
-	case TPing:
-		_ = c.send(Message{Type: TOK, Agent: s.info()})
-	case TStatus:
-		_ = c.send(Message{Type: TOK, Agent: s.info(), Sessions: s.Broker.Cache.Status()})
-	case TLock:
-		_ = c.send(Message{Type: TOK, Count: s.Lock()})
-	case TStop:
-		_ = c.send(Message{Type: TOK, Agent: s.info()})
+	switch h.Type {
+	case wire.TPing:
+		_ = c.Send(wire.AgentInfo{Head: wire.NewHead(wire.TAgentInfo), Agent: s.info()})
+	case wire.TStatus:
+		_ = c.Send(s.status())
+	case wire.TLock:
+		_ = c.Send(wire.Locked{Head: wire.NewHead(wire.TLocked), Count: s.Lock()})
+	case wire.TStop:
+		_ = c.Send(wire.AgentInfo{Head: wire.NewHead(wire.TAgentInfo), Agent: s.info()})
 		s.stop()
-	case TCredentials:
-		s.credentials(ctx, c, req)
+	case wire.TIssue:
+		var req wire.IssueRequest
+		if err := c.Decode(&req); err != nil {
+			s.badLine(c, "issue request", err)
+			return
+		}
+		s.issue(ctx, c, nc, req)
 	default:
-		_ = c.send(Message{Type: TError, Error: errorInfo(bgerr.New(bgerr.KindUsage, "unknown request "+req.Type))})
+		s.Log.Warnf("refused an unknown request %q", h.Type)
+		_ = c.Send(errorLine(bgerr.New(bgerr.KindUsage, "unknown request "+h.Type)))
 	}
 }
 
-func (s *Server) credentials(ctx context.Context, c *conn, req Message) {
-	if req.Profile == nil {
-		_ = c.send(Message{Type: TError, Error: errorInfo(bgerr.New(bgerr.KindUsage, "credentials request without a profile"))})
+// badLine answers and logs a line that is not the protocol (or none came).
+func (s *Server) badLine(c *wire.Conn, what string, err error) {
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		s.Log.Warnf("closed a connection that sent no %s within %s", what, firstLineTimeout)
+	case errors.Is(err, wire.ErrLineTooLong):
+		s.Log.Warnf("refused a %s over %d bytes", what, wire.MaxRequestLine)
+		_ = c.Send(errorLine(bgerr.New(bgerr.KindUsage, fmt.Sprintf("%s over %d bytes", what, wire.MaxRequestLine))))
+	case errors.As(err, new(*wire.MalformedError)):
+		s.Log.Warnf("refused a malformed %s: %v", what, err)
+		_ = c.Send(errorLine(bgerr.Wrap(bgerr.KindUsage, err, err.Error())))
+	}
+}
+
+func (s *Server) status() wire.Status {
+	out := wire.Status{Head: wire.NewHead(wire.TStatusReply), Agent: s.info(), Sessions: []wire.Session{}}
+	for _, si := range s.Issuer.Broker.Cache.Status() {
+		out.Sessions = append(out.Sessions, wire.Session{Key: si.Key, ARN: si.ARN, Step: si.Step, Region: si.Region,
+			Expires: si.Expires, Created: si.Created})
+	}
+	return out
+}
+
+func (s *Server) issue(ctx context.Context, c *wire.Conn, nc net.Conn, req wire.IssueRequest) {
+	if req.Profile == "" || req.ConfigFile == "" {
+		_ = c.Send(errorLine(bgerr.New(bgerr.KindUsage, "issue request without a profile or config file")))
 		return
 	}
-	if req.NetEnv != nil {
-		if diff := req.NetEnv.Diff(s.NetEnv); diff != nil {
-			_ = c.send(Message{Type: TMismatch, Text: mismatch(diff)})
-			return
-		}
+	if req.StateDir != s.StateDir {
+		_ = c.Send(wire.EnvMismatch{Head: wire.NewHead(wire.TEnvMismatch), Text: fmt.Sprintf(
+			"it keeps its state in %s, this shell in %s; stop it (bg-agent agent stop) so the next call starts one from this environment",
+			s.StateDir, req.StateDir)})
+		return
 	}
-	r := &remote{c: c}
+	if diff := req.NetEnv.Diff(s.NetEnv); diff != nil {
+		_ = c.Send(wire.EnvMismatch{Head: wire.NewHead(wire.TEnvMismatch), Text: wire.Mismatch(diff)})
+		return
+	}
+	r := &remote{c: c, nc: nc, canAnswer: req.CanAnswer, timeout: s.QuestionTimeout}
 	hb := time.NewTicker(s.Heartbeat)
 	defer hb.Stop()
 	type outcome struct {
-		res *chain.Result
+		res *issue.Issued
 		err error
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		res, err := s.Broker.Credentials(ctx, broker.Request{Profile: req.Profile, Secrets: r, MFA: r, UI: r,
-			Why: declare.Justification{Reason: req.Reason, Ticket: req.Ticket}})
+		res, err := s.Issuer.Issue(ctx, issue.Settings{StateDir: s.StateDir, ConfigFile: req.ConfigFile,
+			Reason: req.Reason, Ticket: req.Ticket, AuditOverride: req.AuditOverride}, req.Profile,
+			issue.Caller{Secrets: r, MFA: func(*config.Profile) (mfa.Source, error) { return r, nil }, UI: r, PID: req.PID})
 		done <- outcome{res, err}
 	}()
 	for {
 		select {
 		case <-hb.C:
 			if !r.asking() {
-				_ = c.send(Message{Type: TWait})
+				_ = c.Send(wire.Progress{Head: wire.NewHead(wire.TWait)})
 			}
 		case o := <-done:
-			if o.err != nil {
-				_ = c.send(Message{Type: TError, Error: errorInfo(o.err)})
-				return
+			switch {
+			case errors.Is(o.err, issue.ErrNeedsCaller):
+				_ = c.Send(wire.NeedCore{Head: wire.NewHead(wire.TNeedCore), Why: r.needed})
+			case o.err != nil:
+				_ = c.Send(errorLine(o.err))
+			default:
+				cr := o.res.Credentials
+				_ = c.Send(wire.Credentials{Head: wire.NewHead(wire.TCredentials),
+					AccessKeyID: cr.AccessKeyID, SecretAccessKey: cr.SecretAccessKey, SessionToken: cr.SessionToken,
+					Expiration: cr.Expires, ARN: o.res.ARN, Region: o.res.Region, Fresh: o.res.Fresh})
 			}
-			f := o.res.Final
-			_ = c.send(Message{Type: TResult, Credentials: &Credentials{
-				AccessKeyID: f.Credentials.AccessKeyID, SecretAccessKey: f.Credentials.SecretAccessKey,
-				SessionToken: f.Credentials.SessionToken, Expiration: f.Credentials.Expires,
-				ARN: f.ARN, Region: f.Region, Issued: f.Issued}})
 			return
 		}
 	}
@@ -240,59 +323,79 @@ func (s *Server) credentials(ctx context.Context, c *conn, req Message) {
 
 // remote asks the requesting client for what only it has, and relays progress.
 type remote struct {
-	c   *conn
-	mu  sync.Mutex // one question at a time
-	ask bool
+	c         *wire.Conn
+	nc        net.Conn
+	canAnswer bool
+	timeout   time.Duration
+
+	mu     sync.Mutex // one question at a time
+	ask    bool
+	needed string // what a client that cannot answer was not asked
 }
 
 func (r *remote) asking() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ask }
 
-func (r *remote) question(m Message) (Message, error) {
+// question sends q and reads the answer, within r.timeout.
+func (r *remote) question(q any, what string) (wire.Head, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if !r.canAnswer {
+		r.needed = what
+		return wire.Head{}, issue.ErrNeedsCaller
+	}
 	r.ask = true
 	defer func() { r.ask = false }()
-	if err := r.c.send(m); err != nil {
-		return Message{}, err
+	if err := r.c.Send(q); err != nil {
+		return wire.Head{}, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
 	}
-	a, err := r.c.recv()
-	if err != nil {
-		return Message{}, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
+	_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	defer r.nc.SetReadDeadline(time.Time{})
+	h, err := r.c.Next()
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne) && ne.Timeout():
+		return h, bgerr.Wrap(bgerr.KindCanceled, err, fmt.Sprintf("the caller asked for %s did not answer within %s", what, chain.FormatDuration(r.timeout)),
+			"answer the prompt or touch the YubiKey when asked, then retry")
+	case err != nil:
+		return h, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
+	case h.Type == wire.TRefusal:
+		var ref wire.Refusal
+		if err := r.c.Decode(&ref); err != nil {
+			return h, bgerr.Wrap(bgerr.KindUsage, err, err.Error())
+		}
+		return h, fromInfo(ref.Error)
 	}
-	if a.Type == TError && a.Error != nil {
-		return Message{}, a.Error.err()
-	}
-	if a.Type != TAnswer {
-		return Message{}, bgerr.New(bgerr.KindUsage, "the client answered "+a.Type+" to "+m.Type)
-	}
-	return a, nil
+	return h, nil
 }
 
 func (r *remote) Get(user string) (keystore.Secret, error) {
-	a, err := r.question(Message{Type: TNeedSecret, User: user})
+	h, err := r.question(wire.NeedSecret{Head: wire.NewHead(wire.TNeedSecret), User: user}, "the key of "+user)
 	if err != nil {
 		return keystore.Secret{}, err
 	}
-	if a.Secret == nil {
+	var a wire.Secret
+	if h.Type != wire.TSecret || r.c.Decode(&a) != nil || a.AccessKeyID == "" {
 		return keystore.Secret{}, bgerr.New(bgerr.KindNoSecret, "the client sent no secret for "+user)
 	}
-	return *a.Secret, nil
+	return keystore.Secret{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey}, nil
 }
 
 func (r *remote) Code(_ context.Context, req mfa.Request) (string, error) {
-	a, err := r.question(Message{Type: TNeedMFA, Serial: req.Serial, User: req.User, Retry: req.Retry})
+	h, err := r.question(wire.NeedMFA{Head: wire.NewHead(wire.TNeedMFA), Profile: req.Profile, Serial: req.Serial,
+		User: req.User, Retry: req.Retry}, "an MFA code of "+req.Serial)
 	if err != nil {
 		return "", err
+	}
+	var a wire.Code
+	if h.Type != wire.TCode || r.c.Decode(&a) != nil {
+		return "", bgerr.New(bgerr.KindUsage, "the client answered "+h.Type+" to need_mfa")
 	}
 	return a.Code, nil
 }
 
-func (r *remote) Infof(f string, a ...any) {
-	_ = r.c.send(Message{Type: TInfo, Text: fmt.Sprintf(f, a...)})
+func (r *remote) progress(t, f string, a ...any) {
+	_ = r.c.Send(wire.Progress{Head: wire.NewHead(t), Text: fmt.Sprintf(f, a...)})
 }
-func (r *remote) Noticef(f string, a ...any) {
-	_ = r.c.send(Message{Type: TNotice, Text: fmt.Sprintf(f, a...)})
-}
-func (r *remote) Warnf(f string, a ...any) {
-	_ = r.c.send(Message{Type: TWarn, Text: fmt.Sprintf(f, a...)})
-}
+func (r *remote) Infof(f string, a ...any)   { r.progress(wire.TInfo, f, a...) }
+func (r *remote) Noticef(f string, a ...any) { r.progress(wire.TNotice, f, a...) }
+func (r *remote) Warnf(f string, a ...any)   { r.progress(wire.TWarn, f, a...) }

@@ -78,6 +78,12 @@ const (
 	EventNotifyFailed = "notify-failed"
 )
 
+// Via: who ran the chain.
+const (
+	ViaAgent  = "agent"
+	ViaDirect = "direct"
+)
+
 // Results.
 const (
 	ResultIssued = "issued"

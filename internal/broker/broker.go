@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -53,8 +54,8 @@ type Request struct {
 type Broker struct {
 	// StateDir holds the per-device locks and used-code records.
 	StateDir string
-	// Clients builds the STS clients for a profile (SDK config loading).
-	Clients func(ctx context.Context, p *config.Profile) (*chain.Clients, error)
+	// Clients builds (and may keep) the STS clients for a profile.
+	Clients *chain.ClientCache
 	// LockTimeout bounds waiting for another process using the same MFA device.
 	LockTimeout time.Duration
 	// Cache, when set, keeps sessions in memory and shares them between
@@ -70,7 +71,7 @@ const DefaultLockTimeout = 2 * time.Minute
 // Credentials runs the chain for the request's profile, reusing cached steps.
 func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, error) {
 	p := req.Profile
-	clients, err := b.Clients(ctx, p)
+	clients, err := b.Clients.Get(ctx, p.File, p.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +86,11 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 	mfaKey := "mfa|" + p.User + "|" + p.MFASerial
 	newMFASession := func(ctx context.Context) (*chain.Session, error) {
 		if err := paths.EnsureDir(lockDir); err != nil {
+			return nil, err
+		}
+		// The used-code guard and the device lock are written after the
+		// code is spent: find out now if they cannot be.
+		if err := writable(lockDir); err != nil {
 			return nil, err
 		}
 		sec, err := req.Secrets.Get(p.User)
@@ -201,7 +207,7 @@ func (e *HopError) Where() string {
 
 // CallerIdentity asks STS who creds are, over p's regions (drills end with it).
 func (b *Broker) CallerIdentity(ctx context.Context, p *config.Profile, ui Reporter, creds aws.Credentials) (string, error) {
-	clients, err := b.Clients(ctx, p)
+	clients, err := b.Clients.Get(ctx, p.File, p.Name)
 	if err != nil {
 		return "", err
 	}
@@ -255,4 +261,22 @@ func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string
 		}
 	}
 	return func() { _ = fl.Unlock() }, nil
+}
+
+// writable checks that dir takes a new file (permissions, a read-only or
+// full file system), before anything is asked of the operator.
+func writable(dir string) error {
+	f, err := os.CreateTemp(dir, ".probe-*")
+	if err == nil {
+		name := f.Name()
+		err = f.Close()
+		if rerr := os.Remove(name); err == nil {
+			err = rerr
+		}
+	}
+	if err != nil {
+		return bgerr.Wrap(bgerr.KindKeystore, err, "cannot write the MFA lock and used-code records in "+dir+": "+err.Error(),
+			"check the permissions and free space of the bg-agent state directory (BG_AGENT_HOME)")
+	}
+	return nil
 }

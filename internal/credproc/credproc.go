@@ -3,46 +3,22 @@
 package credproc
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 )
 
-// Output is the credential_process document. Expiration is always set: a
-// document without it is taken as long-term credentials and never refreshed
-// (notes/aws-facts.md).
-type Output struct {
-	Version         int
-	AccessKeyId     string
-	SecretAccessKey string
-	SessionToken    string
-	Expiration      string
-	AccountId       string `json:",omitempty"`
-}
-
-// JSON renders c (for the principal arn) as one line of credential_process JSON.
+// JSON renders c (for the principal arn) as one line of credential_process
+// JSON (wire.ProcessJSON, which the front door prints too).
 func JSON(c aws.Credentials, arn string) ([]byte, error) {
-	b, err := json.Marshal(Output{
-		Version: 1, AccessKeyId: c.AccessKeyID, SecretAccessKey: c.SecretAccessKey,
-		SessionToken: c.SessionToken, Expiration: c.Expires.UTC().Format(time.RFC3339),
-		AccountId: AccountOf(arn),
-	})
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return wire.ProcessJSON(c.AccessKeyID, c.SecretAccessKey, c.SessionToken, c.Expires, arn)
 }
 
 // AccountOf returns the account id in an ARN, or "".
-func AccountOf(arn string) string {
-	p := strings.Split(arn, ":")
-	if len(p) >= 6 && p[0] == "arn" && len(p[4]) == 12 {
-		return p[4]
-	}
-	return ""
-}
+func AccountOf(arn string) string { return wire.AccountOf(arn) }
 
 // clearVars are dropped from a child's environment so that nothing in it
 // overrides or confuses the credentials we put there (a stale profile would

@@ -1,15 +1,9 @@
-package agent
+package wire
 
 import (
-	"context"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/declare"
-	"github.com/bg-agent/bg-agent/internal/keystore"
 )
 
 func TestNetEnv(t *testing.T) {
@@ -41,24 +35,7 @@ func TestNetEnv(t *testing.T) {
 	if !reflect.DeepEqual(d, wantDiff) {
 		t.Fatalf("Diff = %q\nwant %q", d, wantDiff)
 	}
-	if msg := mismatch(d); strings.Contains(msg, "s3cret") || !strings.Contains(msg, "bg-agent agent stop") {
+	if msg := Mismatch(d); strings.Contains(msg, "s3cret") || !strings.Contains(msg, "bg-agent agent stop") {
 		t.Fatalf("mismatch text: %s", msg)
-	}
-}
-
-// A client whose network settings differ from the agent's is refused before
-// anything is fetched, as "agent unavailable" (the client runs the chain
-// itself), not as "not running" (it must not start a second agent).
-func TestAgentRefusesOtherNetEnv(t *testing.T) {
-	sock, _, _ := startServer(t)
-	asked := false
-	_, err := RequestCredentials(context.Background(), sock, &config.Profile{Name: "p"}, declare.Justification{},
-		Asker{NetEnv: NetEnv{"AWS_MAX_ATTEMPTS": "3"}, Secret: func(string) (keystore.Secret, error) {
-			asked = true
-			return keystore.Secret{}, errors.New("not asked")
-		}})
-	if !errors.Is(err, ErrUnavailable) || NotRunning(err) || asked ||
-		!strings.Contains(err.Error(), "AWS_MAX_ATTEMPTS: 3 here, unset in the agent") {
-		t.Fatalf("got %v (secret asked: %v)", err, asked)
 	}
 }

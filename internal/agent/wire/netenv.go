@@ -1,4 +1,4 @@
-package agent
+package wire
 
 import (
 	"fmt"
@@ -68,8 +68,8 @@ func shown(name, v string) string {
 	return v
 }
 
-// mismatch is the agent's refusal, as the client shows it.
-func mismatch(diff []string) string {
+// Mismatch is the agent's refusal, as the client shows it.
+func Mismatch(diff []string) string {
 	return "it runs with other network settings than this shell (" + strings.Join(diff, "; ") +
 		"); stop it (bg-agent agent stop) so the next call starts one from this environment, or set the same in its service unit"
 }

@@ -1,0 +1,307 @@
+// Package wire is the agent's protocol, owned here and spoken by three
+// parties: the agent (internal/agent), the core's client (internal/agent)
+// and the front door (cmd/bg-agent), which imports nothing else of
+// bg-agent's but this package and paths — so it stays standard-library only.
+//
+// The protocol is JSON lines over one private local connection per request.
+// Every line starts with a Head {"v":Version,"type":…}; each type has its own
+// struct with explicit JSON names, and no internal struct of another package
+// ever travels. The first line from the client is its request, carrying the
+// version: that is the handshake, and an agent of another version answers
+// with a VersionError (or, if older, whatever it answers), which the client
+// detects from the Head before reading anything else.
+//
+// The exchange of an issue request:
+//
+//	client → IssueRequest
+//	agent  → Progress*              (info, notice, warn, wait heartbeats)
+//	agent  → NeedSecret | NeedMFA   (CanAnswer clients only; answered by Secret, Code or Refusal)
+//	agent  → Credentials | Error | NeedCore | EnvMismatch   (the last line)
+//
+// A client that cannot answer questions (the front) gets NeedCore instead of
+// a question, and hands the request to the core, which can. Nothing was
+// spent by then: the agent asks nothing else before the secret.
+package wire
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Version is the protocol version; each side refuses any other.
+const Version = 2
+
+// Line types, client → agent.
+const (
+	TIssue   = "issue"
+	TPing    = "ping"
+	TStatus  = "status"
+	TLock    = "lock"
+	TStop    = "stop"
+	TSecret  = "secret"  // answer to NeedSecret
+	TCode    = "code"    // answer to NeedMFA
+	TRefusal = "refusal" // the client could not answer (its error travels back)
+)
+
+// Line types, agent → client.
+const (
+	TInfo        = "info"
+	TNotice      = "notice"
+	TWarn        = "warn"
+	TWait        = "wait" // heartbeat while the agent works
+	TNeedSecret  = "need_secret"
+	TNeedMFA     = "need_mfa"
+	TNeedCore    = "need_core"
+	TCredentials = "credentials"
+	TError       = "error"
+	TEnvMismatch = "env_mismatch"
+	TVersion     = "version_error"
+	TAgentInfo   = "agent_info" // answer to ping and stop
+	TStatusReply = "status_reply"
+	TLocked      = "locked"
+)
+
+// Head starts every line.
+type Head struct {
+	V    int    `json:"v"`
+	Type string `json:"type"`
+}
+
+// NewHead is a Head of this version.
+func NewHead(t string) Head { return Head{V: Version, Type: t} }
+
+// IssueRequest asks for a profile's credentials. The agent loads the
+// profile itself from ConfigFile, and refuses (EnvMismatch) when StateDir
+// or NetEnv differ from its own, since it would then record and fetch
+// somewhere else than the caller's environment says.
+type IssueRequest struct {
+	Head
+	Profile    string `json:"profile"`
+	ConfigFile string `json:"config_file"`
+	StateDir   string `json:"state_dir"`
+	NetEnv     NetEnv `json:"net_env"`
+	// Reason, Ticket and AuditOverride are BG_AGENT_REASON,
+	// BG_AGENT_TICKET and BG_AGENT_AUDIT_OVERRIDE of the caller.
+	Reason        string `json:"reason,omitempty"`
+	Ticket        string `json:"ticket,omitempty"`
+	AuditOverride string `json:"audit_override,omitempty"`
+	// CanAnswer: the client can answer NeedSecret and NeedMFA. When false
+	// the agent answers NeedCore where it would ask.
+	CanAnswer bool `json:"can_answer"`
+	// PID is the caller's process, for the audit record.
+	PID int `json:"pid"`
+}
+
+// Progress is an info, notice, warn or wait line.
+type Progress struct {
+	Head
+	Text string `json:"text,omitempty"`
+}
+
+// NeedSecret asks for the IAM user's access key (the client's keystore).
+type NeedSecret struct {
+	Head
+	User string `json:"user"`
+}
+
+// NeedMFA asks for a code from MFA device Serial.
+type NeedMFA struct {
+	Head
+	Profile string `json:"profile"`
+	User    string `json:"user"`
+	Serial  string `json:"serial"`
+	Retry   bool   `json:"retry,omitempty"` // the previous code was refused
+}
+
+// Secret answers NeedSecret.
+type Secret struct {
+	Head
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+}
+
+// Code answers NeedMFA.
+type Code struct {
+	Head
+	Code string `json:"code"`
+}
+
+// Refusal answers a question the client could not answer.
+type Refusal struct {
+	Head
+	Error ErrorInfo `json:"error"`
+}
+
+// NeedCore tells a client that cannot answer questions to hand over.
+type NeedCore struct {
+	Head
+	Why string `json:"why"`
+}
+
+// Credentials is the final session of the chain, recorded in the audit
+// log before this line was sent.
+type Credentials struct {
+	Head
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	SessionToken    string    `json:"session_token"`
+	Expiration      time.Time `json:"expiration"`
+	ARN             string    `json:"arn"`
+	Region          string    `json:"region"` // whose STS issued it
+	Fresh           bool      `json:"fresh"`  // issued for this request, not from the cache
+}
+
+// ErrorInfo is a failure with its kind and hints, as bgerr has them.
+type ErrorInfo struct {
+	Kind    string   `json:"kind"`
+	Message string   `json:"message"`
+	Hints   []string `json:"hints,omitempty"`
+}
+
+// Error is a failure, the last line.
+type Error struct {
+	Head
+	Error ErrorInfo `json:"error"`
+}
+
+// EnvMismatch: the agent runs with other settings; Text says how.
+type EnvMismatch struct {
+	Head
+	Text string `json:"text"`
+}
+
+// VersionError: the agent speaks another version.
+type VersionError struct {
+	Head
+	Text string `json:"text"`
+}
+
+// AgentInfo describes a running agent (ping, stop).
+type AgentInfo struct {
+	Head
+	Agent Info `json:"agent"`
+}
+
+// Info describes a running agent.
+type Info struct {
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Version string    `json:"version"`
+	Socket  string    `json:"socket"`
+	Margin  string    `json:"margin"`
+	Idle    string    `json:"idle_timeout"`
+	Unlock  string    `json:"max_unlock"`
+	// Memory as the Go runtime sees it, so a leak shows in `agent status`.
+	HeapMB      float64 `json:"heap_mb"`
+	Goroutines  int     `json:"goroutines"`
+	Connections int     `json:"connections"`
+}
+
+// Status answers a status request.
+type Status struct {
+	Head
+	Agent    Info      `json:"agent"`
+	Sessions []Session `json:"sessions"`
+}
+
+// Session is a cached session, without its secrets.
+type Session struct {
+	Key     string    `json:"key"`
+	ARN     string    `json:"arn"`
+	Step    string    `json:"step"`
+	Region  string    `json:"region"`
+	Expires time.Time `json:"expires"`
+	Created time.Time `json:"created"`
+}
+
+// Locked answers a lock request.
+type Locked struct {
+	Head
+	Count int `json:"count"`
+}
+
+// MaxLine bounds one line in either direction: the largest legitimate line
+// (a status of a few thousand sessions) is far below it, and a peer that
+// sends more without a newline is cut off instead of growing a buffer.
+const MaxLine = 1 << 20
+
+// MaxRequestLine bounds what an agent buffers of a client's lines: requests
+// and answers are a few hundred bytes.
+const MaxRequestLine = 64 << 10
+
+// ErrLineTooLong: the peer sent a line over the limit.
+var ErrLineTooLong = errors.New("protocol line too long")
+
+// Conn reads and writes lines; writes are safe for concurrent use.
+type Conn struct {
+	r   *bufio.Reader
+	max int
+	wmu sync.Mutex
+	w   io.Writer
+	buf []byte // the last line read
+}
+
+// NewConn reads lines of at most max bytes from rw.
+func NewConn(rw io.ReadWriter, max int) *Conn {
+	return &Conn{r: bufio.NewReaderSize(rw, 4096), w: rw, max: max}
+}
+
+// Send writes v (a line struct) as one line.
+func (c *Conn) Send(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	_, err = c.w.Write(b)
+	return err
+}
+
+// Next reads the next line and returns its Head; Decode then reads the
+// same line into its type's struct.
+func (c *Conn) Next() (Head, error) {
+	c.buf = c.buf[:0]
+	for {
+		frag, err := c.r.ReadSlice('\n')
+		c.buf = append(c.buf, frag...)
+		if len(c.buf) > c.max {
+			return Head{}, ErrLineTooLong
+		}
+		if err == nil {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err == io.EOF && len(c.buf) > 0 {
+			return Head{}, io.ErrUnexpectedEOF
+		}
+		return Head{}, err
+	}
+	var h Head
+	if err := json.Unmarshal(c.buf, &h); err != nil {
+		return Head{}, &MalformedError{Err: err}
+	}
+	return h, nil
+}
+
+// Decode reads the line Next returned into v.
+func (c *Conn) Decode(v any) error {
+	if err := json.Unmarshal(c.buf, v); err != nil {
+		return &MalformedError{Err: err}
+	}
+	return nil
+}
+
+// MalformedError: a line that is not the protocol's JSON.
+type MalformedError struct{ Err error }
+
+func (e *MalformedError) Error() string { return fmt.Sprintf("malformed protocol line: %v", e.Err) }
+func (e *MalformedError) Unwrap() error { return e.Err }
