@@ -247,6 +247,14 @@ type remote struct {
 
 func (r *remote) asking() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ask }
 
+// QuestionTimeout bounds how long the agent waits for a client to answer
+// one question. A touch or a typed code takes seconds; a client stopped at
+// a prompt (kill -STOP, a terminal left alone) must not hold the callers
+// that wait for the same session. It is shorter than their bound
+// (broker.DefaultLockTimeout), so they take over the fetch, each asking its
+// own client, before they give up. A variable so tests can shorten it.
+var QuestionTimeout = time.Minute
+
 func (r *remote) question(m Message) (Message, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -255,7 +263,21 @@ func (r *remote) question(m Message) (Message, error) {
 	if err := r.c.send(m); err != nil {
 		return Message{}, err
 	}
+	timeout := QuestionTimeout
+	if d, ok := r.c.rw.(interface{ SetReadDeadline(time.Time) error }); ok { // the net.Conn
+		_ = d.SetReadDeadline(time.Now().Add(timeout))
+		defer d.SetReadDeadline(time.Time{})
+	}
 	a, err := r.c.recv()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		what := "the MFA code"
+		if m.Type == TNeedSecret {
+			what = "the secret of " + m.User
+		}
+		return Message{}, bgerr.Wrap(bgerr.KindCanceled, err,
+			fmt.Sprintf("the caller that was asked for %s did not answer within %s", what, timeout),
+			fmt.Sprintf("run the command again and answer its prompt within %s", timeout))
+	}
 	if err != nil {
 		return Message{}, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
 	}
