@@ -51,8 +51,6 @@ type Server struct {
 	// more are answered with an error and closed, so a flood costs at most
 	// MaxConns × wire.MaxRequestLine of buffers.
 	MaxConns int
-	// QuestionTimeout bounds waiting for a client's answer (DefaultQuestionTimeout).
-	QuestionTimeout time.Duration
 
 	started  time.Time
 	mu       sync.Mutex
@@ -69,9 +67,6 @@ const (
 	DefaultHeartbeat = 2 * time.Second
 	// DefaultMaxConns is far above a busy Terraform run's fan-out.
 	DefaultMaxConns = 256
-	// DefaultQuestionTimeout: a touch or a typed code takes seconds; this is
-	// direct mode's wait for another process holding the MFA device.
-	DefaultQuestionTimeout = 2 * time.Minute
 	// firstLineTimeout bounds how long a connection may stay silent.
 	firstLineTimeout = 10 * time.Second
 )
@@ -96,9 +91,6 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	if s.MaxConns <= 0 {
 		s.MaxConns = DefaultMaxConns
-	}
-	if s.QuestionTimeout <= 0 {
-		s.QuestionTimeout = DefaultQuestionTimeout
 	}
 	s.Log.Infof("agent listening on %s (pid %d)", where, os.Getpid())
 	var wg sync.WaitGroup
@@ -284,7 +276,7 @@ func (s *Server) issue(ctx context.Context, c *wire.Conn, nc net.Conn, req wire.
 		_ = c.Send(wire.EnvMismatch{Head: wire.NewHead(wire.TEnvMismatch), Text: wire.Mismatch(diff)})
 		return
 	}
-	r := &remote{c: c, nc: nc, canAnswer: req.CanAnswer, timeout: s.QuestionTimeout}
+	r := &remote{c: c, nc: nc, canAnswer: req.CanAnswer}
 	hb := time.NewTicker(s.Heartbeat)
 	defer hb.Stop()
 	type outcome struct {
@@ -326,7 +318,6 @@ type remote struct {
 	c         *wire.Conn
 	nc        net.Conn
 	canAnswer bool
-	timeout   time.Duration
 
 	mu     sync.Mutex // one question at a time
 	ask    bool
@@ -335,7 +326,15 @@ type remote struct {
 
 func (r *remote) asking() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ask }
 
-// question sends q and reads the answer, within r.timeout.
+// QuestionTimeout bounds how long the agent waits for a client to answer
+// one question. A touch or a typed code takes seconds; a client stopped at
+// a prompt (kill -STOP, a terminal left alone) must not hold the callers
+// that wait for the same session. It is shorter than their bound
+// (broker.DefaultLockTimeout), so they take over the fetch, each asking its
+// own client, before they give up. A variable so tests can shorten it.
+var QuestionTimeout = time.Minute
+
+// question sends q and reads the answer, within QuestionTimeout.
 func (r *remote) question(q any, what string) (wire.Head, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -348,14 +347,15 @@ func (r *remote) question(q any, what string) (wire.Head, error) {
 	if err := r.c.Send(q); err != nil {
 		return wire.Head{}, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
 	}
-	_ = r.nc.SetReadDeadline(time.Now().Add(r.timeout))
+	timeout := QuestionTimeout
+	_ = r.nc.SetReadDeadline(time.Now().Add(timeout))
 	defer r.nc.SetReadDeadline(time.Time{})
 	h, err := r.c.Next()
-	var ne net.Error
 	switch {
-	case errors.As(err, &ne) && ne.Timeout():
-		return h, bgerr.Wrap(bgerr.KindCanceled, err, fmt.Sprintf("the caller asked for %s did not answer within %s", what, chain.FormatDuration(r.timeout)),
-			"answer the prompt or touch the YubiKey when asked, then retry")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return h, bgerr.Wrap(bgerr.KindCanceled, err,
+			fmt.Sprintf("the caller that was asked for %s did not answer within %s", what, timeout),
+			fmt.Sprintf("run the command again and answer its prompt within %s", timeout))
 	case err != nil:
 		return h, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
 	case h.Type == wire.TRefusal:
@@ -369,7 +369,7 @@ func (r *remote) question(q any, what string) (wire.Head, error) {
 }
 
 func (r *remote) Get(user string) (keystore.Secret, error) {
-	h, err := r.question(wire.NeedSecret{Head: wire.NewHead(wire.TNeedSecret), User: user}, "the key of "+user)
+	h, err := r.question(wire.NeedSecret{Head: wire.NewHead(wire.TNeedSecret), User: user}, "the secret of "+user)
 	if err != nil {
 		return keystore.Secret{}, err
 	}
@@ -382,7 +382,7 @@ func (r *remote) Get(user string) (keystore.Secret, error) {
 
 func (r *remote) Code(_ context.Context, req mfa.Request) (string, error) {
 	h, err := r.question(wire.NeedMFA{Head: wire.NewHead(wire.TNeedMFA), Profile: req.Profile, Serial: req.Serial,
-		User: req.User, Retry: req.Retry}, "an MFA code of "+req.Serial)
+		User: req.User, Retry: req.Retry}, "the MFA code")
 	if err != nil {
 		return "", err
 	}

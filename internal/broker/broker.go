@@ -56,7 +56,8 @@ type Broker struct {
 	StateDir string
 	// Clients builds (and may keep) the STS clients for a profile.
 	Clients *chain.ClientCache
-	// LockTimeout bounds waiting for another process using the same MFA device.
+	// LockTimeout bounds waiting for another process using the same MFA
+	// device, and in the agent for another request getting the same session.
 	LockTimeout time.Duration
 	// Cache, when set, keeps sessions in memory and shares them between
 	// requests (the agent). Nil: every request runs the whole chain.
@@ -147,7 +148,7 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			if b.Cache.stale(mfaKey, stepMinLeft, b.maxAge()) {
 				ui.Noticef("the MFA session of %s has ended; a new MFA code is needed", plan.User)
 			}
-			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), newMFASession)
+			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), b.joining(ui, "the MFA session of "+plan.User), newMFASession)
 			if err != nil && !errors.As(err, new(*HopError)) {
 				step := "GetSessionToken"
 				switch bgerr.KindOf(err) {
@@ -160,7 +161,7 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			}
 			return s, err
 		}
-		return b.Cache.get(ctx, keys[i], minLeft, 0, func(ctx context.Context) (*chain.Session, error) {
+		return b.Cache.get(ctx, keys[i], minLeft, 0, b.joining(ui, "a session of role "+plan.Roles[i-1]), func(ctx context.Context) (*chain.Session, error) {
 			parent, err := hop(ctx, i-1, stepMinLeft)
 			if err != nil {
 				return nil, err
@@ -237,6 +238,19 @@ func (b *Broker) maxAge() time.Duration {
 	return b.Cache.MaxUnlock
 }
 
+func (b *Broker) lockTimeout() time.Duration {
+	if b.LockTimeout <= 0 {
+		return DefaultLockTimeout
+	}
+	return b.LockTimeout
+}
+
+// joining is how a request of ui waits for another request's fetch of the
+// same session in the agent: as long as for another process in direct mode.
+func (b *Broker) joining(ui Reporter, what string) joining {
+	return joining{UI: ui, What: what, Timeout: b.lockTimeout()}
+}
+
 func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string) (func(), error) {
 	h := sha256.Sum256([]byte(serial))
 	fl := flock.New(filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock"))
@@ -246,10 +260,7 @@ func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string
 			"check the permissions of the bg-agent state directory")
 	}
 	if !ok {
-		timeout := b.LockTimeout
-		if timeout <= 0 {
-			timeout = DefaultLockTimeout
-		}
+		timeout := b.lockTimeout()
 		ui.Noticef("waiting for another bg-agent that is using MFA device %s", serial)
 		lctx, cancel := context.WithTimeout(ctx, timeout)
 		defer cancel()

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -16,7 +17,9 @@ import (
 // cost one MFA code, one GetSessionToken and one AssumeRole per distinct hop.
 // Keys name everything that changes a result: user and MFA device for the
 // MFA session, then each role, source identity and duration along the chain,
-// so profiles that share a prefix share those sessions.
+// so profiles that share a prefix share those sessions. A caller that joins
+// another's fetch is told what it waits for, waits a bounded time, and takes
+// the fetch over when the other's client stops answering (get).
 //
 // A nil *Cache is valid and caches nothing (direct mode).
 type Cache struct {
@@ -46,9 +49,29 @@ type cached struct {
 
 type flight struct {
 	done chan struct{}
+	what string // what its leader gets, for the joiners' progress lines
 	s    *chain.Session
 	err  error
 }
+
+// joining says how a caller that finds another caller's fetch of the same
+// key under way waits for it.
+type joining struct {
+	UI   Reporter // the waiting caller's own progress lines
+	What string   // what the fetch gets, for people: "the MFA session of alice-bg"
+	// Timeout bounds the wait for one other caller (0: DefaultLockTimeout),
+	// as Broker.LockTimeout bounds waiting for another process in direct mode.
+	Timeout time.Duration
+	// NoticeAfter is how long the caller waits before it is told so
+	// (0: DefaultJoinNotice).
+	NoticeAfter time.Duration
+}
+
+// DefaultJoinNotice is how long a joiner waits before it is told so:
+// parallel callers sharing a quick role refresh stay quiet, a wait for
+// another caller's touch or code is explained (yubikey-agent, too,
+// notifies only of a touch that takes a while).
+const DefaultJoinNotice = time.Second
 
 func (c *Cache) now() time.Time {
 	if c.Now != nil {
@@ -67,53 +90,146 @@ func (c *Cache) margin() time.Duration {
 // get returns the session under key if it is valid for minLeft more and
 // younger than maxAge (0: any age); otherwise it fetches one, sharing the
 // fetch with concurrent callers of the same key.
-func (c *Cache) get(ctx context.Context, key string, minLeft, maxAge time.Duration,
+//
+// The first caller leads: its fetch, with its own secret and MFA sources,
+// serves everyone. The others join: after j.NoticeAfter they are told
+// what they wait for, they wait at most j.Timeout, and their own ctx ends
+// their wait (not the fetch). When the leader's fetch fails because of the
+// leader's own client — it stopped answering, went away or was canceled
+// (callerFailed) — that failure says nothing about AWS, the secret or the
+// code, so the joiners do not share it: one of them leads a new fetch, its
+// own client asked in turn. Any other failure is shared.
+func (c *Cache) get(ctx context.Context, key string, minLeft, maxAge time.Duration, j joining,
 	fetch func(context.Context) (*chain.Session, error)) (*chain.Session, error) {
 	if c == nil {
 		return fetch(ctx)
 	}
+	noticed := false
+	var lost error // the failure of the leader this caller takes over from
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for credentials")
+		}
+		s, f, lead := c.begin(ctx, key, minLeft, maxAge, j.What, fetch)
+		if s != nil {
+			return s, nil
+		}
+		if lead {
+			if lost != nil {
+				j.UI.Infof("%v; taking over", lost)
+			}
+			select {
+			case <-f.done:
+				// A fresh session is used even when STS made it shorter than
+				// minLeft: the caller checks what it hands out (Broker.run).
+				return f.s, f.err
+			case <-ctx.Done():
+				return nil, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for credentials")
+			}
+		}
+		s, again, err := c.wait(ctx, key, f, j, &noticed)
+		if !again {
+			return s, err
+		}
+		lost = err
+	}
+}
+
+// begin returns the cached session under key if it is usable, else the
+// fetch under way, starting it (lead) when there is none.
+func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Duration, what string,
+	fetch func(context.Context) (*chain.Session, error)) (s *chain.Session, f *flight, lead bool) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.entries == nil {
 		c.entries, c.flights = map[string]*cached{}, map[string]*flight{}
 	}
 	now := c.now()
 	if e, ok := c.entries[key]; ok {
 		if e.s.Credentials.Expires.Sub(now) >= minLeft && (maxAge <= 0 || now.Sub(e.created) < maxAge) {
-			c.mu.Unlock()
-			return e.s, nil
+			return e.s, nil, false
 		}
 		delete(c.entries, key)
 	}
-	f, running := c.flights[key]
-	if !running {
-		f = &flight{done: make(chan struct{})}
-		c.flights[key] = f
-		gen := c.gen
-		c.mu.Unlock()
-		// The fetch outlives a caller that gives up: the others still wait
-		// for it, and an MFA code once sent must not be wasted.
-		go func() {
-			f.s, f.err = fetch(context.WithoutCancel(ctx))
-			c.mu.Lock()
-			delete(c.flights, key)
-			if f.err == nil && gen == c.gen {
-				c.entries[key] = &cached{s: f.s, created: c.now()}
-			}
-			c.mu.Unlock()
-			close(f.done)
-		}()
-	} else {
-		c.mu.Unlock()
+	if f, ok := c.flights[key]; ok {
+		return nil, f, false
 	}
-	select {
-	case <-f.done:
-		// A fresh session is used even when STS made it shorter than minLeft:
-		// the caller checks what it hands out (Broker.run).
-		return f.s, f.err
-	case <-ctx.Done():
-		return nil, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for credentials")
+	f = &flight{done: make(chan struct{}), what: what}
+	c.flights[key] = f
+	gen := c.gen
+	// The fetch outlives a leader that gives up: the others still wait for
+	// it, and an MFA code once sent must not be wasted.
+	go func() {
+		f.s, f.err = fetch(context.WithoutCancel(ctx))
+		c.mu.Lock()
+		delete(c.flights, key)
+		if f.err == nil && gen == c.gen {
+			c.entries[key] = &cached{s: f.s, created: c.now()}
+		}
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	return nil, f, true
+}
+
+// wait is a joiner's wait for another caller's fetch f of key; again says
+// that f failed because of its leader's client (callerFailed), so the
+// joiner is to try leading a fetch itself.
+func (c *Cache) wait(ctx context.Context, key string, f *flight, j joining, noticed *bool) (s *chain.Session, again bool, err error) {
+	timeout := j.Timeout
+	if timeout <= 0 {
+		timeout = DefaultLockTimeout
+	}
+	bound := time.NewTimer(timeout)
+	defer bound.Stop()
+	var notice <-chan time.Time
+	if !*noticed {
+		after := j.NoticeAfter
+		if after <= 0 {
+			after = DefaultJoinNotice
+		}
+		t := time.NewTimer(after)
+		defer t.Stop()
+		notice = t.C
+	}
+	for {
+		select {
+		case <-f.done:
+			return f.s, f.err != nil && callerFailed(f.err), f.err
+		case <-notice:
+			*noticed, notice = true, nil
+			j.UI.Noticef("waiting for another caller that is getting %s", c.busy(key, f))
+		case <-bound.C:
+			return nil, false, bgerr.New(bgerr.KindMFA,
+				fmt.Sprintf("waited %s for another caller that is getting %s", timeout, c.busy(key, f)),
+				"finish or stop the other bg-agent (or AWS command) waiting for an MFA code or a secret, then retry")
+		case <-ctx.Done():
+			return nil, false, bgerr.Wrap(bgerr.KindCanceled, ctx.Err(), "gave up waiting for credentials")
+		}
 	}
 }
+
+// busy says what the fetch f of key is waiting for: the innermost fetch
+// under way that key's session is made from (a role session waits for the
+// MFA session it is assumed with).
+func (c *Cache) busy(key string, f *flight) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	what, n := f.what, len(key)+1
+	for k, g := range c.flights {
+		if (k == key || strings.HasPrefix(key, k+"|")) && len(k) < n {
+			what, n = g.what, len(k)
+		}
+	}
+	return what
+}
+
+// callerFailed reports whether a fetch failed because of the client of
+// the caller that led it: it did not answer in time, went away, or its
+// operator canceled a prompt. Fetches run without their leader's
+// cancellation (begin), so a canceled fetch was stopped by that client,
+// never by AWS or by what it answered.
+func callerFailed(err error) bool { return bgerr.KindOf(err) == bgerr.KindCanceled }
 
 // stale reports whether key holds a session that can no longer be used
 // (as opposed to none at all), so the operator can be told why a new MFA

@@ -32,7 +32,7 @@ func TestCacheSingleFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := c.get(context.Background(), "k", time.Minute, 0, fetch); err != nil {
+			if _, err := c.get(context.Background(), "k", time.Minute, 0, quiet, fetch); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -44,7 +44,7 @@ func TestCacheSingleFlight(t *testing.T) {
 		t.Fatalf("%d fetches for 50 concurrent callers", n)
 	}
 	// Warm: no fetch.
-	if _, err := c.get(context.Background(), "k", time.Minute, 0, fetch); err != nil || fetches.Load() != 1 {
+	if _, err := c.get(context.Background(), "k", time.Minute, 0, quiet, fetch); err != nil || fetches.Load() != 1 {
 		t.Fatalf("warm get fetched again (%d) %v", fetches.Load(), err)
 	}
 }
@@ -57,14 +57,14 @@ func TestCacheRefreshesBeforeMargin(t *testing.T) {
 		n++
 		return session(now.Add(time.Hour)), nil
 	}
-	c.get(context.Background(), "k", 15*time.Minute, 0, fetch)
+	c.get(context.Background(), "k", 15*time.Minute, 0, quiet, fetch)
 	now = now.Add(44 * time.Minute) // 16 min left: still served
-	c.get(context.Background(), "k", 15*time.Minute, 0, fetch)
+	c.get(context.Background(), "k", 15*time.Minute, 0, quiet, fetch)
 	if n != 1 {
 		t.Fatalf("refetched with 16 min left")
 	}
 	now = now.Add(2 * time.Minute) // 14 min left: refreshed
-	s, _ := c.get(context.Background(), "k", 15*time.Minute, 0, fetch)
+	s, _ := c.get(context.Background(), "k", 15*time.Minute, 0, quiet, fetch)
 	if n != 2 || s.Credentials.Expires.Sub(now) != time.Hour {
 		t.Fatalf("fetches %d", n)
 	}
@@ -75,9 +75,9 @@ func TestCacheMaxAge(t *testing.T) {
 	c := &Cache{Now: func() time.Time { return now }}
 	n := 0
 	fetch := func(context.Context) (*chain.Session, error) { n++; return session(now.Add(12 * time.Hour)), nil }
-	c.get(context.Background(), "mfa", time.Minute, 8*time.Hour, fetch)
+	c.get(context.Background(), "mfa", time.Minute, 8*time.Hour, quiet, fetch)
 	now = now.Add(8*time.Hour + time.Second)
-	c.get(context.Background(), "mfa", time.Minute, 8*time.Hour, fetch)
+	c.get(context.Background(), "mfa", time.Minute, 8*time.Hour, quiet, fetch)
 	if n != 2 {
 		t.Fatalf("an MFA session older than the unlock lifetime was reused (%d fetches)", n)
 	}
@@ -89,7 +89,7 @@ func TestCacheErrorsAreNotCached(t *testing.T) {
 	boom := bgerr.New(bgerr.KindMFA, "no code")
 	fetch := func(context.Context) (*chain.Session, error) { n++; return nil, boom }
 	for i := 0; i < 2; i++ {
-		if _, err := c.get(context.Background(), "k", 0, 0, fetch); !errors.Is(err, boom) {
+		if _, err := c.get(context.Background(), "k", 0, 0, quiet, fetch); !errors.Is(err, boom) {
 			t.Fatal(err)
 		}
 	}
@@ -102,7 +102,7 @@ func TestCacheLockAndForget(t *testing.T) {
 	c := &Cache{}
 	fetch := func(context.Context) (*chain.Session, error) { return session(time.Now().Add(time.Hour)), nil }
 	for _, k := range []string{"mfa|a", "mfa|a|r1", "mfa|a|r1|r2", "mfa|b"} {
-		c.get(context.Background(), k, 0, 0, fetch)
+		c.get(context.Background(), k, 0, 0, quiet, fetch)
 	}
 	if !c.Forget("mfa|a") || len(c.Status()) != 1 || c.Status()[0].Key != "mfa|b" {
 		t.Fatalf("forget: %+v", c.Status())
@@ -114,7 +114,7 @@ func TestCacheLockAndForget(t *testing.T) {
 	release := make(chan struct{})
 	done := make(chan struct{})
 	go func() {
-		c.get(context.Background(), "k", 0, 0, func(context.Context) (*chain.Session, error) {
+		c.get(context.Background(), "k", 0, 0, quiet, func(context.Context) (*chain.Session, error) {
 			<-release
 			return session(time.Now().Add(time.Hour)), nil
 		})
@@ -134,7 +134,7 @@ func TestCacheCallerGivesUp(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	release := make(chan struct{})
-	_, err := c.get(ctx, "k", 0, 0, func(context.Context) (*chain.Session, error) {
+	_, err := c.get(ctx, "k", 0, 0, quiet, func(context.Context) (*chain.Session, error) {
 		<-release
 		return session(time.Now().Add(time.Hour)), nil
 	})
@@ -153,8 +153,8 @@ func TestNilCacheFetchesEveryTime(t *testing.T) {
 	var c *Cache
 	n := 0
 	fetch := func(context.Context) (*chain.Session, error) { n++; return session(time.Now().Add(time.Hour)), nil }
-	c.get(context.Background(), "k", 0, 0, fetch)
-	c.get(context.Background(), "k", 0, 0, fetch)
+	c.get(context.Background(), "k", 0, 0, quiet, fetch)
+	c.get(context.Background(), "k", 0, 0, quiet, fetch)
 	if n != 2 || c.Lock() != 0 || c.Status() != nil {
 		t.Fatal("nil cache")
 	}

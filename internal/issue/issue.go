@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/bg-agent/bg-agent/internal/audit"
+	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/declare"
@@ -143,8 +144,11 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 
 // ErrNeedsCaller is what a Caller's Secrets or MFA return when it cannot
 // answer (the front door): Issue then returns it at once, records nothing,
-// and the request is made again by a caller that can.
-var ErrNeedsCaller = errors.New("the caller cannot answer questions")
+// and the request is made again by a caller that can. Its kind is
+// KindCanceled, the kind of a caller's own failure, so requests waiting
+// for the same session in the agent take over instead of sharing it
+// (broker.Cache).
+var ErrNeedsCaller = bgerr.New(bgerr.KindCanceled, "the first caller hands its request to bg-agent-core")
 
 // Justify resolves why a request is made (BG_AGENT_REASON/TICKET, else the
 // open declaration) and enforces bg_require_reason.
