@@ -16,6 +16,7 @@ require (
 	github.com/go-piv/piv-go/v2 v2.6.0
 	github.com/gofrs/flock v0.13.1
 	github.com/pquerna/otp v1.5.0
+	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
@@ -43,4 +44,5 @@ require (
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect
 	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/tools v0.26.0 // indirect
 )

@@ -93,10 +93,13 @@ func TestYubiKeyChain(t *testing.T) {
 	}
 
 	// Each operator's key goes into the keystore sealed to the card.
-	r = a.run("", bgAgent, "add", a.user.Name, "--seal")
-	wantError(t, r, "options go before the user name", "usage: bg-agent add [--env] [--seal [--yubikey-serial N] [--slot 9d]] USER")
-	for _, o := range []*operator{a, b} {
-		r := o.run(o.user.AccessKeyID+"\n"+o.user.SecretAccessKey+"\n", bgAgent, "add", "--seal", "--yubikey-serial", serial, o.user.Name)
+	// Options may come before or after the user name.
+	for i, o := range []*operator{a, b} {
+		args := []string{"add", "--seal", "--yubikey-serial", serial, o.user.Name}
+		if i == 1 {
+			args = []string{"add", o.user.Name, "--seal", "--yubikey-serial", serial}
+		}
+		r := o.run(o.user.AccessKeyID+"\n"+o.user.SecretAccessKey+"\n", bgAgent, args...)
 		if r.code != 0 || !strings.Contains(r.stderr, "bg-agent: stored the access key of "+o.user.Name+
 			" in the file keystore, sealed to YubiKey 13000401 slot 9d (PIN once, touch cached)\n") {
 			t.Fatalf("add --seal: exit %d\n%s", r.code, r.stderr)

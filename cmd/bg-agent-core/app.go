@@ -34,7 +34,8 @@ func Main(ctx context.Context, env *Env) int {
 	if profile, ok := processArgs(env.Args); ok {
 		err = (&appCtx{env: env, ui: u}).process(ctx, false, profile)
 	} else {
-		err = newApp(env, u).RunContext(ctx, env.Args)
+		app := newApp(env, u)
+		err = app.RunContext(ctx, reorderArgs(app, env.Args))
 	}
 	if err == nil {
 		return 0

@@ -28,10 +28,6 @@ func (a *appCtx) addCommand() *cli.Command {
 			yubikeySerialFlag, slotFlag,
 		},
 		Action: func(c *cli.Context) error {
-			if rest := c.Args().Tail(); len(rest) > 0 && strings.HasPrefix(rest[0], "-") {
-				return bgerr.New(bgerr.KindUsage, "options go before the user name",
-					"usage: bg-agent add [--env] [--seal [--yubikey-serial N] [--slot 9d]] USER")
-			}
 			if err := needArgs(c, 1, "USER"); err != nil {
 				return err
 			}
