@@ -247,9 +247,9 @@ func TestSecretNeverLeaks(t *testing.T) {
 	}
 }
 
-// `bg-agent process PROFILE` takes a fast path past urfave/cli (app.go,
-// processArgs); every other argv of process still gets the command line's
-// checks and help, and an unknown profile the same error on both paths.
+// `bg-agent process PROFILE` takes the front's fast path when an agent
+// runs (cmd/bg-agent); every other argv of process still gets the command
+// line's checks and help, and an unknown profile the same error on both paths.
 func TestProcessArgv(t *testing.T) {
 	t.Parallel()
 	o := newOperator(t)

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// TestProcessInterrupted: credential_process installs its SIGINT handler
-// lazily (cmd/bg-agent/interrupt.go); once a run waits, Ctrl-C still ends it
-// through the normal error path — a one-line error, exit 1 (not death by
+// TestProcessInterrupted: once a credential_process run waits (here for an
+// MFA code, in the core the front handed over to), Ctrl-C ends it through
+// the normal error path — a one-line error, exit 1 (not death by
 // signal), and a failure record in the audit log — in the direct and the
 // agent path alike.
 func TestProcessInterrupted(t *testing.T) {

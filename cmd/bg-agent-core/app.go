@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -30,13 +29,8 @@ func Main(ctx context.Context, env *Env) int {
 	if env.Getenv("BG_AGENT_QUIET") != "" {
 		u.Quiet = true
 	}
-	var err error
-	if profile, ok := processArgs(env.Args); ok {
-		err = (&appCtx{env: env, ui: u}).process(ctx, false, profile)
-	} else {
-		app := newApp(env, u)
-		err = app.RunContext(ctx, reorderArgs(app, env.Args))
-	}
+	app := newApp(env, u)
+	err := app.RunContext(ctx, reorderArgs(app, env.Args))
 	if err == nil {
 		return 0
 	}
@@ -49,17 +43,6 @@ func Main(ctx context.Context, env *Env) int {
 		return 2
 	}
 	return 1
-}
-
-// processArgs recognises the argv the AWS CLI and SDKs exec for every call,
-// `bg-agent process PROFILE`, which then skips building the command tree
-// (about 0.15 ms of each run; see BenchmarkProcessWarmAgent). Anything
-// else, flags included, goes through urfave/cli as usual.
-func processArgs(args []string) (string, bool) {
-	if len(args) == 3 && args[1] == "process" && args[2] != "" && !strings.HasPrefix(args[2], "-") && args[2] != "help" {
-		return args[2], true
-	}
-	return "", false
 }
 
 func newApp(env *Env, u *ui.UI) *cli.App {

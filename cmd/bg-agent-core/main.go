@@ -10,10 +10,13 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/term"
@@ -32,9 +35,6 @@ type Env struct {
 	StderrIsTerminal bool
 	Terminal         ui.Terminal
 	ReadSecret       func(prompt string) (string, error)
-	// HoldSignals keeps SIGINT/SIGTERM from killing the process outright
-	// from now on (they only cancel the context); nil: nothing to hold.
-	HoldSignals func()
 }
 
 func osEnv() *Env {
@@ -102,13 +102,10 @@ func main() {
 		(&ui.UI{Stderr: os.Stderr}).Error(err)
 		os.Exit(1)
 	}
-	// Only credential_process runs lazily armed: it is run for every AWS
-	// call, and its warm path is over in a few ms (see interrupts).
-	_, process := processArgs(os.Args)
-	in := newInterrupts(process)
-	env := osEnv()
-	env.HoldSignals = in.hold
-	code := Main(in.ctx, env)
-	in.stop()
+	// SIGINT and SIGTERM cancel the context, so every exit, Ctrl-C at a
+	// prompt included, goes through Main's return value and its audit record.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Main(ctx, osEnv())
+	stop()
 	os.Exit(code)
 }

@@ -18,11 +18,11 @@ package awsconfig
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
 // Block is the managed block of one kit.
@@ -50,11 +50,11 @@ const (
 )
 
 var (
-	beginRe   = lazyre.New(`^# >>> bg-agent managed block: kit (\S+) >>>\s*$`)
-	endRe     = lazyre.New(`^# <<< bg-agent managed block: kit (\S+) <<<\s*$`)
-	metaRe    = lazyre.New(`^#\s*([a-z][a-z0-9_.-]*):\s?(.*)$`)
-	sectionRe = lazyre.New(`^\s*\[([^\]]*)\]`)
-	keyLineRe = lazyre.New(`^([^\s=#;\[][^=]*?)\s*=\s?(.*)$`)
+	beginRe   = regexp.MustCompile(`^# >>> bg-agent managed block: kit (\S+) >>>\s*$`)
+	endRe     = regexp.MustCompile(`^# <<< bg-agent managed block: kit (\S+) <<<\s*$`)
+	metaRe    = regexp.MustCompile(`^#\s*([a-z][a-z0-9_.-]*):\s?(.*)$`)
+	sectionRe = regexp.MustCompile(`^\s*\[([^\]]*)\]`)
+	keyLineRe = regexp.MustCompile(`^([^\s=#;\[][^=]*?)\s*=\s?(.*)$`)
 )
 
 // Render returns the block's text, lines ending in "\n".

@@ -3,6 +3,7 @@ package kit
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 
 	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
 func configErr(msg string, hints ...string) *bgerr.Error {
@@ -291,9 +291,9 @@ func (d *decoder) decodeTOML(data []byte) (map[string]any, bool) {
 }
 
 var (
-	headerRe = lazyre.New(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
-	keyRe    = lazyre.New(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
-	inlineRe = lazyre.New(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
+	headerRe = regexp.MustCompile(`^\[\[?\s*([^\]]+?)\s*\]\]?`)
+	keyRe    = regexp.MustCompile(`^("[^"]*"|'[^']*'|[A-Za-z0-9_.-]+)\s*=`)
+	inlineRe = regexp.MustCompile(`(?:^|[{,])\s*("[^"]*"|'[^']*'|[A-Za-z0-9_-]+)\s*=`)
 )
 
 // locate maps each key path (array elements by index: accounts.1.roles.ro)

@@ -3,6 +3,7 @@ package kit
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -10,7 +11,6 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/iam"
-	"github.com/bg-agent/bg-agent/internal/lazyre"
 	"github.com/bg-agent/bg-agent/internal/notify"
 )
 
@@ -22,8 +22,8 @@ const (
 )
 
 var (
-	nameRe  = lazyre.New(`^[a-z0-9][a-z0-9-]{0,39}$`)
-	aliasRe = lazyre.New(`^[a-z0-9][a-z0-9-]{0,31}$`)
+	nameRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,39}$`)
+	aliasRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 )
 
 // Parse reads and validates a kit. file names it in messages. A kit with

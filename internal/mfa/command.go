@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"regexp"
 	"runtime"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/lazyre"
 )
 
 // Command runs bg_mfa_command through the platform shell (like aws-vault's
@@ -33,7 +33,7 @@ type Command struct {
 // DefaultCommandTimeout bounds bg_mfa_command; long enough for a touch.
 const DefaultCommandTimeout = 60 * time.Second
 
-var lastCodeRE = lazyre.New(`(?:^|[^0-9])([0-9]{6})(?:[^0-9]|$)`)
+var lastCodeRE = regexp.MustCompile(`(?:^|[^0-9])([0-9]{6})(?:[^0-9]|$)`)
 
 func (c *Command) Code(ctx context.Context, req Request) (string, error) {
 	timeout := c.Timeout
