@@ -1,27 +1,43 @@
 package e2e
 
 import (
+	"archive/zip"
+	"bytes"
 	"crypto/sha256"
+	"debug/buildinfo"
 	"debug/elf"
+	"debug/pe"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+)
+
+// The two binaries every artefact carries: the front door users run and the
+// core it execs (DESIGN.md §2).
+const (
+	frontPkg = "github.com/bg-agent/bg-agent/cmd/bg-agent"
+	corePkg  = "github.com/bg-agent/bg-agent/cmd/bg-agent-core"
 )
 
 // TestPackaging runs the release build twice and checks every artefact with
 // the tools its platform uses: dpkg installs the .deb on this machine (as
 // root), rpm reads the .rpm, msiinfo/msiextract read the MSI, ruby parses the
-// Homebrew formula. Slow (two full builds), so it skips under -short.
+// Homebrew formula and runs its install and test blocks (a stand-in for
+// Homebrew's DSL, testdata/brew). Every artefact must carry both binaries:
+// the front (pure Go, static on Linux) and the core (cgo, libpcsclite, on
+// Linux). Slow (two full builds), so it skips under -short.
 func TestPackaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two release builds: skipped with -short")
 	}
-	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc"} {
+	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip"} {
 		requireTool(t, onPath(tool), tool)
 	}
 
@@ -79,6 +95,8 @@ func TestPackaging(t *testing.T) {
 	t.Run("linux tarball", func(t *testing.T) {
 		dir := t.TempDir()
 		runTool(t, "tar", "-xzf", find(`_linux_amd64\.tar\.gz$`), "-C", dir)
+		checkLinuxPair(t, filepath.Join(dir, "bg-agent"), filepath.Join(dir, "bg-agent-core"), elf.EM_X86_64, version, commit)
+		// The front runs the core beside it (version is the core's command).
 		out, err := exec.Command(filepath.Join(dir, "bg-agent"), "version").Output()
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version = %q, %v; want %q", out, err, wantVersion)
@@ -98,14 +116,17 @@ func TestPackaging(t *testing.T) {
 		}
 		dir := t.TempDir()
 		runTool(t, "tar", "-xzf", find(`_linux_arm64\.tar\.gz$`), "-C", dir)
-		f, err := elf.Open(filepath.Join(dir, "bg-agent"))
-		check(t, err)
-		defer f.Close()
-		if f.Machine != elf.EM_AARCH64 {
-			t.Fatalf("arm64 tarball holds a %v binary", f.Machine)
+		checkLinuxPair(t, filepath.Join(dir, "bg-agent"), filepath.Join(dir, "bg-agent-core"), elf.EM_AARCH64, version, commit)
+		deb := runTool(t, "dpkg-deb", "--contents", find(`_arm64\.deb$`))
+		rpm := runTool(t, "rpm", "-qpl", find(`\.aarch64\.rpm$`))
+		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core"} {
+			if !strings.Contains(deb, " ."+f+"\n") {
+				t.Errorf("arm64 deb lacks %s:\n%s", f, deb)
+			}
+			if !strings.Contains(rpm, f+"\n") {
+				t.Errorf("arm64 rpm lacks %s:\n%s", f, rpm)
+			}
 		}
-		find(`_arm64\.deb$`)
-		find(`\.aarch64\.rpm$`)
 	})
 
 	t.Run("deb", func(t *testing.T) {
@@ -113,6 +134,15 @@ func TestPackaging(t *testing.T) {
 		info := runTool(t, "dpkg-deb", "--field", deb, "Package", "Version", "Depends")
 		if !strings.Contains(info, "Package: bg-agent\n") || !strings.Contains(info, "Depends: libpcsclite1\n") {
 			t.Fatalf("deb control:\n%s", info)
+		}
+		contents := runTool(t, "dpkg-deb", "--contents", deb)
+		for _, f := range []string{"./usr/bin/bg-agent", "./usr/libexec/bg-agent/bg-agent-core"} {
+			if !regexp.MustCompile(`(?m)^-rwxr-xr-x root/root .* ` + regexp.QuoteMeta(f) + `$`).MatchString(contents) {
+				t.Errorf("deb lacks an executable %s:\n%s", f, contents)
+			}
+		}
+		if strings.Contains(contents, "./usr/bin/bg-agent-core") {
+			t.Errorf("deb puts the core on PATH:\n%s", contents)
 		}
 		if os.Getuid() != 0 {
 			requireTool(t, false, "root (to dpkg -i the .deb)")
@@ -127,7 +157,13 @@ func TestPackaging(t *testing.T) {
 				_ = exec.Command("dpkg", "--purge", "bg-agent").Run()
 			}
 		})
-		// From PATH, as a user would run it.
+		// The installed pair is the released one, and only the front is on PATH.
+		checkLinuxPair(t, "/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", elf.EM_X86_64, version, commit)
+		if _, err := os.Lstat("/usr/bin/bg-agent-core"); err == nil {
+			t.Error("/usr/bin/bg-agent-core exists: the core belongs in /usr/libexec/bg-agent")
+		}
+		// From PATH, as a user would run it: `version` is the core's command,
+		// so this runs /usr/libexec/bg-agent/bg-agent-core through the front.
 		cmd := exec.Command("bg-agent", "version")
 		cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + t.TempDir()}
 		out, err := cmd.Output()
@@ -159,8 +195,10 @@ func TestPackaging(t *testing.T) {
 				t.Errorf("%s is still there after dpkg --purge", f)
 			}
 		}
-		if _, err := os.Stat("/usr/bin/bg-agent"); err == nil {
-			t.Error("/usr/bin/bg-agent is still there after dpkg --purge")
+		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent"} {
+			if _, err := os.Stat(f); err == nil {
+				t.Errorf("%s is still there after dpkg --purge", f)
+			}
 		}
 		if exec.Command("dpkg", "-s", "bg-agent").Run() == nil {
 			t.Error("dpkg still lists bg-agent")
@@ -174,19 +212,51 @@ func TestPackaging(t *testing.T) {
 			t.Errorf("rpm requires:\n%s", req)
 		}
 		list := runTool(t, "rpm", "-qpl", rpm)
-		for _, f := range []string{"/usr/bin/bg-agent", "/usr/share/man/man1/bg-agent.1.gz", "/usr/share/bash-completion/completions/bg-agent"} {
+		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", "/usr/share/man/man1/bg-agent.1.gz", "/usr/share/bash-completion/completions/bg-agent"} {
 			if !strings.Contains(list, f+"\n") {
 				t.Errorf("rpm lacks %s:\n%s", f, list)
 			}
 		}
 	})
 
+	// The windows zip: both .exe side by side, pure Go, and the extras.
+	winExe := map[string][]byte{} // bg-agent.exe, bg-agent-core.exe -> contents
+	t.Run("windows zip", func(t *testing.T) {
+		z, err := zip.OpenReader(find(`_windows_amd64\.zip$`))
+		check(t, err)
+		defer z.Close()
+		var names []string
+		for _, f := range z.File {
+			names = append(names, f.Name)
+			if strings.HasSuffix(f.Name, ".exe") {
+				r, err := f.Open()
+				check(t, err)
+				data, err := io.ReadAll(r)
+				r.Close()
+				check(t, err)
+				winExe[f.Name] = data
+			}
+		}
+		if want := []string{"bg-agent-completion.ps1", "bg-agent-core.exe", "bg-agent.1", "bg-agent.exe", "kit.toml"}; !slices.Equal(names, want) {
+			t.Fatalf("windows zip holds %v, want %v", names, want)
+		}
+		checkWindowsExe(t, "bg-agent.exe", winExe["bg-agent.exe"], frontPkg, version, commit)
+		checkWindowsExe(t, "bg-agent-core.exe", winExe["bg-agent-core.exe"], corePkg, version, commit)
+	})
+
 	t.Run("msi", func(t *testing.T) {
 		msi := find(`\.msi$`)
+		// Both executables, in INSTALLDIR (the front runs the core from its own folder).
 		fileTable := runTool(t, "msiinfo", "export", msi, "File")
-		for _, f := range []string{"bg-agent.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1"} {
-			if !regexp.MustCompile(`(?m)\t` + regexp.QuoteMeta(f) + `\t`).MatchString(fileTable) {
+		components := runTool(t, "msiinfo", "export", msi, "Component")
+		for _, f := range []string{"bg-agent.exe", "bg-agent-core.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1"} {
+			m := regexp.MustCompile(`(?m)^[^\t]+\t([^\t]+)\t` + regexp.QuoteMeta(f) + `\t`).FindStringSubmatch(fileTable)
+			if m == nil {
 				t.Errorf("MSI File table lacks %s:\n%s", f, fileTable)
+				continue
+			}
+			if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(m[1]) + `\t[^\t]*\tINSTALLDIR\t`).MatchString(components) {
+				t.Errorf("MSI: %s (component %s) is not installed into INSTALLDIR:\n%s", f, m[1], components)
 			}
 		}
 		env := runTool(t, "msiinfo", "export", msi, "Environment")
@@ -207,20 +277,26 @@ func TestPackaging(t *testing.T) {
 		if !strings.Contains(props, "MSIINSTALLPERUSER\t1") || !strings.Contains(props, "ProductVersion\t"+regexp.MustCompile(`^\d+\.\d+\.\d+`).FindString(version)) {
 			t.Errorf("MSI Property table:\n%s", props)
 		}
-		// The executable inside is the released one.
+		// The executables inside are the released ones, in one folder.
 		dir := t.TempDir()
 		runTool(t, "msiextract", "-C", dir, msi)
-		var exe string
+		found := map[string]string{} // name -> path
 		check(t, filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-			if err == nil && fi.Name() == "bg-agent.exe" {
-				exe = p
+			if err == nil && strings.HasSuffix(fi.Name(), ".exe") {
+				found[fi.Name()] = p
 			}
 			return err
 		}))
-		data, err := os.ReadFile(exe)
-		check(t, err)
-		if h := sha256.Sum256(data); hex.EncodeToString(h[:]) != files[filepath.Base(find(`_windows_amd64\.exe$`))] {
-			t.Error("the MSI's bg-agent.exe is not the released windows binary")
+		if len(found) != 2 || filepath.Dir(found["bg-agent.exe"]) != filepath.Dir(found["bg-agent-core.exe"]) {
+			t.Fatalf("the MSI holds these .exe: %v; want bg-agent.exe and bg-agent-core.exe side by side", found)
+		}
+		for name, pkg := range map[string]string{"bg-agent.exe": frontPkg, "bg-agent-core.exe": corePkg} {
+			data, err := os.ReadFile(found[name])
+			check(t, err)
+			checkWindowsExe(t, "the MSI's "+name, data, pkg, version, commit)
+			if zipped, ok := winExe[name]; ok && sha256.Sum256(data) != sha256.Sum256(zipped) {
+				t.Errorf("the MSI's %s is not the one in the windows zip", name)
+			}
 		}
 	})
 
@@ -236,6 +312,8 @@ func TestPackaging(t *testing.T) {
 			`version "` + version + `"`,
 			`-X main.commit=` + commit,
 			`shell_output("#{bin}/bg-agent version")`,
+			`output: libexec/"bg-agent"/"bg-agent-core"), "./cmd/bg-agent-core"`,
+			`output: bin/"bg-agent"), "./cmd/bg-agent"`,
 		} {
 			if !strings.Contains(text, "  "+want) && !strings.Contains(text, want) {
 				t.Errorf("formula lacks %s", want)
@@ -244,28 +322,83 @@ func TestPackaging(t *testing.T) {
 		if strings.Contains(text, "@") && regexp.MustCompile(`@[A-Z0-9]+@`).MatchString(text) {
 			t.Errorf("formula has unfilled placeholders: %v", regexp.MustCompile(`@[A-Z0-9]+@`).FindAllString(text, -1))
 		}
+
+		// Install from the source tarball as Homebrew would (its DSL stood
+		// in for by testdata/brew), run the formula's own test block, then
+		// run the linked bin/bg-agent: a symlink into the Cellar, which the
+		// front resolves to find ../libexec/bg-agent/bg-agent-core.
+		root := t.TempDir()
+		runTool(t, "tar", "-xzf", tarball, "-C", root)
+		cellar := filepath.Join(root, "Cellar", "bg-agent", version)
+		prefix := filepath.Join(root, "prefix")
+		testpath := filepath.Join(root, "testpath")
+		check(t, os.MkdirAll(testpath, 0o755))
+		harness := exec.Command("ruby", filepath.Join(repo, "e2e", "testdata", "brew", "formula_harness.rb"),
+			formula, filepath.Join(root, "bg-agent-"+version), cellar, prefix, testpath)
+		// A throwaway HOME as Homebrew gives a test; Go keeps its caches.
+		harness.Env = append(os.Environ(), "HOME="+t.TempDir(), "GOFLAGS=", "BG_AGENT_HOME="+t.TempDir())
+		for _, v := range []string{"GOCACHE", "GOMODCACHE", "GOPATH"} {
+			harness.Env = append(harness.Env, v+"="+strings.TrimSpace(runTool(t, "go", "env", v)))
+		}
+		if out, err := harness.CombinedOutput(); err != nil {
+			t.Fatalf("the formula's install and test blocks: %v\n%s", err, out)
+		}
+		checkLinuxPair(t, filepath.Join(cellar, "bin", "bg-agent"), filepath.Join(cellar, "libexec", "bg-agent", "bg-agent-core"), elf.EM_X86_64, version, commit)
+		if ents, err := os.ReadDir(filepath.Join(cellar, "bin")); err != nil || len(ents) != 1 {
+			t.Errorf("the formula's bin/ holds %v (%v); want bg-agent only", ents, err)
+		}
+		out, err := exec.Command(filepath.Join(prefix, "bin", "bg-agent"), "version").Output()
+		if err != nil || string(out) != wantVersion {
+			t.Fatalf("linked bg-agent version = %q, %v; want %q", out, err, wantVersion)
+		}
 	})
 
 	t.Run("sbom", func(t *testing.T) {
-		var bom struct {
+		type bom struct {
 			BOMFormat, SpecVersion string
 			Metadata               struct {
-				Component struct{ Name, Version string }
+				Component struct {
+					Name, Version string
+					Properties    []struct{ Name, Value string }
+				}
 			}
 			Components []struct{ Name, Version, Purl string }
 		}
-		check(t, json.Unmarshal([]byte(readString(t, find(`_linux_amd64\.cdx\.json$`))), &bom))
-		if bom.BOMFormat != "CycloneDX" || bom.Metadata.Component.Name != "github.com/bg-agent/bg-agent" || bom.Metadata.Component.Version != version {
-			t.Fatalf("SBOM header: %+v", bom)
-		}
-		found := false
-		for _, c := range bom.Components {
-			if c.Name == "github.com/urfave/cli/v2" && strings.HasPrefix(c.Purl, "pkg:golang/github.com/urfave/cli/v2@v") {
-				found = true
+		// One SBOM per binary and platform.
+		read := func(name string) (b bom, props map[string]string, deps map[string]string) {
+			t.Helper()
+			check(t, json.Unmarshal([]byte(readString(t, filepath.Join(dist1, name))), &b))
+			if b.BOMFormat != "CycloneDX" || b.Metadata.Component.Name != "github.com/bg-agent/bg-agent" || b.Metadata.Component.Version != version {
+				t.Fatalf("%s header: %+v", name, b)
 			}
+			props, deps = map[string]string{}, map[string]string{}
+			for _, p := range b.Metadata.Component.Properties {
+				props[p.Name] = p.Value
+			}
+			for _, c := range b.Components {
+				deps[c.Name] = c.Purl
+			}
+			return b, props, deps
 		}
-		if !found {
-			t.Errorf("SBOM lacks urfave/cli: %+v", bom.Components)
+		for _, platform := range []string{"linux_amd64", "windows_amd64"} {
+			coreCgo := "1"
+			if platform == "windows_amd64" {
+				coreCgo = "0"
+			}
+			_, props, deps := read("bg-agent_" + version + "_" + platform + ".cdx.json")
+			if props["go:package"] != frontPkg || props["go:build:CGO_ENABLED"] != "0" {
+				t.Errorf("front SBOM (%s) properties: %v", platform, props)
+			}
+			if _, ok := deps["github.com/aws/aws-sdk-go-v2"]; ok {
+				t.Errorf("front SBOM (%s) lists the AWS SDK: the front links none", platform)
+			}
+			_, props, deps = read("bg-agent-core_" + version + "_" + platform + ".cdx.json")
+			if props["go:package"] != corePkg || props["go:build:CGO_ENABLED"] != coreCgo {
+				t.Errorf("core SBOM (%s) properties: %v", platform, props)
+			}
+			if !strings.HasPrefix(deps["github.com/urfave/cli/v2"], "pkg:golang/github.com/urfave/cli/v2@v") {
+				t.Errorf("core SBOM (%s) lacks urfave/cli: %v", platform, deps)
+			}
 		}
 	})
 }
@@ -286,4 +419,82 @@ func gitOut(t *testing.T, args ...string) string {
 	out, err := cmd.Output()
 	check(t, err)
 	return string(out)
+}
+
+// checkLinuxPair checks a front and core as released for Linux: the front
+// static and without cgo (no PT_INTERP, no DT_NEEDED, CGO_ENABLED=0), the
+// core cgo and linking libpcsclite for PC/SC; both for machine and both
+// stamped (-X main.version, main.commit) with each of stamp.
+func checkLinuxPair(t *testing.T, front, core string, machine elf.Machine, stamp ...string) {
+	t.Helper()
+	link := func(path string) (interp bool, needed []string) {
+		t.Helper()
+		f, err := elf.Open(path)
+		check(t, err)
+		defer f.Close()
+		if f.Machine != machine {
+			t.Errorf("%s is a %v binary, want %v", path, f.Machine, machine)
+		}
+		for _, p := range f.Progs {
+			if p.Type == elf.PT_INTERP {
+				interp = true
+			}
+		}
+		needed, err = f.ImportedLibraries()
+		check(t, err)
+		return interp, needed
+	}
+	if interp, needed := link(front); interp || len(needed) > 0 {
+		t.Errorf("%s is not statically linked: PT_INTERP %v, DT_NEEDED %v", front, interp, needed)
+	}
+	if interp, needed := link(core); !interp || !slices.Contains(needed, "libpcsclite.so.1") {
+		t.Errorf("%s does not link libpcsclite: PT_INTERP %v, DT_NEEDED %v", core, interp, needed)
+	}
+	for _, b := range []struct{ path, pkg, cgo string }{{front, frontPkg, "0"}, {core, corePkg, "1"}} {
+		data, err := os.ReadFile(b.path)
+		check(t, err)
+		checkBuild(t, b.path, data, b.pkg, b.cgo, stamp)
+	}
+}
+
+// checkWindowsExe checks one released Windows executable: amd64 PE, pure Go.
+func checkWindowsExe(t *testing.T, name string, data []byte, pkg string, stamp ...string) {
+	t.Helper()
+	f, err := pe.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Errorf("%s: %v", name, err)
+		return
+	}
+	defer f.Close()
+	if f.Machine != pe.IMAGE_FILE_MACHINE_AMD64 {
+		t.Errorf("%s is for machine %#x, want amd64", name, f.Machine)
+	}
+	checkBuild(t, name, data, pkg, "0", stamp)
+}
+
+// checkBuild reads a binary's embedded build info: its main package,
+// CGO_ENABLED and -trimpath. The build info leaves -ldflags out under
+// -trimpath, so the version and commit stamps are looked for in the bytes.
+func checkBuild(t *testing.T, name string, data []byte, pkg, cgo string, stamp []string) {
+	t.Helper()
+	for _, s := range stamp {
+		if !bytes.Contains(data, []byte(s)) {
+			t.Errorf("%s is not stamped with %q", name, s)
+		}
+	}
+	info, err := buildinfo.Read(bytes.NewReader(data))
+	if err != nil {
+		t.Errorf("%s: build info: %v", name, err)
+		return
+	}
+	if info.Path != pkg {
+		t.Errorf("%s is %s, want %s", name, info.Path, pkg)
+	}
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	if settings["CGO_ENABLED"] != cgo || settings["-trimpath"] != "true" {
+		t.Errorf("%s: CGO_ENABLED=%q (want %s), -trimpath=%q (want true)", name, settings["CGO_ENABLED"], cgo, settings["-trimpath"])
+	}
 }

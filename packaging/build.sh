@@ -3,13 +3,16 @@
 # working tree, so a release is exactly a commit) it writes dist/:
 #
 #   bg-agent-VERSION.tar.gz                       source tarball (git archive; the Homebrew formula builds it)
-#   bg-agent_VERSION_linux_amd64.tar.gz           binary (cgo, for PC/SC) + completions + man page + example kit
+#   bg-agent_VERSION_linux_amd64.tar.gz           bg-agent (front, static, no cgo) + bg-agent-core (cgo,
+#                                                 for PC/SC) side by side + completions + man page + example kit
 #   bg-agent_VERSION_linux_arm64.tar.gz           only when an arm64 cross toolchain is installed (see README)
-#   bg-agent_VERSION_windows_amd64.exe            pure Go (Windows reaches smart cards through winscard.dll)
-#   bg-agent_*.deb, bg-agent-*.rpm                nfpm; depend on libpcsclite1 / pcsc-lite
-#   bg-agent_VERSION_windows_amd64.msi            wixl (Debian's msitools); per-user, adds itself to PATH
+#   bg-agent_VERSION_windows_amd64.zip            bg-agent.exe + bg-agent-core.exe, both pure Go (Windows
+#                                                 reaches smart cards through winscard.dll) + the same extras
+#   bg-agent_*.deb, bg-agent-*.rpm                nfpm; /usr/bin/bg-agent + /usr/libexec/bg-agent/bg-agent-core;
+#                                                 depend on libpcsclite1 / pcsc-lite
+#   bg-agent_VERSION_windows_amd64.msi            wixl (Debian's msitools); both .exe, per-user, adds itself to PATH
 #   bg-agent.rb                                   Homebrew formula with the source tarball's sha256
-#   *.cdx.json                                    CycloneDX SBOM of each binary
+#   bg-agent{,-core}_VERSION_OS_ARCH.cdx.json     CycloneDX SBOM of each binary
 #   SHA256SUMS
 #
 # Reproducible: -trimpath, empty build id, SOURCE_DATE_EPOCH = the commit
@@ -61,10 +64,21 @@ ldflags="-s -w -buildid= -X main.version=$VERSION -X main.commit=$commit"
 # urfave_cli_no_docs drops urfave/cli's markdown/man path (blackfriday), whose
 # package init runs at every start; `bg-agent man` writes the page itself.
 tags=urfave_cli_no_docs
-gobuild() { # OUT GOOS GOARCH CGO [CC]
+gobuild() { # OUT PKG GOOS GOARCH CGO [CC]
 	local out=$1
-	(cd "$src" && env GOOS="$2" GOARCH="$3" CGO_ENABLED="$4" ${5:+CC=$5} GOFLAGS= GOAMD64=v1 \
-		go build -trimpath -buildvcs=false -tags "$tags" -ldflags "$ldflags" -o "$out" ./cmd/bg-agent)
+	(cd "$src" && env GOOS="$3" GOARCH="$4" CGO_ENABLED="$5" ${6:+CC=$6} GOFLAGS= GOAMD64=v1 \
+		go build -trimpath -buildvcs=false -tags "$tags" -ldflags "$ldflags" -o "$out" "$2")
+}
+# The two binaries users see as one command: the front door bg-agent is pure
+# Go on every platform (CGO_ENABLED=0: on Linux the internal linker makes it
+# static, no PT_INTERP, no DT_NEEDED); it execs bg-agent-core, which it finds
+# next to itself or in ../libexec/bg-agent/. The core is cgo where PC/SC is
+# (CORE_CGO: 1 on Linux, 0 on Windows, which reaches winscard.dll without cgo).
+build_pair() { # DIR GOOS GOARCH CORE_CGO [CC] -> DIR/bg-agent[.exe], DIR/bg-agent-core[.exe]
+	local exe=
+	[ "$2" = windows ] && exe=.exe
+	gobuild "$1/bg-agent$exe" ./cmd/bg-agent "$2" "$3" 0
+	gobuild "$1/bg-agent-core$exe" ./cmd/bg-agent-core "$2" "$3" "$4" "${5:-}"
 }
 
 # Deterministic tar.gz of DIR's contents.
@@ -73,12 +87,12 @@ tgz() { # OUT DIR
 		--format=gnu -C "$2" -c . | gzip -9n >"$1"
 }
 
-# Linux: cgo for PC/SC (piv-go links libpcsclite).
+# Linux: the core is cgo for PC/SC (piv-go links libpcsclite).
 linux_tree() { # ARCH CC
 	local d="$work/linux-$1"
 	mkdir -p "$d/completions"
-	gobuild "$d/bg-agent" linux "$1" 1 "${2:-}"
-	local run="$work/linux-amd64/bg-agent" # completions come from the native binary
+	build_pair "$d" linux "$1" 1 "${2:-}"
+	local run="$work/linux-amd64/bg-agent" # completions come from the native pair (the front execs its core)
 	"$run" completion bash >"$d/completions/bg-agent.bash"
 	"$run" completion zsh >"$d/completions/_bg-agent"
 	"$run" completion fish >"$d/completions/bg-agent.fish"
@@ -87,7 +101,7 @@ linux_tree() { # ARCH CC
 	gzip -9n <"$d/bg-agent.1" >"$d/bg-agent.1.gz"
 	cp "$src/examples/kit.toml" "$d/kit.toml"
 	mkdir -p "$work/tar-$1"
-	cp -r "$d/bg-agent" "$d/completions" "$d/bg-agent.1" "$d/kit.toml" "$work/tar-$1/"
+	cp -r "$d/bg-agent" "$d/bg-agent-core" "$d/completions" "$d/bg-agent.1" "$d/kit.toml" "$work/tar-$1/"
 	tgz "$dist/bg-agent_${VERSION}_linux_$1.tar.gz" "$work/tar-$1"
 }
 say "linux/amd64 (cgo)"
@@ -107,9 +121,15 @@ fi
 say "windows/amd64"
 win="$work/windows-amd64"
 mkdir -p "$win"
-gobuild "$win/bg-agent.exe" windows amd64 0
-cp "$win/bg-agent.exe" "$dist/bg-agent_${VERSION}_windows_amd64.exe"
+build_pair "$win" windows amd64 0
 cp "$work/linux-amd64/completions/bg-agent-completion.ps1" "$work/linux-amd64/bg-agent.1" "$src/examples/kit.toml" "$win/"
+# The portable zip: both .exe side by side (the front looks next to itself)
+# and the extras. -X: no uid/gid or extended timestamps; zip stores local
+# time, so TZ=UTC with every mtime at SOURCE_DATE_EPOCH; names sorted.
+winzip=(bg-agent-completion.ps1 bg-agent-core.exe bg-agent.1 bg-agent.exe kit.toml)
+touch -d "@$SOURCE_DATE_EPOCH" "${winzip[@]/#/$win/}"
+(cd "$win" && TZ=UTC zip -q -X -D "$work/bg-agent-windows.zip" "${winzip[@]}")
+cp "$work/bg-agent-windows.zip" "$dist/bg-agent_${VERSION}_windows_amd64.zip"
 
 # .deb and .rpm through nfpm (a Go module, pinned).
 for arch in "${arches[@]}"; do
@@ -171,11 +191,17 @@ sha=$(sha256sum "$dist/$tarball" | cut -d' ' -f1)
 sed -e "s|@URL@|$base_url/$tarball|" -e "s|@SHA256@|$sha|" -e "s|@VERSION@|$VERSION|" -e "s|@COMMIT@|$commit|" \
 	"$src/packaging/homebrew/bg-agent.rb.in" >"$dist/bg-agent.rb"
 
-# CycloneDX SBOMs from the binaries' embedded build info.
+# CycloneDX SBOMs from the binaries' embedded build info, one per binary
+# (front and core link different modules).
+sbom() { # BINARY OUT
+	(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$1") >"$2"
+}
 for arch in "${arches[@]}"; do
-	(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$work/linux-$arch/bg-agent") >"$dist/bg-agent_${VERSION}_linux_$arch.cdx.json"
+	sbom "$work/linux-$arch/bg-agent" "$dist/bg-agent_${VERSION}_linux_$arch.cdx.json"
+	sbom "$work/linux-$arch/bg-agent-core" "$dist/bg-agent-core_${VERSION}_linux_$arch.cdx.json"
 done
-(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$win/bg-agent.exe") >"$dist/bg-agent_${VERSION}_windows_amd64.cdx.json"
+sbom "$win/bg-agent.exe" "$dist/bg-agent_${VERSION}_windows_amd64.cdx.json"
+sbom "$win/bg-agent-core.exe" "$dist/bg-agent-core_${VERSION}_windows_amd64.cdx.json"
 
 (cd "$dist" && find . -maxdepth 1 -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum >SHA256SUMS)
 say "done: $dist"

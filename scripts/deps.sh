@@ -51,10 +51,11 @@ fi
 # ruby (ruby -c on the Homebrew formula), chromium (screenshots the printed
 # runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
 # list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
-# build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes).
+# build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes),
+# zip (the windows zip of bg-agent.exe + bg-agent-core.exe).
 # Installed only when missing.
 apt_missing "kit and packaging tests" "packaging and runbook screenshot tests will skip" \
-	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base
+	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip
 
 # --- real keychains for the keystore e2e tests --------------------------------
 # gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with

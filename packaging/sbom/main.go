@@ -5,7 +5,7 @@
 // SOURCE_DATE_EPOCH and the serial number from the binary's SHA-256, so two
 // builds of one commit give the same bytes.
 //
-//	go run ./packaging/sbom -version 1.2.3 dist/bg-agent-linux-amd64 > dist/bg-agent.cdx.json
+//	go run ./packaging/sbom -version 1.2.3 bin/bg-agent-core > bg-agent-core.cdx.json
 package main
 
 import (
@@ -107,7 +107,9 @@ func run(path, version string) error {
 		Hashes: []hash{{"SHA-256", hex.EncodeToString(sum[:])}},
 	}
 	main.BOMRef = main.PURL
-	main.Properties = append(main.Properties, property{"go:version", info.GoVersion})
+	// go:package tells the binaries of one module apart (bg-agent and
+	// bg-agent-core are both github.com/bg-agent/bg-agent).
+	main.Properties = append(main.Properties, property{"go:package", info.Path}, property{"go:version", info.GoVersion})
 	for _, s := range info.Settings {
 		main.Properties = append(main.Properties, property{"go:build:" + s.Key, s.Value})
 	}
