@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
@@ -52,6 +54,7 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 		return 0, false
 	}
 	var held heldLines
+	armed := false
 	held.quiet = getenv("BG_AGENT_QUIET") != ""
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(replyTimeout))
@@ -61,6 +64,10 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 		}
 		switch h.Type {
 		case wire.TWait:
+			if !armed { // the agent works on (STS, a slow region): Ctrl-C gets a proper error
+				armed = true
+				onInterrupt(stderr)
+			}
 		case wire.TInfo, wire.TNotice, wire.TWarn:
 			var p wire.Progress
 			if c.Decode(&p) != nil {
@@ -106,6 +113,21 @@ func isProcess(args []string) bool {
 }
 
 const prefix = "bg-agent: "
+
+// onInterrupt makes SIGINT and SIGTERM end the front with the house error
+// and exit 1, as in the core, rather than death by signal. It is armed only
+// once a request waits: os/signal starts threads that every warm run would
+// pay for. An interrupted request leaves nothing half done here: the agent
+// records and caches what it fetched.
+func onInterrupt(stderr io.Writer) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ch
+		io.WriteString(stderr, formatError(wire.ErrorInfo{Kind: "canceled", Message: "canceled while waiting for the agent"}))
+		os.Exit(1)
+	}()
+}
 
 // formatError renders an error as the core's ui.FormatError does (held
 // equal by TestFrontMatchesCore).
