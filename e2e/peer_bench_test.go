@@ -268,11 +268,11 @@ func awsVaultBinary(b *testing.B) string {
 	out, err := dl.Output()
 	var info struct{ Dir, Error string }
 	if jerr := json.Unmarshal(out, &info); err != nil || jerr != nil || info.Dir == "" {
-		b.Skipf("aws-vault %s not benchmarked: go mod download %s failed (%v %s): %s", awsVaultVersion, mod, err, info.Error, stderrOf(err))
+		skipVault(b, "aws-vault %s not benchmarked: go mod download %s failed (%v %s): %s", awsVaultVersion, mod, err, info.Error, stderrOf(err))
 	}
 	src := filepath.Join(tmp, "aws-vault")
 	if err := copyTree(info.Dir, src); err != nil {
-		b.Skipf("aws-vault %s not benchmarked: copying %s: %v", awsVaultVersion, info.Dir, err)
+		skipVault(b, "aws-vault %s not benchmarked: copying %s: %v", awsVaultVersion, info.Dir, err)
 	}
 	check(b, os.MkdirAll(filepath.Dir(bin), 0o755))
 	built := filepath.Join(tmp, "aws-vault.bin")
@@ -281,7 +281,7 @@ func awsVaultBinary(b *testing.B) string {
 	// Its own go.mod and go.sum; its dependencies come from the proxy.
 	gb.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
 	if out, err := gb.CombinedOutput(); err != nil {
-		b.Skipf("aws-vault %s not benchmarked: go build in a copy of %s failed: %v\n%s", awsVaultVersion, info.Dir, err, out)
+		skipVault(b, "aws-vault %s not benchmarked: go build in a copy of %s failed: %v\n%s", awsVaultVersion, info.Dir, err, out)
 	}
 	// Rename into place, so a concurrent run never execs half a binary.
 	staged := bin + fmt.Sprintf(".%d", os.Getpid())
@@ -290,6 +290,16 @@ func awsVaultBinary(b *testing.B) string {
 	}
 	check(b, os.Rename(staged, bin))
 	return bin
+}
+
+// skipVault skips with the reason also on stderr: go test shows a
+// benchmark's skip message only with -v, and scripts/bench.sh's summary
+// points there.
+func skipVault(b *testing.B, format string, args ...any) {
+	b.Helper()
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, "BenchmarkWarmVsAwsVault skipped: "+msg)
+	b.Skip(msg)
 }
 
 func stderrOf(err error) string {
