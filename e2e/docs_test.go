@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -71,3 +73,38 @@ func TestManPage(t *testing.T) {
 }
 
 func firstLine(s string) string { l, _, _ := strings.Cut(s, "\n"); return l }
+
+// README's layout table matches the tree: every package directory under
+// cmd/ and internal/ is named, and every path it names exists.
+func TestReadmeLayout(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	check(t, err)
+	_, table, ok := strings.Cut(string(readme), "\n## Layout\n")
+	if !ok {
+		t.Fatal("README has no Layout section")
+	}
+	table, _, _ = strings.Cut(table, "\n## ")
+	named := map[string]bool{}
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cell := strings.SplitN(line, "|", 3)[1]
+		for _, part := range strings.Split(cell, ",") {
+			p := strings.Trim(strings.TrimSpace(part), "`/")
+			named[p] = true
+			if _, err := os.Stat(filepath.Join(repo, p)); err != nil {
+				t.Errorf("README's layout names %s, which does not exist", p)
+			}
+		}
+	}
+	for _, top := range []string{"cmd", "internal"} {
+		entries, err := os.ReadDir(filepath.Join(repo, top))
+		check(t, err)
+		for _, e := range entries {
+			if p := top + "/" + e.Name(); e.IsDir() && !named[p] {
+				t.Errorf("README's layout does not name %s", p)
+			}
+		}
+	}
+}

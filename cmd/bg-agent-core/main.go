@@ -83,15 +83,15 @@ func frontPath() (string, error) {
 // would mix wire protocols and messages. The variable is removed so no
 // child (exec, the agent) inherits it.
 func checkFront() error {
-	front, ok := os.LookupEnv(frontVersionEnv)
+	theirs, ok := os.LookupEnv(frontVersionEnv)
 	if !ok {
 		return nil
 	}
 	front = os.Getenv(frontPathEnv)
 	os.Unsetenv(frontVersionEnv)
 	os.Unsetenv(frontPathEnv)
-	if self := version + " (" + commit + ")"; front != self {
-		return bgerr.New(bgerr.KindConfig, "bg-agent "+front+" runs bg-agent-core "+self+": they come from different releases",
+	if self := version + " (" + commit + ")"; theirs != self {
+		return bgerr.New(bgerr.KindConfig, "bg-agent "+theirs+" runs bg-agent-core "+self+": they come from different releases",
 			"reinstall bg-agent so that bg-agent and bg-agent-core are from the same package")
 	}
 	return nil
