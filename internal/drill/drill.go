@@ -18,7 +18,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/declare"
+	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 )
 
@@ -59,17 +59,28 @@ type Report struct {
 
 // Runner runs drills.
 type Runner struct {
-	Broker      *broker.Broker // with a fresh Cache: a drill must exercise STS, not the agent's cache
+	// Issuer runs each path through the issuing policy, so every drilled
+	// path leaves its audit record; its Broker has a fresh Cache: a drill
+	// must exercise STS, not the agent's cache.
+	Issuer *issue.Service
+	// Settings is the drill's: its reason and ticket tag every session.
+	Settings    issue.Settings
 	Secrets     broker.Secrets
 	MFA         func(p *config.Profile) (mfa.Source, error)
 	Concurrency int
 	// Console, when set, also asks for a console sign-in token per path.
 	Console func(ctx context.Context, p *config.Profile, creds aws.Credentials) (region string, err error)
-	Why     declare.Justification
 	UI      broker.Reporter
 	// Done is called as each path finishes (progress display).
 	Done func(r Result, done, total int)
 }
+
+// Reason tags a drill's sessions and records when the operator gives none;
+// Via is its audit records' via.
+const (
+	Reason = "bg-agent drill"
+	Via    = "drill"
+)
 
 // DefaultConcurrency keeps a drill well under STS's request rate.
 const DefaultConcurrency = 16
@@ -84,7 +95,7 @@ func (q quiet) Warnf(f string, a ...any)   { q.ui.Warnf(f, a...) }
 
 // Run drills every profile and returns the report, sorted by profile.
 func (r *Runner) Run(ctx context.Context, profiles []*config.Profile) *Report {
-	rep := &Report{Started: time.Now().UTC(), Reason: r.Why.Reason}
+	rep := &Report{Started: time.Now().UTC(), Reason: r.Settings.Reason}
 	n := r.Concurrency
 	if n <= 0 {
 		n = DefaultConcurrency
@@ -149,8 +160,8 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 	if err != nil {
 		return fail("MFA", err)
 	}
-	out, err := r.Broker.Credentials(ctx, broker.Request{Profile: p, Secrets: r.Secrets,
-		MFA: lockedSource{mu: mfaMu, src: src}, UI: quiet{r.UI}, Why: r.Why})
+	out, err := r.Issuer.IssueProfile(ctx, r.Settings, p, issue.Caller{Secrets: r.Secrets,
+		MFA: func(*config.Profile) (mfa.Source, error) { return lockedSource{mu: mfaMu, src: src}, nil }, UI: quiet{r.UI}})
 	if err != nil {
 		var he *broker.HopError
 		where := "chain"
@@ -166,15 +177,15 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 	for _, role := range p.Roles {
 		res.Steps = append(res.Steps, Step{Name: "AssumeRole " + role, OK: true})
 	}
-	res.Region = out.Final.Region
-	id, err := r.Broker.CallerIdentity(ctx, p, quiet{r.UI}, out.Final.Credentials)
+	res.Region = out.Region
+	id, err := r.Issuer.Broker.CallerIdentity(ctx, p, quiet{r.UI}, out.Credentials)
 	if err != nil {
 		return fail("GetCallerIdentity", err)
 	}
 	res.Identity = id
 	res.Steps = append(res.Steps, Step{Name: "GetCallerIdentity", OK: true, Detail: id})
 	if r.Console != nil {
-		region, err := r.Console(ctx, p, out.Final.Credentials)
+		region, err := r.Console(ctx, p, out.Credentials)
 		if err != nil {
 			return fail("console sign-in", err)
 		}
