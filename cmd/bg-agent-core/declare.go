@@ -101,7 +101,7 @@ func (a *appCtx) justification(p *config.Profile) (declare.Justification, error)
 	}
 	now := time.Now()
 	j := declare.Resolve(a.env.Getenv("BG_AGENT_REASON"), a.env.Getenv("BG_AGENT_TICKET"), d, now)
-	if v := p.Keys["bg_require_reason"]; v == "true" || v == "yes" || v == "1" {
+	if p.RequireReason {
 		if err := declare.Require(p.Name, j, d, now); err != nil {
 			return j, err
 		}

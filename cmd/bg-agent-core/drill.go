@@ -78,7 +78,7 @@ func (a *appCtx) drill(c *cli.Context) error {
 		return err
 	}
 	clients := &clientCache{m: map[string]*chain.Clients{}}
-	why, _ := a.justification(&config.Profile{Keys: map[string]string{}})
+	why, _ := a.justification(&config.Profile{})
 	r := &drill.Runner{
 		// A fresh cache: the drill must exercise STS and the MFA device, not
 		// the agent's sessions; it still shares one MFA session per user.

@@ -30,7 +30,7 @@ func TestLeanLinesMatchMessage(t *testing.T) {
 	}
 
 	p := &config.Profile{Name: "bg-ops", User: "alice-bg", Roles: []string{"arn:aws:iam::111111111111:role/R"},
-		Duration: time.Hour, Keys: map[string]string{"bg_user": "alice-bg"}}
+		Duration: time.Hour, RequireReason: true}
 	sec := &keystore.Secret{AccessKeyID: "AKIAEXAMPLEEXAMPLE01", SecretAccessKey: "x"}
 	ei := &ErrorInfo{Kind: "mfa", Message: "m", Hints: []string{"h"}}
 	same := func(lean any, m Message) {
