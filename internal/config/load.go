@@ -183,14 +183,6 @@ func candidateSections(data []byte, name string) []byte {
 	return out
 }
 
-func readFile(path string) ([]section, error) {
-	data, err := readConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseSections(path, data)
-}
-
 func readConfig(path string) ([]byte, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
