@@ -231,6 +231,7 @@ func TestPromptDialogMFA(t *testing.T) {
 	}
 
 	o.profile("bg-gui", "eu-west-1", "bg_mfa = prompt", "bg_prompt = sometimes")
-	wantError(t, o.bgAgent("process", "bg-gui"), `bg_prompt "sometimes" of profile bg-gui is not one of terminal, gui, auto`,
-		"set it to terminal, gui or auto")
+	// config refuses the value when it reads the profile, naming file, profile, key and value.
+	wantError(t, o.bgAgent("process", "bg-gui"), o.config+`: profile bg-gui: bg_prompt "sometimes" is not one of terminal, gui, auto`,
+		"set bg_prompt = terminal, gui or auto")
 }

@@ -100,12 +100,7 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, 
 	needs := map[uint32][]string{}
 	for _, p := range profiles {
 		if p.MFA == config.MFAYubiKey {
-			s, err := yubikeySerial(p)
-			if err != nil {
-				rep.Add(doctor.Fail, "mfa "+p.Name, err.Error(), "")
-				continue
-			}
-			needs[s] = append(needs[s], "MFA of "+p.Name)
+			needs[p.YubiKeySerial] = append(needs[p.YubiKeySerial], "MFA of "+p.Name)
 		}
 	}
 	for _, e := range entries {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os/exec"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -84,11 +83,7 @@ func (a *appCtx) mfaSource(p *config.Profile) (mfa.Source, error) {
 	case config.MFAPrompt:
 		return a.promptSource(p)
 	case config.MFAYubiKey:
-		serial, err := yubikeySerial(p)
-		if err != nil {
-			return nil, err
-		}
-		return &yubikey.MFA{OATH: a.oath(p), Serial: serial, Account: p.Keys["bg_oath_account"]}, nil
+		return &yubikey.MFA{OATH: a.oath(p), Serial: p.YubiKeySerial, Account: p.OATHAccount}, nil
 	}
 	return nil, bgerr.New(bgerr.KindConfig,
 		"bg_mfa = "+string(p.MFA)+" of profile "+p.Name+" is not available in this build",
@@ -156,8 +151,8 @@ func (a *appCtx) prompter(p *config.Profile) (prompt.Driver, error) {
 // it was set.
 func (a *appCtx) promptMode(p *config.Profile) (mode, where string, err error) {
 	v, key, where := a.env.Getenv("BG_AGENT_PROMPT"), "BG_AGENT_PROMPT", "BG_AGENT_PROMPT"
-	if p != nil && p.Keys["bg_prompt"] != "" {
-		v, key, where = p.Keys["bg_prompt"], "bg_prompt", "bg_prompt of profile "+p.Name
+	if p != nil && p.Prompt != config.PromptUnset {
+		v, key, where = string(p.Prompt), "bg_prompt", "bg_prompt of profile "+p.Name
 	}
 	if mode, err = prompt.ParseMode(v); err != nil {
 		return "", "", bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s %q%s is not one of terminal, gui, auto", key, v,
@@ -285,19 +280,4 @@ func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, 
 	}
 	defer clear(shared)
 	return s.Open(user, shared)
-}
-
-// yubikeySerial reads bg_yubikey_serial: the YubiKey to use; 0 when unset.
-func yubikeySerial(p *config.Profile) (uint32, error) {
-	v := p.Keys["bg_yubikey_serial"]
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseUint(v, 10, 32)
-	if err != nil || n == 0 {
-		return 0, bgerr.New(bgerr.KindConfig,
-			fmt.Sprintf("bg_yubikey_serial %q of profile %s is not a YubiKey serial number", v, p.Name),
-			"use the serial printed on the key or shown by: bg-agent yubikey list")
-	}
-	return uint32(n), nil
 }

@@ -21,7 +21,7 @@ func TestPromptSourceIsLazy(t *testing.T) {
 		Getenv:   func(k string) string { read = append(read, k); return "" },
 		Terminal: func() (io.ReadWriteCloser, error) { opened++; return nil, errors.New("no terminal") },
 	}}
-	p := &config.Profile{Name: "bg-ops", MFA: config.MFAPrompt, Keys: map[string]string{"bg_prompt": "auto"}}
+	p := &config.Profile{Name: "bg-ops", MFA: config.MFAPrompt, Prompt: config.PromptAuto}
 	src, err := a.promptSource(p)
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +36,7 @@ func TestPromptSourceIsLazy(t *testing.T) {
 		t.Fatalf("asking for a code looked at neither: terminal opened %d times, env read %q", opened, read)
 	}
 
-	p.Keys["bg_prompt"] = "sometimes"
+	p.Prompt = "sometimes" // not from config.Load, which refuses it
 	if _, err := a.promptSource(p); err == nil || !strings.Contains(err.Error(), `bg_prompt "sometimes" of profile bg-ops is not one of terminal, gui, auto`) {
 		t.Fatalf("bad bg_prompt: %v", err)
 	}

@@ -152,12 +152,15 @@ func Export(path string, f Found) (*kit.Kit, error) {
 		}
 		if i == 0 {
 			k.Emergency.OperatorRole = p.Roles[0]
-			k.Emergency.RequireReason = p.Keys["bg_require_reason"] == "true"
-			k.Notify = kit.Notify{SNS: p.Keys["bg_notify_sns"], Webhook: p.Keys["bg_notify_webhook"]}
+			k.Emergency.RequireReason = p.RequireReason
+			k.Notify = kit.Notify{SNS: strings.Join(p.NotifySNS, " "), Webhook: p.NotifyWebhook}
 			k.Operators = []kit.Operator{{
 				Name: f.Meta["operator"], User: p.User, MFASerial: p.MFASerial, MFA: string(p.MFA),
-				MFACommand: p.MFACommand, SourceIdentity: p.Keys["bg_source_identity"],
+				MFACommand: p.MFACommand,
 			}}
+			if !p.SourceIdentityDerived {
+				k.Operators[0].SourceIdentity = p.SourceIdentity
+			}
 		}
 		ai, ok := byAlias[acct[0]]
 		if !ok {

@@ -43,8 +43,8 @@ func TestProfilesLoadWithConfig(t *testing.T) {
 					if p.Region != s.Region || p.User != op.User || p.MFASerial != op.MFASerial || p.MFA != wantMFA ||
 						p.MFACommand != op.MFACommand || !reflect.DeepEqual(p.Roles, s.Roles) ||
 						!reflect.DeepEqual(p.Regions, s.Regions) || p.Duration != s.Duration ||
-						p.Keys["bg_require_reason"] != "true" || p.Keys["bg_notify_sns"] != k.Notify.SNS ||
-						p.Keys["bg_notify_webhook"] != k.Notify.Webhook {
+						!p.RequireReason || strings.Join(p.NotifySNS, " ") != k.Notify.SNS ||
+						p.NotifyWebhook != k.Notify.Webhook {
 						t.Errorf("profile %s read back as %+v, want %+v", s.Name, p, s)
 					}
 					if want := CredentialProcess(bin, "linux", s.Name); !strings.Contains(string(data), "credential_process = "+want+"\n") {
@@ -59,7 +59,11 @@ func TestProfilesLoadWithConfig(t *testing.T) {
 func TestCheckProfilesCatchesUnreadable(t *testing.T) {
 	k := exampleKit(t, nil)
 	b := FromKit(k, k.Operators[0], bin, "linux", Source{})
-	b.Profiles[0].Keys = append(b.Profiles[0].Keys, KV{"bg_mfa", "sms"}) // the last one wins
+	for i, kv := range b.Profiles[0].Keys {
+		if kv.Key == "bg_mfa" {
+			b.Profiles[0].Keys[i].Value = "sms" // a second bg_mfa line would be refused as a repeat
+		}
+	}
 	data, err := Apply("config", nil, b)
 	if err != nil {
 		t.Fatal(err)

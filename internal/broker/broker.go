@@ -220,10 +220,8 @@ func (b *Broker) CallerIdentity(ctx context.Context, p *config.Profile, ui Repor
 const stepMinLeft = 2 * time.Minute
 
 func (b *Broker) mfaSessionDuration(p *config.Profile) time.Duration {
-	if v, ok := p.Keys["bg_mfa_session_duration"]; ok {
-		if d, err := time.ParseDuration(v); err == nil && d >= chain.MinDuration {
-			return d
-		}
+	if p.MFASessionDuration > 0 {
+		return p.MFASessionDuration // config checked it is at least chain.MinDuration
 	}
 	if b.MFASessionDuration > 0 {
 		return b.MFASessionDuration

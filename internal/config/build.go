@@ -2,6 +2,9 @@ package config
 
 import (
 	"fmt"
+	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +15,7 @@ import (
 // builder turns one section into a Profile, collecting every problem.
 type builder struct {
 	path, name string
+	keys       map[string]string // the bg_* keys, comments stripped
 	errs       []error
 }
 
@@ -28,17 +32,38 @@ func (b *builder) header() string {
 	return "[profile " + b.name + "]"
 }
 
+// knownKeys are the bg_* keys build reads; any other bg_* key is refused,
+// since a typo (bg_require_reasn) would otherwise silently drop a gate.
+var knownKeys = []string{
+	"bg_user", "bg_mfa_serial", "bg_mfa", "bg_mfa_command", "bg_roles", "bg_regions",
+	"bg_duration", "bg_source_identity", "bg_yubikey_serial", "bg_oath_account",
+	"bg_prompt", "bg_require_reason", "bg_notify_sns", "bg_notify_webhook",
+	"bg_mfa_session_duration",
+}
+
 func build(path string, s section) (*Profile, []error) {
-	b := &builder{path: path, name: s.name}
-	p := &Profile{Name: s.name, File: path, Keys: map[string]string{}}
+	b := &builder{path: path, name: s.name, keys: map[string]string{}}
+	p := &Profile{Name: s.name, File: path}
+	var unknown []string
 	for k, v := range s.keys {
 		if strings.HasPrefix(k, "bg_") {
-			p.Keys[k] = stripComments(v)
+			b.keys[k] = stripComments(v)
+			if !slices.Contains(knownKeys, k) {
+				unknown = append(unknown, k)
+			}
 		}
+	}
+	sort.Strings(unknown)
+	for _, k := range unknown {
+		hint := "remove it; bg-agent reads only " + strings.Join(knownKeys, ", ")
+		if near := closest(k, knownKeys, max(2, len(k)/3), 1); len(near) > 0 {
+			hint = "did you mean " + near[0] + "?"
+		}
+		b.fail(fmt.Sprintf("%s is not a bg-agent key", k), hint)
 	}
 	p.Region = strings.TrimSpace(s.keys["region"])
 
-	p.User = p.Keys["bg_user"]
+	p.User = b.keys["bg_user"]
 	switch {
 	case p.User == "":
 		b.fail("bg_user is not set",
@@ -49,7 +74,7 @@ func build(path string, s section) (*Profile, []error) {
 	}
 
 	partition, partitionKey := "", ""
-	p.MFASerial = p.Keys["bg_mfa_serial"]
+	p.MFASerial = b.keys["bg_mfa_serial"]
 	switch part, ok := parseMFASerial(p.MFASerial); {
 	case p.MFASerial == "":
 		b.fail("bg_mfa_serial is not set",
@@ -61,7 +86,7 @@ func build(path string, s section) (*Profile, []error) {
 		partition, partitionKey = part, "bg_mfa_serial"
 	}
 
-	p.Roles = splitList(p.Keys["bg_roles"])
+	p.Roles = splitList(b.keys["bg_roles"])
 	if len(p.Roles) == 0 {
 		b.fail("bg_roles is not set",
 			"add bg_roles = arn:aws:iam::ACCOUNT_ID:role/NAME … (the roles to assume, in order)")
@@ -85,6 +110,16 @@ func build(path string, s section) (*Profile, []error) {
 	b.duration(p)
 	b.mfa(p)
 	b.sourceIdentity(p)
+	b.yubiKey(p)
+	b.prompt(p)
+	b.notify(p)
+	if v, ok := b.boolean("bg_require_reason"); ok {
+		p.RequireReason = v
+	}
+	if d, ok := b.durationKey("bg_mfa_session_duration", MinMFASessionDuration, MaxMFASessionDuration,
+		"(GetSessionToken limits), or remove it to keep the agent's --max-unlock"); ok {
+		p.MFASessionDuration = d
+	}
 
 	if len(b.errs) > 0 {
 		return nil, b.errs
@@ -111,7 +146,7 @@ func (b *builder) regions(p *Profile, partition, partitionKey string) {
 		return true
 	}
 	regionOK := p.Region != "" && check("region", p.Region)
-	if list, ok := p.Keys["bg_regions"]; ok && strings.TrimSpace(list) != "" {
+	if list, ok := b.keys["bg_regions"]; ok && strings.TrimSpace(list) != "" {
 		for _, r := range splitList(list) {
 			check("bg_regions", r)
 		}
@@ -129,32 +164,127 @@ func (b *builder) regions(p *Profile, partition, partitionKey string) {
 }
 
 func (b *builder) duration(p *Profile) {
-	v := p.Keys["bg_duration"]
+	p.Duration = DefaultDuration
+	if d, ok := b.durationKey("bg_duration", MinDuration, MaxDuration, "(STS limits)"); ok {
+		p.Duration = d
+	}
+}
+
+// durationKey is the one rule of every duration key: a Go duration (1h,
+// 90m) or whole seconds (3600), from lo to hi; ok is false when the key is
+// not set or is bad (reported).
+func (b *builder) durationKey(key string, lo, hi time.Duration, why string) (time.Duration, bool) {
+	v := b.keys[key]
 	if v == "" {
-		p.Duration = DefaultDuration
-		return
+		return 0, false
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
 		secs, serr := strconv.ParseUint(v, 10, 32)
 		if serr != nil {
-			b.fail(fmt.Sprintf("bg_duration %q is not a duration", v),
+			b.fail(fmt.Sprintf("%s %q is not a duration", key, v),
 				"use a duration such as 1h or 90m, or seconds such as 3600")
-			return
+			return 0, false
 		}
 		d = time.Duration(secs) * time.Second
 	}
-	if d < MinDuration || d > MaxDuration {
-		b.fail(fmt.Sprintf("bg_duration %q is outside 15m to 12h", v),
-			"set bg_duration between 15m and 12h (STS limits)")
-		return
+	if d < lo || d > hi {
+		b.fail(fmt.Sprintf("%s %q is outside %s to %s", key, v, short(lo), short(hi)),
+			fmt.Sprintf("set %s between %s and %s %s", key, short(lo), short(hi), why))
+		return 0, false
 	}
-	p.Duration = d
+	return d, true
+}
+
+// short formats whole hours and minutes as 12h, 15m.
+func short(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/time.Minute)) + "m"
+}
+
+// boolean is the one rule of every boolean key: true or false, in any
+// case; ok is false when the key is not set or is bad (reported). Not
+// configparser's yes/no/on/off/1/0: one spelling per meaning, so that a
+// value bg-agent would read as false is never one a person meant as true.
+func (b *builder) boolean(key string) (v, ok bool) {
+	switch s := strings.ToLower(b.keys[key]); s {
+	case "":
+		return false, false
+	case "true", "false":
+		return s == "true", true
+	}
+	b.fail(fmt.Sprintf("%s %q is not true or false", key, b.keys[key]),
+		"set "+key+" = true or "+key+" = false")
+	return false, false
+}
+
+func (b *builder) yubiKey(p *Profile) {
+	if v := b.keys["bg_yubikey_serial"]; v != "" {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || n == 0 {
+			b.fail(fmt.Sprintf("bg_yubikey_serial %q is not a YubiKey serial number", v),
+				"use the serial printed on the key or shown by: bg-agent yubikey list")
+		} else {
+			p.YubiKeySerial = uint32(n)
+		}
+	}
+	if v := b.keys["bg_oath_account"]; v != "" {
+		if len(v) > MaxOATHAccount || strings.ContainsAny(v, "\n\r") {
+			b.fail(fmt.Sprintf("bg_oath_account %q is not one line of at most %d bytes", v, MaxOATHAccount),
+				"use the account name as ykman oath accounts list shows it")
+		} else {
+			p.OATHAccount = v
+		}
+	}
+}
+
+func (b *builder) prompt(p *Profile) {
+	switch v := PromptMode(strings.ToLower(b.keys["bg_prompt"])); v {
+	case PromptUnset, PromptTerminal, PromptGUI, PromptAuto:
+		p.Prompt = v
+	default:
+		b.fail(fmt.Sprintf("bg_prompt %q is not one of terminal, gui, auto", b.keys["bg_prompt"]),
+			"set bg_prompt = terminal, gui or auto")
+	}
+}
+
+func (b *builder) notify(p *Profile) {
+	for _, arn := range splitList(b.keys["bg_notify_sns"]) {
+		if _, ok := TopicRegion(arn); !ok {
+			b.fail(fmt.Sprintf("bg_notify_sns %q is not an SNS topic ARN", arn),
+				"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference")
+			continue
+		}
+		p.NotifySNS = append(p.NotifySNS, arn)
+	}
+	if w := b.keys["bg_notify_webhook"]; w != "" {
+		u, err := url.Parse(w)
+		if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback[u.Hostname()]) {
+			b.fail(fmt.Sprintf("bg_notify_webhook %q is not an https URL", RedactURL(w)),
+				"use the https URL of a Slack-compatible incoming webhook")
+			return
+		}
+		p.NotifyWebhook = w
+	}
+}
+
+var loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
+
+// RedactURL keeps scheme://host of a webhook URL: the path of a Slack
+// webhook is its secret.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return "(unparseable URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 func (b *builder) mfa(p *Profile) {
-	p.MFACommand = p.Keys["bg_mfa_command"]
-	switch v := MFAKind(p.Keys["bg_mfa"]); v {
+	p.MFACommand = b.keys["bg_mfa_command"]
+	switch v := MFAKind(b.keys["bg_mfa"]); v {
 	case "":
 		p.MFA = MFAPrompt
 		if p.MFACommand != "" {
@@ -174,7 +304,7 @@ func (b *builder) mfa(p *Profile) {
 }
 
 func (b *builder) sourceIdentity(p *Profile) {
-	if v := p.Keys["bg_source_identity"]; v != "" {
+	if v := b.keys["bg_source_identity"]; v != "" {
 		switch {
 		case strings.HasPrefix(strings.ToLower(v), "aws:"):
 			b.fail(fmt.Sprintf("bg_source_identity %q starts with aws:, which STS reserves", v),
@@ -190,6 +320,7 @@ func (b *builder) sourceIdentity(p *Profile) {
 	if p.User == "" || !validIAMName(p.User) {
 		return // already reported
 	}
+	p.SourceIdentityDerived = true
 	if p.SourceIdentity = deriveSourceIdentity(p.User); p.SourceIdentity == "" {
 		b.fail(fmt.Sprintf("cannot derive a source identity from bg_user %q", p.User),
 			"set bg_source_identity = NAME (2-64 letters, digits and +=,.@_-)")

@@ -18,7 +18,19 @@ const (
 	MFACommand MFAKind = "command"
 )
 
-// Profile is one bg-agent profile, validated and with defaults applied.
+// PromptMode is how the operator is asked (bg_prompt).
+type PromptMode string
+
+const (
+	PromptUnset    PromptMode = "" // BG_AGENT_PROMPT decides, else auto
+	PromptTerminal PromptMode = "terminal"
+	PromptGUI      PromptMode = "gui"
+	PromptAuto     PromptMode = "auto"
+)
+
+// Profile is one bg-agent profile, validated and with defaults applied:
+// every bg_* key has a field here, and nothing outside this package reads
+// the keys themselves.
 type Profile struct {
 	Name           string
 	Region         string // the profile's region key; may be empty when bg_regions is set
@@ -30,10 +42,18 @@ type Profile struct {
 	Regions        []string // STS regions in order of preference, never empty
 	Duration       time.Duration
 	SourceIdentity string
-	// Keys holds every bg_* key as written (inline comments stripped), for
-	// features that read keys this package does not interpret.
-	Keys map[string]string
-	File string
+	// SourceIdentityDerived: SourceIdentity comes from bg_user, because
+	// bg_source_identity is not set.
+	SourceIdentityDerived bool
+	YubiKeySerial         uint32 // bg_yubikey_serial; 0: not set
+	OATHAccount           string // bg_oath_account; "": not set
+	Prompt                PromptMode
+	RequireReason         bool     // bg_require_reason
+	NotifySNS             []string // bg_notify_sns: SNS topic ARNs, tried in order
+	NotifyWebhook         string   // bg_notify_webhook: https (http only to loopback)
+	// MFASessionDuration is bg_mfa_session_duration; 0: not set.
+	MFASessionDuration time.Duration
+	File               string
 }
 
 // Defaults and limits.
@@ -41,4 +61,9 @@ const (
 	DefaultDuration = time.Hour
 	MinDuration     = 15 * time.Minute
 	MaxDuration     = 12 * time.Hour
+	// GetSessionToken's limits for an IAM user.
+	MinMFASessionDuration = 15 * time.Minute
+	MaxMFASessionDuration = 36 * time.Hour
+	// MaxOATHAccount is the longest OATH credential name a YubiKey stores.
+	MaxOATHAccount = 64
 )

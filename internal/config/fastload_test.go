@@ -10,9 +10,16 @@ import (
 	"testing"
 )
 
-// loadFull is Load as it was: the whole file parsed.
+// loadFull is Load as it was: the whole file parsed (and repeats refused).
 func loadFull(path, name string) (*Profile, error) {
-	secs, err := readFile(path)
+	data, err := readConfig(path)
+	if err != nil {
+		return nil, err
+	}
+	if d := duplicates(path, data, is(name)); len(d) > 0 {
+		return nil, d[0].err
+	}
+	secs, err := parseSections(path, data)
 	if err != nil {
 		return nil, err
 	}

@@ -37,12 +37,18 @@ func Load(path, name string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	if d := duplicates(path, data, is(name)); len(d) > 0 {
+		return nil, d[0].err
+	}
 	found, all, err := findSection(path, data, name)
 	if err != nil {
 		return nil, err
 	}
 	return profileOf(path, name, found, all)
 }
+
+// is accepts only name, for duplicates.
+func is(name string) func(string) bool { return func(n string) bool { return n == name } }
 
 // profileOf builds profile name from its section found, or says it is not
 // among all: the first problem, as Load reports.
@@ -59,17 +65,37 @@ func profileOf(path, name string, found *section, all []section) (*Profile, erro
 
 // LoadAll returns every profile in the file that has any bg_* key and is
 // valid, in file order, and the errors of those that are not.
+//
+// A bg-agent profile with a repeated section or key is reported (see
+// duplicates) and not built; repeats in other profiles are not bg-agent's
+// to report.
 func LoadAll(path string) ([]*Profile, []error) {
-	secs, err := readFile(path)
+	data, err := readConfig(path)
 	if err != nil {
 		return nil, []error{err}
+	}
+	secs, err := parseSections(path, data)
+	if err != nil {
+		return nil, []error{err}
+	}
+	bg := map[string]bool{}
+	for _, s := range secs {
+		bg[s.name] = bg[s.name] || hasBGKeys(s)
+	}
+	dups := map[string][]error{}
+	for _, d := range duplicates(path, data, func(n string) bool { return bg[n] }) {
+		dups[d.profile] = append(dups[d.profile], d.err)
 	}
 	var (
 		profiles []*Profile
 		errs     []error
 	)
 	for _, s := range lastOfEach(secs) {
-		if !hasBGKeys(s) {
+		if !bg[s.name] {
+			continue
+		}
+		if len(dups[s.name]) > 0 {
+			errs = append(errs, dups[s.name]...)
 			continue
 		}
 		p, perrs := build(path, s)
@@ -93,6 +119,9 @@ func RawKeys(path, name string) (map[string]string, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if d := duplicates(path, data, is(name)); len(d) > 0 {
+		return nil, d[0].err
 	}
 	found, _, err := findSection(path, data, name)
 	if err != nil || found == nil {
@@ -152,14 +181,6 @@ func candidateSections(data []byte, name string) []byte {
 		}
 	}
 	return out
-}
-
-func readFile(path string) ([]section, error) {
-	data, err := readConfig(path)
-	if err != nil {
-		return nil, err
-	}
-	return parseSections(path, data)
 }
 
 func readConfig(path string) ([]byte, error) {

@@ -52,3 +52,34 @@ func deriveSourceIdentity(user string) string {
 	}
 	return s
 }
+
+// TopicRegion returns the region of an SNS topic ARN bg_notify_sns accepts:
+// arn:PARTITION:sns:REGION:ACCOUNT_ID:NAME with a known region, in that
+// partition; a 12-digit account; a name of 1 to 256 letters, digits, '_'
+// and '-', then ".fifo" for a FIFO topic.
+func TopicRegion(s string) (region string, ok bool) {
+	f := strings.Split(s, ":")
+	if len(f) != 6 || f[0] != "arn" || f[2] != "sns" {
+		return "", false
+	}
+	if part, known := RegionPartition(f[3]); !known || part != f[1] {
+		return "", false
+	}
+	if !iam.ValidAccount(f[4]) || !validTopicName(strings.TrimSuffix(f[5], ".fifo")) {
+		return "", false
+	}
+	return f[3], true
+}
+
+func validTopicName(s string) bool {
+	if len(s) < 1 || len(s) > 256 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

@@ -158,18 +158,12 @@ func Justify(set Settings, p *config.Profile, now time.Time) (declare.Justificat
 		return declare.Justification{}, err
 	}
 	j := declare.Resolve(set.Reason, set.Ticket, d, now)
-	if RequiresReason(p) {
+	if p.RequireReason {
 		if err := declare.Require(p.Name, j, d, now); err != nil {
 			return j, err
 		}
 	}
 	return j, nil
-}
-
-// RequiresReason reads bg_require_reason.
-func RequiresReason(p *config.Profile) bool {
-	v := p.Keys["bg_require_reason"]
-	return v == "true" || v == "yes" || v == "1"
 }
 
 // notify announces a newly issued session (bg_notify_sns, bg_notify_webhook).

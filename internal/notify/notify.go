@@ -24,8 +24,7 @@ package notify
 import (
 	"context"
 	"errors"
-	"fmt"
-	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -34,13 +33,6 @@ import (
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/iam"
-)
-
-// Profile keys.
-const (
-	KeySNS     = "bg_notify_sns"
-	KeyWebhook = "bg_notify_webhook"
 )
 
 // Event is one use of break-glass access, as the notifications tell it.
@@ -71,85 +63,28 @@ type Targets struct {
 // Empty reports whether there is nothing to notify.
 func (t Targets) Empty() bool { return len(t.Topics) == 0 && t.Webhook == "" }
 
-var loopback = map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}
-
 // IsTopicARN says whether s is an SNS topic ARN bg_notify_sns accepts (a
 // kit's sns key is checked with it, so setup never writes one it refuses).
 func IsTopicARN(s string) bool {
-	_, ok := topicARN(s)
+	_, ok := config.TopicRegion(s)
 	return ok
 }
 
-// topicARN returns the region of an SNS topic ARN bg_notify_sns accepts:
-// arn:PARTITION:sns:REGION:ACCOUNT_ID:NAME with a region config knows, in
-// that partition; a 12-digit account; a name of 1 to 256 letters, digits,
-// '_' and '-', then ".fifo" for a FIFO topic.
-func topicARN(s string) (region string, ok bool) {
-	f := strings.Split(s, ":")
-	if len(f) != 6 || f[0] != "arn" || f[2] != "sns" {
-		return "", false
-	}
-	if part, known := config.RegionPartition(f[3]); !known || part != f[1] {
-		return "", false
-	}
-	if !iam.ValidAccount(f[4]) || !validTopicName(strings.TrimSuffix(f[5], ".fifo")) {
-		return "", false
-	}
-	return f[3], true
-}
-
-func validTopicName(s string) bool {
-	if len(s) < 1 || len(s) > 256 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
-
-// topicRegion is the region of a topic ARN that TargetsOf accepted.
+// topicRegion is the region of a topic ARN that config accepted.
 func topicRegion(arn string) string {
-	region, _ := topicARN(arn)
+	region, _ := config.TopicRegion(arn)
 	return region
 }
 
-// TargetsOf reads bg_notify_sns (one or more topic ARNs, space-separated)
-// and bg_notify_webhook from p, validated; both absent is no targets.
+// TargetsOf is p's bg_notify_sns and bg_notify_webhook, which config
+// validated; both absent is no targets. The error is always nil.
 func TargetsOf(p *config.Profile) (Targets, error) {
-	var t Targets
-	where := fmt.Sprintf("%s: profile %s: ", p.File, p.Name)
-	for _, arn := range strings.Fields(p.Keys[KeySNS]) {
-		if !IsTopicARN(arn) {
-			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an SNS topic ARN", KeySNS, arn),
-				"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference")
-		}
-		t.Topics = append(t.Topics, arn)
-	}
-	if w := strings.TrimSpace(p.Keys[KeyWebhook]); w != "" {
-		u, err := url.Parse(w)
-		ok := err == nil && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http" && loopback[u.Hostname()])
-		if !ok {
-			return Targets{}, bgerr.New(bgerr.KindConfig, where+fmt.Sprintf("%s %q is not an https URL", KeyWebhook, redactURL(w)),
-				"use the https URL of a Slack-compatible incoming webhook")
-		}
-		t.Webhook = w
-	}
-	return t, nil
+	return Targets{Topics: slices.Clone(p.NotifySNS), Webhook: p.NotifyWebhook}, nil
 }
 
 // redactURL keeps scheme://host of a webhook URL: the path of a Slack
 // webhook is its secret.
-func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.Host == "" {
-		return "(unparseable URL)"
-	}
-	return u.Scheme + "://" + u.Host
-}
+func redactURL(s string) string { return config.RedactURL(s) }
 
 // Delivery is what happened on one channel.
 type Delivery struct {

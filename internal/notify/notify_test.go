@@ -381,34 +381,17 @@ func TestNoTargets(t *testing.T) {
 	}
 }
 
+// TestTargetsOf: config validated the keys (its tests hold the messages
+// for bad values that used to be here); TargetsOf passes them on.
 func TestTargetsOf(t *testing.T) {
-	prof := func(keys map[string]string) *config.Profile {
-		return &config.Profile{Name: "bg-prod-ops", File: "/home/a/.aws/config", Keys: keys}
-	}
-	got, err := TargetsOf(prof(map[string]string{KeySNS: topicTokyo + "  " + topicOregon, KeyWebhook: "https://hooks.slack.com/services/T/B/X"}))
+	p := &config.Profile{Name: "bg-prod-ops", File: "/home/a/.aws/config",
+		NotifySNS: []string{topicTokyo, topicOregon}, NotifyWebhook: "https://hooks.slack.com/services/T/B/X"}
+	got, err := TargetsOf(p)
 	if err != nil || !reflect.DeepEqual(got, Targets{Topics: []string{topicTokyo, topicOregon}, Webhook: "https://hooks.slack.com/services/T/B/X"}) {
 		t.Errorf("got %+v, %v", got, err)
 	}
-	if got, err := TargetsOf(prof(map[string]string{})); err != nil || !got.Empty() {
+	if got, err := TargetsOf(&config.Profile{}); err != nil || !got.Empty() {
 		t.Errorf("no keys: %+v, %v", got, err)
-	}
-	if got, err := TargetsOf(prof(map[string]string{KeyWebhook: "http://127.0.0.1:8080/hook"})); err != nil || got.Webhook == "" {
-		t.Errorf("loopback http: %+v, %v", got, err)
-	}
-	for _, tc := range []struct{ key, value, msg, hint string }{
-		{KeySNS, "arn:aws:sqs:us-west-2:111111111111:q", `/home/a/.aws/config: profile bg-prod-ops: bg_notify_sns "arn:aws:sqs:us-west-2:111111111111:q" is not an SNS topic ARN`,
-			"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference"},
-		{KeySNS, topicTokyo + " breakglass", `/home/a/.aws/config: profile bg-prod-ops: bg_notify_sns "breakglass" is not an SNS topic ARN`,
-			"use arn:aws:sns:REGION:ACCOUNT_ID:TOPIC, one per region, space-separated, in order of preference"},
-		{KeyWebhook, "http://hooks.example.com/services/T/B/secret", `/home/a/.aws/config: profile bg-prod-ops: bg_notify_webhook "http://hooks.example.com" is not an https URL`,
-			"use the https URL of a Slack-compatible incoming webhook"},
-		{KeyWebhook, "hooks.example.com/x", `/home/a/.aws/config: profile bg-prod-ops: bg_notify_webhook "(unparseable URL)" is not an https URL`,
-			"use the https URL of a Slack-compatible incoming webhook"},
-	} {
-		_, err := TargetsOf(prof(map[string]string{tc.key: tc.value}))
-		if err == nil || err.Error() != tc.msg || bgerr.KindOf(err) != bgerr.KindConfig || !reflect.DeepEqual(bgerr.HintsOf(err), []string{tc.hint}) {
-			t.Errorf("%s = %s: %v %q", tc.key, tc.value, err, bgerr.HintsOf(err))
-		}
 	}
 }
 
