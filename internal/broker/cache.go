@@ -36,7 +36,11 @@ type Cache struct {
 	mu      sync.Mutex
 	entries map[string]*cached
 	flights map[string]*flight
-	gen     uint64 // bumped by Lock so fetches started before it are not stored
+	// ended marks keys whose session was dropped as unusable and not yet
+	// replaced (no credentials kept), so stale still says so to a caller
+	// that comes after one that could not answer (the front door).
+	ended map[string]bool
+	gen   uint64 // bumped by Lock so fetches started before it are not stored
 }
 
 // DefaultMargin is DESIGN.md §5's default safety margin.
@@ -142,7 +146,7 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {
-		c.entries, c.flights = map[string]*cached{}, map[string]*flight{}
+		c.entries, c.flights, c.ended = map[string]*cached{}, map[string]*flight{}, map[string]bool{}
 	}
 	now := c.now()
 	if e, ok := c.entries[key]; ok {
@@ -150,6 +154,7 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 			return e.s, nil, false
 		}
 		delete(c.entries, key)
+		c.ended[key] = true
 	}
 	if f, ok := c.flights[key]; ok {
 		return nil, f, false
@@ -165,6 +170,7 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 		delete(c.flights, key)
 		if f.err == nil && gen == c.gen {
 			c.entries[key] = &cached{s: f.s, created: c.now()}
+			delete(c.ended, key)
 		}
 		c.mu.Unlock()
 		close(f.done)
@@ -242,7 +248,7 @@ func (c *Cache) stale(key string, minLeft, maxAge time.Duration) bool {
 	defer c.mu.Unlock()
 	e, ok := c.entries[key]
 	if !ok {
-		return false
+		return c.ended[key]
 	}
 	now := c.now()
 	return e.s.Credentials.Expires.Sub(now) < minLeft || (maxAge > 0 && now.Sub(e.created) >= maxAge)
@@ -274,7 +280,7 @@ func (c *Cache) Lock() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.entries)
-	c.entries = map[string]*cached{}
+	c.entries, c.ended = map[string]*cached{}, map[string]bool{}
 	c.gen++
 	return n
 }

@@ -159,3 +159,39 @@ func TestNilCacheFetchesEveryTime(t *testing.T) {
 		t.Fatal("nil cache")
 	}
 }
+
+// A session that ended stays "ended" for the next caller when the fetch
+// that was to replace it failed (the front door cannot answer for a new
+// MFA code; the core that takes over must still be told why one is asked),
+// until a new session is stored or the cache is locked.
+func TestCacheEndedOutlivesAFailedFetch(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := &Cache{Now: func() time.Time { return now }}
+	ok := func(context.Context) (*chain.Session, error) { return session(now.Add(time.Hour)), nil }
+	fail := func(context.Context) (*chain.Session, error) { return nil, errors.New("no answer") }
+	if _, err := c.get(context.Background(), "k", time.Minute, 0, quiet, ok); err != nil {
+		t.Fatal(err)
+	}
+	if c.stale("k", time.Minute, 0) {
+		t.Fatal("a fresh session is stale")
+	}
+	now = now.Add(time.Hour)
+	if !c.stale("k", time.Minute, 0) {
+		t.Fatal("an expired session is not stale")
+	}
+	if _, err := c.get(context.Background(), "k", time.Minute, 0, quiet, fail); err == nil {
+		t.Fatal("the failing fetch succeeded")
+	}
+	if !c.stale("k", time.Minute, 0) {
+		t.Fatal("after a failed fetch the next caller is not told the session ended")
+	}
+	if _, err := c.get(context.Background(), "k", time.Minute, 0, quiet, ok); err != nil || c.stale("k", time.Minute, 0) {
+		t.Fatalf("a new session is still stale (%v)", err)
+	}
+	now = now.Add(2 * time.Hour)
+	c.get(context.Background(), "k", time.Minute, 0, quiet, fail)
+	c.Lock()
+	if c.stale("k", time.Minute, 0) {
+		t.Fatal("locked, yet the session reads as ended rather than absent")
+	}
+}
