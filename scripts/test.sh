@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: the project's test command (README and CI run exactly this).
-# Installs what the tests need, then vets (for Windows and macOS too) and
+# Installs what the tests need, then vets (for Windows and macOS too),
+# runs staticcheck, and
 # runs every test with -race, e2e included: the built binary as
 # credential_process for the AWS CLI, boto3, the Go SDK and the JS SDK v3
 # against the fake AWS.
@@ -16,5 +17,6 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+go tool staticcheck ./... # pinned in go.mod's tool block
 ./scripts/crossvet.sh # Windows and macOS: the code and the tests still build there
 go test -race -count=1 -timeout 20m ./... "$@"

@@ -328,7 +328,7 @@ func TestReusedCodeWaitsForNextWindow(t *testing.T) {
 	var slept time.Duration
 	c.sleep = func(ctx context.Context, d time.Duration) error {
 		slept = d
-		world.SetClockOffset(world.Now().Sub(time.Now()) + d)
+		world.SetClockOffset(time.Until(world.Now()) + d)
 		return nil
 	}
 	defer world.SetClockOffset(0)

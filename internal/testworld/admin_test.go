@@ -58,7 +58,7 @@ func TestAdminAPI(t *testing.T) {
 		}},
 		{"GET", "/totp?serial=arn:aws:iam::444444444444:mfa/nobody", "", 404, nil},
 		{"POST", "/clock", `{"offset_ms":60000}`, 204, func(t *testing.T, _ string) {
-			if d := w.Now().Sub(time.Now()); d < 59*time.Second || d > 61*time.Second {
+			if d := time.Until(w.Now()); d < 59*time.Second || d > 61*time.Second {
 				t.Errorf("clock offset %v", d)
 			}
 			w.SetClockOffset(0)
