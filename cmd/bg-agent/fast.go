@@ -57,7 +57,7 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 	armed := false
 	held.quiet = getenv("BG_AGENT_QUIET") != ""
 	for {
-		_ = nc.SetReadDeadline(time.Now().Add(replyTimeout))
+		_ = nc.SetReadTimeout(replyTimeout)
 		h, err := c.Next()
 		if err != nil || h.V != wire.Version {
 			return 0, false
@@ -113,6 +113,9 @@ func isProcess(args []string) bool {
 }
 
 const prefix = "bg-agent: "
+
+// errEOF is io.EOF (kept apart so the dialers need not import io).
+var errEOF = io.EOF
 
 // onInterrupt makes SIGINT and SIGTERM end the front with the house error
 // and exit 1, as in the core, rather than death by signal. It is armed only

@@ -206,7 +206,9 @@ func TestFailureRecorded(t *testing.T) {
 }
 
 // startAgent serves e's state dir from a real agent on a socket.
-func startAgent(t *testing.T, e *env) string {
+func startAgent(t *testing.T, e *env) string { return startAgentB(t, e) }
+
+func startAgentB(t testing.TB, e *env) string {
 	t.Helper()
 	sock := filepath.Join(e.set.StateDir, "agent.sock")
 	srv := &agent.Server{Socket: sock, StateDir: e.set.StateDir, Log: e.ui, Version: "test", NetEnv: wire.NetEnvFrom(os.Getenv),
@@ -283,7 +285,7 @@ func TestCannotAnswerGetsNeedCore(t *testing.T) {
 
 // frontRequest sends req as the front does (CanAnswer false) and returns
 // the type of the last line.
-func frontRequest(t *testing.T, sock string, req wire.IssueRequest) string {
+func frontRequest(t testing.TB, sock string, req wire.IssueRequest) string {
 	t.Helper()
 	nc, err := net.Dial("unix", sock)
 	must(t, err)
