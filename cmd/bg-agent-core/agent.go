@@ -76,7 +76,7 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 		Log:         a.ui,
 		Version:     version,
 		NetEnv:      wire.NetEnvFrom(a.env.Getenv),
-		Issuer: &issue.Service{Via: audit.ViaAgent, Broker: &broker.Broker{
+		Issuer: &issue.Service{Via: audit.ViaAgent, Profiles: &config.Cache{}, Broker: &broker.Broker{
 			StateDir: dir,
 			Clients:  &chain.ClientCache{},
 			Cache:    &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock},

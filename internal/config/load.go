@@ -37,6 +37,11 @@ func Load(path, name string) (*Profile, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadFrom(path, data, name)
+}
+
+// loadFrom is Load of the file's contents data.
+func loadFrom(path string, data []byte, name string) (*Profile, error) {
 	if d := duplicates(path, data, is(name)); len(d) > 0 {
 		return nil, d[0].err
 	}

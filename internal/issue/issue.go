@@ -70,6 +70,9 @@ type Caller struct {
 type Service struct {
 	Broker *broker.Broker
 	Via    string // audit.Record.Via: "agent" or "direct"
+	// Profiles, when set, keeps parsed profiles while the config file is
+	// unchanged (the agent); nil parses every time.
+	Profiles *config.Cache
 	// Now is the clock (tests); time.Now if nil.
 	Now func() time.Time
 }
@@ -86,7 +89,7 @@ type Issued struct {
 
 // Issue runs the policy for profile; see the package doc.
 func (s *Service) Issue(ctx context.Context, set Settings, profile string, c Caller) (*Issued, error) {
-	p, err := config.Load(set.ConfigFile, profile)
+	p, err := s.Profiles.Load(set.ConfigFile, profile)
 	if err != nil {
 		return nil, err
 	}
