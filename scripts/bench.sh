@@ -11,10 +11,11 @@
 #                                     bg-agent/static floor <= 2x; reported, never a pass/fail)
 #   BenchmarkProcessDirect            exec-to-JSON of `bg-agent process`, direct mode, fake STS without latency; sts-calls/op = 1 + roles
 #   BenchmarkFailoverFirstRegionBlackholed  time to credentials with the first STS region blackholed (target < 3 s)
-#   BenchmarkProcessWarmAgent         exec-to-JSON served from the agent's cache (target p50 < 5 ms), with
-#                                     floor-p50-ms: exec of a do-nothing program linked like bg-agent, same runs
+#   BenchmarkProcessWarmAgent         exec-to-JSON served from the agent's cache by the front, with
+#                                     floor-p50-ms: exec of a do-nothing cgo program, same runs
 #   BenchmarkProcessWarmAgentLargeConfig  the same with 300 SSO profiles in the config file
 #   BenchmarkAgentRSS1000Sessions     agent resident memory with 1,000 cached sessions (target < 40 MB)
+#   BenchmarkAgentFlood               1,000 connections each sending 1 MB without a newline: agent RSS before and at the peak
 #   BenchmarkColdFanOut               100 callers on a cold agent vs one (target ratio < 1.5)
 #   BenchmarkDrill1000Paths           bg-agent drill over 1,000 emergency paths, MFA codes used
 #   BenchmarkYubiKey*                 OATH code and unseal through pcscd and the virtual YubiKey
@@ -46,5 +47,5 @@ END {
 }' "$peer"
 go test -run '^$' -bench 'ProcessWarmAgent' -benchtime "${WARMTIME:-300x}" ./e2e/ "$@"
 go test -run '^$' -bench 'ProcessDirect|Failover' -benchtime "$bt" ./e2e/ "$@"
-go test -run '^$' -bench 'AgentRSS|ColdFanOut|Drill' -benchtime "${HEAVYTIME:-1x}" ./e2e/ "$@"
+go test -run '^$' -bench 'AgentRSS|AgentFlood|ColdFanOut|Drill' -benchtime "${HEAVYTIME:-1x}" ./e2e/ "$@"
 go test -run '^$' -bench . -benchtime "$bt" ./internal/... "$@"

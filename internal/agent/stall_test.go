@@ -18,10 +18,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
-	"github.com/bg-agent/bg-agent/internal/broker"
-	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/testworld"
@@ -156,27 +153,8 @@ func request(t *testing.T, dir string, p *config.Profile) wire.IssueRequest {
 // returns the socket and the agent's state dir.
 func startWorldServer(t *testing.T) (string, string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "bg")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "agent.sock")
-	s := &Server{Socket: sock, StateDir: dir, Log: &logLines{}, Version: "test", NetEnv: wire.NetEnvFrom(os.Getenv),
-		Issuer: &issue.Service{Via: "agent", Broker: &broker.Broker{StateDir: dir, Cache: &broker.Cache{}, Clients: &chain.ClientCache{}}}}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	for i := 0; ; i++ {
-		if _, err := Ping(sock); err == nil {
-			return sock, dir
-		}
-		if i > 200 {
-			t.Fatal("server did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	sock, _, _, dir := startServerWith(t, func(s *Server) { s.NetEnv = wire.NetEnvFrom(os.Getenv) })
+	return sock, dir
 }
 
 // said is a client's UI: every line, in order, also sent on ch.
