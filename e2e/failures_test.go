@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -263,4 +264,22 @@ func TestProcessArgv(t *testing.T) {
 	if fast.code != slow.code || fast.code != 1 || fast.stderr != slow.stderr || !strings.Contains(fast.stderr, "nope") {
 		t.Errorf("unknown profile: fast path %d %q, command line %d %q", fast.code, fast.stderr, slow.code, slow.stderr)
 	}
+}
+
+// A proxy that cannot be reached is named as such, with its address: not
+// "no STS region answered", which reads as "AWS is down".
+func TestFailureDeadProxy(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "eu-west-2 eu-west-1")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	check(t, err)
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: connection refused
+	o.extraEnv = []string{"HTTPS_PROXY=http://" + addr, "https_proxy=http://" + addr, "BG_AGENT_DIRECT=1"}
+	wantError(t, o.bgAgent("process", "bg-ops"),
+		"the proxy at "+addr+" (HTTPS_PROXY) is unreachable, so no STS region could be asked GetSessionToken for "+
+			o.user.Name+" (tried eu-west-2, eu-west-1)",
+		"start the proxy, or correct HTTPS_PROXY (and NO_PROXY) in this shell")
 }

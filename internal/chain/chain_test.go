@@ -464,3 +464,23 @@ func TestFailoverOnKeptAliveConnection(t *testing.T) {
 		}
 	}
 }
+
+// Every region throttling is reported as throttling, not as a network
+// problem, with what was tried.
+func TestThrottledEverywhereSaysSo(t *testing.T) {
+	f := newFixture(t)
+	world.SetFault("sts.us-east-2.amazonaws.com", testworld.Fault{Kind: testworld.FaultThrottle})
+	world.SetFault("sts.us-west-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultThrottle})
+	t.Cleanup(world.ClearFaults)
+	c, _ := newChain(t, "us-east-2", "us-west-1")
+	c.regions.backoff = func(int) time.Duration { return time.Millisecond }
+	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	want := fmt.Sprintf("every STS region throttled GetSessionToken for %s (%d passes with backoff over us-east-2, us-west-1): AWS is rate-limiting this account",
+		f.user.Name, c.regions.throttlePasses+1)
+	if bgerr.KindOf(err) != bgerr.KindAllRegions || err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %s", err, want)
+	}
+	if h := bgerr.HintsOf(err); len(h) != 1 || !strings.HasPrefix(h[0], "wait a minute and retry") {
+		t.Fatalf("hints %q", h)
+	}
+}

@@ -27,7 +27,12 @@ type failure struct {
 	Status  int
 	Date    time.Time // the response Date header, for clock-skew reports
 	Reason  string    // short human reason for region failures
-	Err     error
+	// Proxy is the address of a proxy that could not be reached (the
+	// request never left this machine); AllThrottled says every region
+	// throttled. They choose the fix an all-regions failure names.
+	Proxy        string
+	AllThrottled bool
+	Err          error
 }
 
 func (f *failure) Error() string { return f.Reason }
@@ -94,6 +99,11 @@ func classify(err error) *failure {
 		f.Reason = "timed out"
 	case errors.As(err, &dnsErr):
 		f.Reason = "DNS lookup failed"
+	case errors.As(err, &opErr) && opErr.Op == "proxyconnect":
+		// net/http could not reach the proxy itself (HTTPS_PROXY): that
+		// says nothing about AWS, and every region will fail the same way.
+		f.Proxy = proxyAddr(opErr)
+		f.Reason = "the proxy at " + f.Proxy + " is unreachable (" + lastPart(err.Error()) + ")"
 	case strings.Contains(err.Error(), "proxyconnect") || strings.Contains(err.Error(), "Bad Gateway"):
 		f.Reason = "proxy could not connect (" + lastPart(err.Error()) + ")"
 	case errors.As(err, &opErr):
@@ -102,6 +112,18 @@ func classify(err error) *failure {
 		f.Reason = lastPart(err.Error())
 	}
 	return f
+}
+
+// proxyAddr is the address net/http dialed for the proxy.
+func proxyAddr(op *net.OpError) string {
+	var dial *net.OpError
+	if errors.As(op.Err, &dial) && dial.Addr != nil {
+		return dial.Addr.String()
+	}
+	if op.Addr != nil {
+		return op.Addr.String()
+	}
+	return "HTTPS_PROXY"
 }
 
 // Reason words err in one short line as the chain reports a region's

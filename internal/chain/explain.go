@@ -15,6 +15,14 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 	addHint := "store the right key with: bg-agent add " + p.User
 	switch f.Kind {
 	case bgerr.KindAllRegions:
+		switch {
+		case f.Proxy != "":
+			return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+				"start the proxy, or correct HTTPS_PROXY (and NO_PROXY) in this shell")
+		case f.AllThrottled:
+			return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+				"wait a minute and retry; stop other tools calling STS for this account (a runaway script, a drill)")
+		}
 		return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
 			"check the network and HTTPS_PROXY, or add reachable regions to bg_regions of "+prof)
 	case bgerr.KindCanceled:

@@ -45,7 +45,8 @@ func defaultBackoff(pass int) time.Duration {
 // about the region stop at once and are returned classified. what names the
 // step for messages ("GetSessionToken for alice-bg").
 func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(ctx context.Context, region string) error) (string, *failure) {
-	var tried []string
+	var tried, regionsTried []string
+	proxy, proxyAll, throttledAll := "", true, false
 	for pass := 0; pass <= r.throttlePasses; pass++ {
 		allThrottled := true
 		order := r.order()
@@ -63,11 +64,19 @@ func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(c
 				allThrottled = false
 			}
 			tried = append(tried, region+": "+f.Reason)
+			if pass == 0 {
+				regionsTried = append(regionsTried, region)
+			}
+			if f.Proxy == "" || (proxy != "" && f.Proxy != proxy) {
+				proxyAll = false
+			}
+			proxy = f.Proxy
 			if i+1 < len(order) {
 				rep.Infof("%s: %s failed (%s); trying %s", what, region, f.Reason, order[i+1])
 			}
 		}
 		if !allThrottled || pass == r.throttlePasses {
+			throttledAll = allThrottled
 			break
 		}
 		b := r.backoff
@@ -82,8 +91,16 @@ func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(c
 			return "", &failure{Kind: bgerr.KindCanceled, Reason: "canceled", Err: ctx.Err()}
 		}
 	}
-	return "", &failure{
-		Kind:   bgerr.KindAllRegions,
-		Reason: fmt.Sprintf("no STS region answered %s: %s", what, strings.Join(tried, "; ")),
+	all := &failure{Kind: bgerr.KindAllRegions, AllThrottled: throttledAll,
+		Reason: fmt.Sprintf("no STS region answered %s: %s", what, strings.Join(tried, "; "))}
+	switch {
+	case proxy != "" && proxyAll:
+		all.Proxy = proxy
+		all.Reason = fmt.Sprintf("the proxy at %s (HTTPS_PROXY) is unreachable, so no STS region could be asked %s (tried %s)",
+			proxy, what, strings.Join(regionsTried, ", "))
+	case throttledAll:
+		all.Reason = fmt.Sprintf("every STS region throttled %s (%d passes with backoff over %s): AWS is rate-limiting this account",
+			what, r.throttlePasses+1, strings.Join(regionsTried, ", "))
 	}
+	return "", all
 }
