@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io/fs"
 	"net"
 	"os"
@@ -282,4 +283,23 @@ func TestFailureDeadProxy(t *testing.T) {
 		"the proxy at "+addr+" (HTTPS_PROXY) is unreachable, so no STS region could be asked GetSessionToken for "+
 			o.user.Name+" (tried eu-west-2, eu-west-1)",
 		"start the proxy, or correct HTTPS_PROXY (and NO_PROXY) in this shell")
+}
+
+// A state dir too long for a unix socket: the agent is out of reach, and
+// the warning names the limit and the fix while direct mode serves.
+func TestSocketPathTooLongFallsBack(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	long := filepath.Join(o.home, strings.Repeat("h", 110))
+	check(t, os.MkdirAll(long, 0o700))
+	o.extraEnv = []string{"BG_AGENT_HOME=" + long}
+	o.store()
+	o.profile("bg-ops", "eu-west-3")
+	r := o.bgAgent("process", "bg-ops")
+	sock := filepath.Join(long, "agent.sock")
+	want := fmt.Sprintf("bg-agent: warning: agent unavailable: the agent socket path %s is %d bytes, over the 107 a unix socket path may have: "+
+		"set BG_AGENT_HOME (or XDG_RUNTIME_DIR) to a shorter directory; running the chain in this process instead\n", sock, len(sock))
+	if r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("%d\n%s\nwant %s", r.code, r.stderr, want)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -330,5 +331,24 @@ func TestOtherUIDRefused(t *testing.T) {
 	}
 	if !strings.Contains(log.String(), "refused a connection") {
 		t.Errorf("refusal not logged: %q", log.String())
+	}
+}
+
+// A socket path over the kernel's limit is named with the limit and the
+// fix, on both sides, instead of "invalid argument".
+func TestSocketPathTooLong(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("named pipes")
+	}
+	long := "/tmp/" + strings.Repeat("d", 120) + "/agent.sock"
+	_, err := Ping(long)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "the agent socket path "+long+" is 136 bytes, over the ") ||
+		NotRunning(err) {
+		t.Fatalf("dial: %v", err)
+	}
+	_, err = listen(long)
+	if err == nil || !strings.HasPrefix(err.Error(), "the agent socket path "+long+" is 136 bytes") ||
+		!strings.HasSuffix(err.Error(), ": set BG_AGENT_HOME (or XDG_RUNTIME_DIR) to a shorter directory") {
+		t.Fatalf("listen: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -23,6 +24,9 @@ import (
 // socket file found without that lock held is stale (a crashed agent) and is
 // replaced, and two agents starting at once cannot steal each other's socket.
 func listen(path string) (net.Listener, error) {
+	if err := socketPathFits(path); err != nil {
+		return nil, err
+	}
 	if err := paths.EnsureDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
@@ -82,7 +86,30 @@ func startLock(path string) (func(), error) {
 
 // dial connects to an agent's socket.
 func dial(path string, timeout time.Duration) (net.Conn, error) {
+	if err := socketPathFits(path); err != nil {
+		return nil, err
+	}
 	return net.DialTimeout("unix", path, timeout)
+}
+
+// maxSocketPath is the longest unix socket path the kernel takes: sun_path
+// holds 108 bytes on Linux and 104 on the BSDs and macOS, with its NUL.
+var maxSocketPath = map[string]int{"linux": 107, "android": 107}[runtime.GOOS]
+
+// socketPathFits names the limit and the fix for a socket path that is too
+// long, where the kernel would only say "invalid argument".
+func socketPathFits(path string) error {
+	limit := maxSocketPath
+	if limit == 0 {
+		limit = 103
+	}
+	if len(path) <= limit {
+		return nil
+	}
+	// The fix is in the message: a client shows this as a warning, without hints.
+	return bgerr.New(bgerr.KindConfig, fmt.Sprintf(
+		"the agent socket path %s is %d bytes, over the %d a unix socket path may have: set BG_AGENT_HOME (or XDG_RUNTIME_DIR) to a shorter directory",
+		path, len(path), limit))
 }
 
 // notRunning reports whether a dial error means no agent is there (as
