@@ -226,8 +226,8 @@ func askCode(ctx context.Context, a Asker, q wire.NeedMFA) (string, error) {
 	return src.Code(ctx, mfa.Request{Serial: q.Serial, Profile: q.Profile, User: q.User, Retry: q.Retry})
 }
 
-// Start runs `exe agent` detached, its output appended to logFile, and
-// waits until it answers on socket.
+// Start runs `exe agent` detached, with only SpawnEnv of env, its output
+// appended to logFile, and waits until it answers on socket.
 func Start(exe string, env []string, socket, logFile string, wait time.Duration) error {
 	unlock, err := startLock(socket)
 	if err != nil {
@@ -243,7 +243,7 @@ func Start(exe string, env []string, socket, logFile string, wait time.Duration)
 	}
 	defer lf.Close()
 	cmd := exec.Command(exe, "agent")
-	cmd.Env = env
+	cmd.Env = SpawnEnv(env)
 	cmd.Stdout, cmd.Stderr = lf, lf
 	cmd.SysProcAttr = detached()
 	if err := cmd.Start(); err != nil {

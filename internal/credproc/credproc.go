@@ -28,6 +28,9 @@ var clearVars = []string{
 	"AWS_CREDENTIAL_EXPIRATION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCOUNT_ID",
 	"AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
 	"AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+	// bg-agent's own secret: the command run gets credentials, not the
+	// passphrase of the keystore they came from.
+	"BG_AGENT_FILE_PASSPHRASE",
 }
 
 // ProfileVar marks a process started by `bg-agent exec`, to refuse nesting.

@@ -30,7 +30,8 @@ func TestJSON(t *testing.T) {
 }
 
 func TestEnv(t *testing.T) {
-	base := []string{"PATH=/bin", "AWS_PROFILE=bg-prod", "aws_session_token=old", "AWS_REGION=eu-west-1", "HOME=/h"}
+	base := []string{"PATH=/bin", "AWS_PROFILE=bg-prod", "aws_session_token=old", "AWS_REGION=eu-west-1", "HOME=/h",
+		"BG_AGENT_FILE_PASSPHRASE=hunter2"}
 	env := strings.Join(Env(base, creds, arn, "ap-northeast-1", "bg-prod"), "\n")
 	for _, want := range []string{"PATH=/bin", "HOME=/h", "AWS_ACCESS_KEY_ID=ASIAEXAMPLE", "AWS_SECRET_ACCESS_KEY=s3cr3t",
 		"AWS_SESSION_TOKEN=tok", "AWS_REGION=ap-northeast-1", "AWS_DEFAULT_REGION=ap-northeast-1",
@@ -39,7 +40,7 @@ func TestEnv(t *testing.T) {
 			t.Errorf("missing %s in\n%s", want, env)
 		}
 	}
-	for _, gone := range []string{"AWS_PROFILE=", "aws_session_token=old", "eu-west-1"} {
+	for _, gone := range []string{"AWS_PROFILE=", "aws_session_token=old", "eu-west-1", "hunter2"} {
 		if strings.Contains(env, gone) {
 			t.Errorf("%s should be gone:\n%s", gone, env)
 		}
