@@ -98,3 +98,23 @@ func TestFrontCoreVersionMismatch(t *testing.T) {
 		t.Fatalf("%d %q %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// A relative AWS_CONFIG_FILE means the file in the caller's directory, as
+// for the AWS CLI, also when an agent started elsewhere serves the call.
+func TestRelativeConfigFileThroughTheAgent(t *testing.T) {
+	o := newOperator(t)
+	o.store()
+	o.profile("bg-ops", "eu-west-3")
+	o.startAgent() // its working directory is the test's, not o.home
+	o.extraEnv = []string{"AWS_CONFIG_FILE=" + filepath.Base(o.config)}
+	for i := 0; i < 2; i++ { // cold (the core), then warm (the front)
+		if r := o.bgAgent("process", "bg-ops"); r.code != 0 {
+			t.Fatalf("call %d: %d %s", i, r.code, r.stderr)
+		}
+	}
+	recs, err := audit.ReadRecords(o.home)
+	check(t, err)
+	if len(recs) != 2 || recs[1].Via != "agent" {
+		t.Fatalf("records %+v", recs)
+	}
+}

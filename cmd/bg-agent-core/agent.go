@@ -180,7 +180,11 @@ func (a *appCtx) viaAgent(ctx context.Context, set issue.Settings, p *config.Pro
 	if err != nil {
 		return nil, err
 	}
-	req := wire.IssueRequest{Profile: p.Name, ConfigFile: set.ConfigFile, StateDir: set.StateDir,
+	file, err := filepath.Abs(set.ConfigFile) // the agent runs in another directory
+	if err != nil {
+		return nil, err
+	}
+	req := wire.IssueRequest{Profile: p.Name, ConfigFile: file, StateDir: set.StateDir,
 		NetEnv: wire.NetEnvFrom(a.env.Getenv), Reason: set.Reason, Ticket: set.Ticket,
 		AuditOverride: set.AuditOverride, PID: os.Getpid()}
 	store := a.lazyStore()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -39,6 +40,9 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 	}
 	file, err := paths.AWSConfigFile(getenv)
 	if err != nil {
+		return 0, false
+	}
+	if file, err = filepath.Abs(file); err != nil { // the agent runs in another directory
 		return 0, false
 	}
 	nc, err := dial(sock)

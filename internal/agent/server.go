@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -264,6 +265,10 @@ func (s *Server) status() wire.Status {
 func (s *Server) issue(ctx context.Context, c *wire.Conn, nc net.Conn, req wire.IssueRequest) {
 	if req.Profile == "" || req.ConfigFile == "" {
 		_ = c.Send(errorLine(bgerr.New(bgerr.KindUsage, "issue request without a profile or config file")))
+		return
+	}
+	if !filepath.IsAbs(req.ConfigFile) {
+		_ = c.Send(errorLine(bgerr.New(bgerr.KindUsage, "issue request with a relative config file: "+req.ConfigFile)))
 		return
 	}
 	if req.StateDir != s.StateDir {

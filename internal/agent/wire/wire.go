@@ -82,7 +82,7 @@ func NewHead(t string) Head { return Head{V: Version, Type: t} }
 type IssueRequest struct {
 	Head
 	Profile    string `json:"profile"`
-	ConfigFile string `json:"config_file"`
+	ConfigFile string `json:"config_file"` // absolute: the agent runs elsewhere
 	StateDir   string `json:"state_dir"`
 	NetEnv     NetEnv `json:"net_env"`
 	// Reason, Ticket and AuditOverride are BG_AGENT_REASON,
