@@ -392,6 +392,29 @@ func TestClockSkew(t *testing.T) {
 	}
 }
 
+// A clock ahead of AWS's gets "Signature not yet current"; it is clock
+// skew too, with the offset from the response's Date, not a wrong secret.
+func TestClockAhead(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "eu-west-3", "eu-south-2")
+	world.SetClockOffset(-10 * time.Minute)
+	defer world.SetClockOffset(0)
+	world.ResetCalls()
+	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if bgerr.KindOf(err) != bgerr.KindClockSkew {
+		t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+	}
+	if !regexp.MustCompile(`^this machine's clock is (9m59s|10m0s|10m1s) ahead of AWS's, so AWS refused the request as not yet valid$`).MatchString(err.Error()) {
+		t.Fatalf("got %q", err)
+	}
+	if h := bgerr.HintsOf(err); len(h) != 1 || h[0] != "set the clock right (enable NTP); MFA codes depend on it too" {
+		t.Fatalf("hints %q", h)
+	}
+	if n := len(world.Calls()); n != 1 {
+		t.Fatalf("clock skew must not be retried in another region: %d calls", n)
+	}
+}
+
 func TestCanceled(t *testing.T) {
 	f := newFixture(t)
 	world.SetFault("sts.af-south-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultBlackhole})

@@ -28,14 +28,20 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 	case bgerr.KindCanceled:
 		return bgerr.Wrap(bgerr.KindCanceled, f, "canceled during "+step)
 	case bgerr.KindClockSkew:
-		msg := "AWS refused the request as expired: this machine's clock is off by more than 5 minutes"
+		// AWS's words say which way the clock is off; the Date of its
+		// answer says by how much.
+		refused, dir := "expired", "behind"
+		if strings.Contains(f.Message, "not yet current") {
+			refused, dir = "not yet valid", "ahead of"
+		}
+		msg := fmt.Sprintf("AWS refused the request as %s: this machine's clock is more than 5 minutes %s AWS's", refused, dir)
 		if !f.Date.IsZero() {
 			skew := c.now().Sub(f.Date).Round(time.Second)
 			dir := "ahead of"
 			if skew < 0 {
 				dir, skew = "behind", -skew
 			}
-			msg = fmt.Sprintf("this machine's clock is %s %s AWS's, so AWS refused the request as expired", skew, dir)
+			msg = fmt.Sprintf("this machine's clock is %s %s AWS's, so AWS refused the request as %s", skew, dir, refused)
 		}
 		return bgerr.Wrap(bgerr.KindClockSkew, f, msg,
 			"set the clock right (enable NTP); MFA codes depend on it too")
