@@ -209,6 +209,30 @@ func TestFailureClockSkew(t *testing.T) {
 	}
 }
 
+// A laptop clock 10 min ahead of AWS's: AWS answers "Signature not yet
+// current", which is clock skew too, never "the secret is wrong".
+func TestFailureClockAhead(t *testing.T) {
+	t.Parallel()
+	w, err := testworld.Start(testworld.Options{})
+	check(t, err)
+	defer w.Close()
+	w.SetClockOffset(-10 * time.Minute)
+	o := newOperatorIn(t, w)
+	o.store()
+	o.profile("bg-ops", "us-east-2 us-west-2")
+	r := o.bgAgent("process", "bg-ops")
+	wantError(t, r, "", "set the clock right (enable NTP); MFA codes depend on it too")
+	if !regexp.MustCompile(`bg-agent: error: this machine's clock is (9m59s|10m0s|10m1s) ahead of AWS's, so AWS refused the request as not yet valid\n`).MatchString(r.stderr) {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "secret") {
+		t.Errorf("a clock ahead is blamed on the secret:\n%s", r.stderr)
+	}
+	if n := len(o.calls()); n != 1 {
+		t.Errorf("clock skew must not be retried in the next region: %d calls", n)
+	}
+}
+
 // After a full run, the IAM user's secret must be nowhere but inside the
 // encrypted keystore: not in any state file, the AWS config, or the output.
 func TestSecretNeverLeaks(t *testing.T) {
