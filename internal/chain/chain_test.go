@@ -507,3 +507,33 @@ func TestThrottledEverywhereSaysSo(t *testing.T) {
 		t.Fatalf("hints %q", h)
 	}
 }
+
+// The Date header has whole seconds, cut down: the skew is measured from
+// the middle of that second, so a clock 10 min ahead reads as 10m0s
+// whichever part of the second AWS answered in.
+func TestClockSkewFromDate(t *testing.T) {
+	date := time.Date(2025, 10, 20, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		msg  string
+		now  time.Duration // local clock minus Date
+		want string
+	}{
+		{"Signature not yet current: …", 10*time.Minute + 100*time.Millisecond, "this machine's clock is 10m0s ahead of AWS's, so AWS refused the request as not yet valid"},
+		{"Signature not yet current: …", 10*time.Minute + 900*time.Millisecond, "this machine's clock is 10m0s ahead of AWS's, so AWS refused the request as not yet valid"},
+		{"Signature expired: …", -7*time.Minute - 30*time.Second + 100*time.Millisecond, "this machine's clock is 7m30s behind AWS's, so AWS refused the request as expired"},
+		{"Signature expired: …", -7*time.Minute - 30*time.Second + 900*time.Millisecond, "this machine's clock is 7m30s behind AWS's, so AWS refused the request as expired"},
+	} {
+		c := &Chain{now: func() time.Time { return date.Add(tc.now) }}
+		f := &failure{Kind: bgerr.KindClockSkew, Code: "SignatureDoesNotMatch", Message: tc.msg, Date: date}
+		if got := c.explain(Plan{Profile: "p", User: "u"}, f, "GetSessionToken", "", "").Error(); got != tc.want {
+			t.Errorf("%s later than Date: got %q, want %q", tc.now, got, tc.want)
+		}
+	}
+	// No Date: AWS's words still say which way.
+	c := &Chain{now: time.Now}
+	f := &failure{Kind: bgerr.KindClockSkew, Code: "SignatureDoesNotMatch", Message: "Signature not yet current: …"}
+	want := "AWS refused the request as not yet valid: this machine's clock is more than 5 minutes ahead of AWS's"
+	if got := c.explain(Plan{}, f, "GetSessionToken", "", "").Error(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}

@@ -36,7 +36,9 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		}
 		msg := fmt.Sprintf("AWS refused the request as %s: this machine's clock is more than 5 minutes %s AWS's", refused, dir)
 		if !f.Date.IsZero() {
-			skew := c.now().Sub(f.Date).Round(time.Second)
+			// Date has whole seconds, cut down: AWS's time was, on
+			// average, half a second later than it says.
+			skew := c.now().Sub(f.Date.Add(time.Second / 2)).Round(time.Second)
 			dir := "ahead of"
 			if skew < 0 {
 				dir, skew = "behind", -skew
