@@ -244,6 +244,20 @@ func TestSTSErrors(t *testing.T) {
 			}
 			return gst(in)(t, w)
 		}, code: "AccessDenied", msg: badCode, status: 403},
+		{name: "reused MFA code answered as unable to validate", call: func(t *testing.T, w *World) error {
+			w.SetMFAReplay(ReplayUnableToValidate)
+			in := &sts.GetSessionTokenInput{SerialNumber: aws.String(DemoAliceMFASerial), TokenCode: aws.String(code(t, w, DemoAliceMFASerial))}
+			if err := gst(in)(t, w); err != nil {
+				t.Fatalf("first use: %v", err)
+			}
+			// A wrong code is still a wrong code.
+			wrong := []byte(*in.TokenCode)
+			wrong[0] = '0' + (wrong[0]-'0'+5)%10
+			if _, msg, _ := apiErr(t, gst(&sts.GetSessionTokenInput{SerialNumber: in.SerialNumber, TokenCode: aws.String(string(wrong))})(t, w)); msg != badCode {
+				t.Fatalf("wrong code: %q", msg)
+			}
+			return gst(in)(t, w)
+		}, code: "AccessDenied", msg: badSerial, status: 403},
 		{name: "reused MFA code across actions", call: func(t *testing.T, w *World) error {
 			c := code(t, w, DemoAliceMFASerial)
 			if err := gst(&sts.GetSessionTokenInput{SerialNumber: aws.String(DemoAliceMFASerial), TokenCode: aws.String(c)})(t, w); err != nil {
