@@ -48,6 +48,13 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		return bgerr.Wrap(bgerr.KindClockSkew, f, msg,
 			"set the clock right (enable NTP); MFA codes depend on it too")
 	case bgerr.KindMFAInvalid:
+		if unvalidated(f) {
+			return bgerr.Wrap(bgerr.KindMFAInvalid, f,
+				fmt.Sprintf("AWS could not validate two MFA codes for %s from device %s: it is not %s's device, or its codes were used elsewhere first",
+					p.User, p.MFASerial, p.User),
+				"bg_mfa_serial of "+prof+" must be the ARN of "+p.User+"'s MFA device (IAM > Users > "+p.User+" > Security credentials)",
+				"if it is, another tool or machine is using this device's codes: stop it, then retry")
+		}
 		return bgerr.Wrap(bgerr.KindMFAInvalid, f,
 			fmt.Sprintf("AWS rejected two MFA codes for %s (wrong device, already used, or this machine's clock is off)", p.MFASerial),
 			"check that bg_mfa_serial of "+prof+" is the device that makes the codes, and that the clock is right")
@@ -77,10 +84,6 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("AWS refused the session credentials of %s during %s%s (%s)", caller, step, forRole(role), f.Code),
 			"run the command again; if it repeats, check this machine's clock")
-	case f.Code == "AccessDenied" && strings.Contains(f.Message, "unable to validate MFA code"):
-		return bgerr.Wrap(bgerr.KindAuth, f,
-			fmt.Sprintf("AWS cannot validate MFA device %s for %s", p.MFASerial, p.User),
-			"bg_mfa_serial of "+prof+" must be the ARN of "+p.User+"'s MFA device (IAM > Users > "+p.User+" > Security credentials)")
 	case f.Code == "AccessDenied" && strings.Contains(f.Message, "sts:SetSourceIdentity"):
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("role %s does not allow sts:SetSourceIdentity for %s", role, caller),
@@ -99,6 +102,12 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		msg = f.Code + ": " + f.Message
 	}
 	return bgerr.Wrap(bgerr.KindAuth, f, fmt.Sprintf("%s%s failed: %s", step, forRole(role), oneLine(msg)))
+}
+
+// unvalidated reports whether AWS refused the MFA code as "unable to
+// validate": a wrong MFA serial, or a code already used elsewhere.
+func unvalidated(f *failure) bool {
+	return f.Code == "AccessDenied" && strings.Contains(f.Message, "unable to validate MFA code")
 }
 
 func forRole(role string) string {
