@@ -209,6 +209,108 @@ func TestFailureClockSkew(t *testing.T) {
 	}
 }
 
+// A laptop clock 10 min ahead of AWS's: AWS answers "Signature not yet
+// current", which is clock skew too, never "the secret is wrong".
+func TestFailureClockAhead(t *testing.T) {
+	t.Parallel()
+	w, err := testworld.Start(testworld.Options{})
+	check(t, err)
+	defer w.Close()
+	w.SetClockOffset(-10 * time.Minute)
+	o := newOperatorIn(t, w)
+	o.store()
+	o.profile("bg-ops", "us-east-2 us-west-2")
+	r := o.bgAgent("process", "bg-ops")
+	wantError(t, r, "", "set the clock right (enable NTP); MFA codes depend on it too")
+	if !regexp.MustCompile(`bg-agent: error: this machine's clock is (9m59s|10m0s|10m1s) ahead of AWS's, so AWS refused the request as not yet valid\n`).MatchString(r.stderr) {
+		t.Errorf("stderr:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "secret") {
+		t.Errorf("a clock ahead is blamed on the secret:\n%s", r.stderr)
+	}
+	if n := len(o.calls()); n != 1 {
+		t.Errorf("clock skew must not be retried in the next region: %d calls", n)
+	}
+}
+
+// A code another machine already used, refused by AWS as "unable to
+// validate MFA code" (its words for a wrong serial too): bg-agent waits for
+// the next window once and succeeds with the next code. Takes up to 30 s.
+func TestReplayUnableToValidateWaitsForTheNextWindow(t *testing.T) {
+	t.Parallel()
+	w, err := testworld.Start(testworld.Options{})
+	check(t, err)
+	defer w.Close()
+	w.SetMFAReplay(testworld.ReplayUnableToValidate)
+	o := newOperatorIn(t, w)
+	o.store()
+	o.profile("bg-ops", "eu-west-3")
+	if r := o.bgAgent("process", "--direct", "bg-ops"); r.code != 0 {
+		t.Fatalf("first machine: %s", r.stderr)
+	}
+	used := o.calls()[0].TokenCode
+	// The second machine: its own state, so its guard has not seen the
+	// code, and an MFA command that gives that code first.
+	other := *o
+	other.home, err = os.MkdirTemp("", "bg")
+	check(t, err)
+	t.Cleanup(func() { os.RemoveAll(other.home) })
+	other.config = filepath.Join(other.home, "aws-config")
+	other.profiles, other.profOrder = map[string]string{}, nil
+	other.store()
+	asked := filepath.Join(other.home, "asked")
+	other.profile("bg-ops", "eu-west-3", "bg_mfa_command = if [ -f "+asked+" ]; then bg-testworld totp "+o.user.MFASerial+"; else touch "+asked+"; echo "+used+"; fi")
+	w.ResetCalls()
+	r := other.bgAgent("process", "--direct", "bg-ops")
+	if r.code != 0 {
+		t.Fatalf("second machine: exit %d\n%s", r.code, r.stderr)
+	}
+	if !regexp.MustCompile(`bg-agent: AWS could not validate the MFA code \(a wrong bg_mfa_serial, or a code already used elsewhere\); waiting \d+s for the next code\n`).MatchString(r.stderr) {
+		t.Errorf("the wait for the next window was not announced:\n%s", r.stderr)
+	}
+	var got []string
+	for _, c := range other.calls() {
+		if c.Action == "GetSessionToken" {
+			got = append(got, c.ErrorCode)
+			if len(got) == 1 && c.TokenCode != used {
+				t.Errorf("first code sent %s, want the used %s", c.TokenCode, used)
+			}
+		}
+	}
+	if strings.Join(got, ",") != "AccessDenied," {
+		t.Errorf("GetSessionToken answers %q, want AccessDenied then success", got)
+	}
+	if r.took > 35*time.Second {
+		t.Errorf("took %s, more than one window", r.took)
+	}
+}
+
+// A wrong bg_mfa_serial: AWS cannot validate the code nor the next one, and
+// the error names both causes. Takes up to 30 s.
+func TestFailureWrongMFASerial(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	wrong := "arn:aws:iam::111111111111:mfa/someone-else"
+	o.profile("bg-ops", "eu-west-1 eu-west-2", "bg_mfa_serial = "+wrong)
+	r := o.bgAgent("process", "bg-ops")
+	wantError(t, r, "AWS could not validate two MFA codes for "+o.user.Name+" from device "+wrong+": it is not "+o.user.Name+"'s device, or its codes were used elsewhere first",
+		"bg_mfa_serial of profile bg-ops must be the ARN of "+o.user.Name+"'s MFA device (IAM > Users > "+o.user.Name+" > Security credentials)",
+		"if it is, another tool or machine is using this device's codes: stop it, then retry")
+	if !strings.Contains(r.stderr, "bg-agent: AWS could not validate the MFA code (a wrong bg_mfa_serial, or a code already used elsewhere); waiting") {
+		t.Errorf("the wait for the next window was not announced:\n%s", r.stderr)
+	}
+	n := 0
+	for _, c := range o.w.Calls() {
+		if c.SerialNumber == wrong && c.AccessKeyID == o.user.AccessKeyID {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d GetSessionToken calls, want 2 (a code and the next, one region)", n)
+	}
+}
+
 // After a full run, the IAM user's secret must be nowhere but inside the
 // encrypted keystore: not in any state file, the AWS config, or the output.
 func TestSecretNeverLeaks(t *testing.T) {

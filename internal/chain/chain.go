@@ -107,9 +107,10 @@ func (c *Chain) Run(ctx context.Context, p Plan) (*Result, error) {
 }
 
 // SessionToken calls GetSessionToken with a fresh MFA code. A code AWS
-// rejects (wrong, stale or already used — AWS does not say which) is never
-// sent again: the chain waits for the next 30-s TOTP window, asks the source
-// for a new code and tries once more (notes/aws-facts.md, STS errors).
+// rejects (wrong, stale or already used — AWS does not say which, and it
+// may word a code used elsewhere as it words a wrong serial) is never sent
+// again: the chain waits for the next 30-s TOTP window, asks the source for
+// a new code and tries once more (notes/aws-facts.md, STS errors).
 func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 	dur := p.MFASessionDuration
 	if dur <= 0 {
@@ -148,7 +149,11 @@ func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 		}
 		if f.Kind == bgerr.KindMFAInvalid && attempt == 0 {
 			wait := mfa.UntilNextWindow(asked)
-			c.rep.Noticef("AWS rejected the MFA code (already used or out of date); waiting %s for the next code", wait.Round(time.Second))
+			why := "AWS rejected the MFA code (already used or out of date)"
+			if unvalidated(f) {
+				why = "AWS could not validate the MFA code (a wrong bg_mfa_serial, or a code already used elsewhere)"
+			}
+			c.rep.Noticef("%s; waiting %s for the next code", why, wait.Round(time.Second))
 			if err := c.sleep(ctx, wait); err != nil {
 				return nil, bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for the next MFA code")
 			}

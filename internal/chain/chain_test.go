@@ -261,10 +261,6 @@ func TestErrorMessages(t *testing.T) {
 			func(f fixture) string {
 				return "AWS does not recognise the access key stored for " + f.user.Name + " (InvalidClientTokenId)"
 			}, "bg-agent add"},
-		{"wrong serial", func(f fixture, p *Plan) { p.MFASerial = "arn:aws:iam::111111111111:mfa/someone-else" }, bgerr.KindAuth,
-			func(f fixture) string {
-				return "AWS cannot validate MFA device arn:aws:iam::111111111111:mfa/someone-else for " + f.user.Name
-			}, "bg_mfa_serial"},
 		{"role does not trust", func(f fixture, p *Plan) {
 			p.Roles = []string{f.operator, "arn:aws:iam::222222222222:role/EmergencyOps"}
 		}, bgerr.KindAuth, func(f fixture) string {
@@ -364,6 +360,80 @@ func TestWrongCodeTwice(t *testing.T) {
 	}
 }
 
+// AWS may refuse a code used elsewhere as "unable to validate MFA code",
+// its words for a wrong MFA serial: the chain waits for the next window
+// once, as for "invalid MFA one time pass code", and the next code works.
+func TestReplayUnableToValidateWaitsForNextWindow(t *testing.T) {
+	f := newFixture(t)
+	world.SetMFAReplay(testworld.ReplayUnableToValidate)
+	defer world.SetMFAReplay(testworld.ReplayInvalidCode)
+	c, rep := newChain(t, "us-west-1")
+	var slept []time.Duration
+	c.sleep = func(ctx context.Context, d time.Duration) error {
+		slept = append(slept, d)
+		world.SetClockOffset(time.Until(world.Now()) + d)
+		return nil
+	}
+	defer world.SetClockOffset(0)
+	// Another tool used the current code first.
+	if _, err := c.SessionToken(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial})); err != nil {
+		t.Fatal(err)
+	}
+	code, _ := world.TOTP(f.user.MFASerial, world.Now())
+	src := &seqCodes{codes: []string{code}, then: &worldCodes{serial: f.user.MFASerial}}
+	world.ResetCalls()
+	if _, err := c.Run(context.Background(), plan(f, src)); err != nil {
+		t.Fatalf("%v\n%s", err, rep)
+	}
+	if len(slept) != 1 || slept[0] <= 0 || slept[0] > 30*time.Second {
+		t.Errorf("slept %v, want one wait for the next window", slept)
+	}
+	if !strings.Contains(rep.String(), "NOTICE AWS could not validate the MFA code (a wrong bg_mfa_serial, or a code already used elsewhere); waiting") {
+		t.Errorf("no notice:\n%s", rep)
+	}
+	var got []string
+	for _, call := range world.Calls() {
+		if call.Action == "GetSessionToken" {
+			got = append(got, call.TokenCode+" "+call.ErrorCode)
+		}
+	}
+	if len(got) != 2 || got[0] != code+" AccessDenied" || strings.HasPrefix(got[1], code) || !strings.HasSuffix(got[1], " ") {
+		t.Errorf("GetSessionToken calls %q: want the used code refused, then a new code accepted", got)
+	}
+}
+
+// A wrong bg_mfa_serial is refused with the same words, every time: after
+// one wait the error names both causes, the serial first.
+func TestUnableToValidateTwice(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "us-west-1", "us-west-2")
+	var slept []time.Duration
+	c.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	src := &worldCodes{serial: f.user.MFASerial}
+	p := plan(f, src)
+	p.MFASerial = "arn:aws:iam::111111111111:mfa/someone-else"
+	world.ResetCalls()
+	_, err := c.Run(context.Background(), p)
+	if bgerr.KindOf(err) != bgerr.KindMFAInvalid || src.asked != 2 || len(slept) != 1 {
+		t.Fatalf("kind %v, asked %d, slept %v: %v", bgerr.KindOf(err), src.asked, slept, err)
+	}
+	want := "AWS could not validate two MFA codes for " + f.user.Name + " from device arn:aws:iam::111111111111:mfa/someone-else: " +
+		"it is not " + f.user.Name + "'s device, or its codes were used elsewhere first"
+	if err.Error() != want {
+		t.Fatalf("got  %s\nwant %s", err, want)
+	}
+	hints := []string{
+		"bg_mfa_serial of profile bg-test must be the ARN of " + f.user.Name + "'s MFA device (IAM > Users > " + f.user.Name + " > Security credentials)",
+		"if it is, another tool or machine is using this device's codes: stop it, then retry",
+	}
+	if h := bgerr.HintsOf(err); strings.Join(h, "\n") != strings.Join(hints, "\n") {
+		t.Fatalf("hints %q\nwant  %q", h, hints)
+	}
+	if n := len(world.Calls()); n != 2 {
+		t.Fatalf("%d STS calls, want 2 (one per code, one region)", n)
+	}
+}
+
 type seqCodes struct {
 	codes []string
 	then  mfa.Source
@@ -389,6 +459,29 @@ func TestClockSkew(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^this machine.s clock is 7m(29|30|31)s behind`).MatchString(err.Error()) || !strings.HasSuffix(err.Error(), "behind AWS's, so AWS refused the request as expired") {
 		t.Fatalf("got %q", err)
+	}
+}
+
+// A clock ahead of AWS's gets "Signature not yet current"; it is clock
+// skew too, with the offset from the response's Date, not a wrong secret.
+func TestClockAhead(t *testing.T) {
+	f := newFixture(t)
+	c, _ := newChain(t, "eu-west-3", "eu-south-2")
+	world.SetClockOffset(-10 * time.Minute)
+	defer world.SetClockOffset(0)
+	world.ResetCalls()
+	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
+	if bgerr.KindOf(err) != bgerr.KindClockSkew {
+		t.Fatalf("kind %v: %v", bgerr.KindOf(err), err)
+	}
+	if !regexp.MustCompile(`^this machine's clock is (9m59s|10m0s|10m1s) ahead of AWS's, so AWS refused the request as not yet valid$`).MatchString(err.Error()) {
+		t.Fatalf("got %q", err)
+	}
+	if h := bgerr.HintsOf(err); len(h) != 1 || h[0] != "set the clock right (enable NTP); MFA codes depend on it too" {
+		t.Fatalf("hints %q", h)
+	}
+	if n := len(world.Calls()); n != 1 {
+		t.Fatalf("clock skew must not be retried in another region: %d calls", n)
 	}
 }
 
@@ -482,5 +575,35 @@ func TestThrottledEverywhereSaysSo(t *testing.T) {
 	}
 	if h := bgerr.HintsOf(err); len(h) != 1 || !strings.HasPrefix(h[0], "wait a minute and retry") {
 		t.Fatalf("hints %q", h)
+	}
+}
+
+// The Date header has whole seconds, cut down: the skew is measured from
+// the middle of that second, so a clock 10 min ahead reads as 10m0s
+// whichever part of the second AWS answered in.
+func TestClockSkewFromDate(t *testing.T) {
+	date := time.Date(2025, 10, 20, 7, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		msg  string
+		now  time.Duration // local clock minus Date
+		want string
+	}{
+		{"Signature not yet current: …", 10*time.Minute + 100*time.Millisecond, "this machine's clock is 10m0s ahead of AWS's, so AWS refused the request as not yet valid"},
+		{"Signature not yet current: …", 10*time.Minute + 900*time.Millisecond, "this machine's clock is 10m0s ahead of AWS's, so AWS refused the request as not yet valid"},
+		{"Signature expired: …", -7*time.Minute - 30*time.Second + 100*time.Millisecond, "this machine's clock is 7m30s behind AWS's, so AWS refused the request as expired"},
+		{"Signature expired: …", -7*time.Minute - 30*time.Second + 900*time.Millisecond, "this machine's clock is 7m30s behind AWS's, so AWS refused the request as expired"},
+	} {
+		c := &Chain{now: func() time.Time { return date.Add(tc.now) }}
+		f := &failure{Kind: bgerr.KindClockSkew, Code: "SignatureDoesNotMatch", Message: tc.msg, Date: date}
+		if got := c.explain(Plan{Profile: "p", User: "u"}, f, "GetSessionToken", "", "").Error(); got != tc.want {
+			t.Errorf("%s later than Date: got %q, want %q", tc.now, got, tc.want)
+		}
+	}
+	// No Date: AWS's words still say which way.
+	c := &Chain{now: time.Now}
+	f := &failure{Kind: bgerr.KindClockSkew, Code: "SignatureDoesNotMatch", Message: "Signature not yet current: …"}
+	want := "AWS refused the request as not yet valid: this machine's clock is more than 5 minutes ahead of AWS's"
+	if got := c.explain(Plan{}, f, "GetSessionToken", "", "").Error(); got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }

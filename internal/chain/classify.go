@@ -67,9 +67,14 @@ func classify(err error) *failure {
 			if f.Status != 0 {
 				f.Reason = fmt.Sprintf("HTTP %d %s", f.Status, f.Code)
 			}
-		case f.Code == "SignatureDoesNotMatch" && strings.Contains(f.Message, "Signature expired"):
+		case f.Code == "SignatureDoesNotMatch" && (strings.Contains(f.Message, "Signature expired") ||
+			strings.Contains(f.Message, "Signature not yet current")):
+			// Expired: this clock is behind AWS's; not yet current: ahead.
 			f.Kind = bgerr.KindClockSkew
-		case f.Code == "AccessDenied" && strings.Contains(f.Message, "invalid MFA one time pass code"):
+		case f.Code == "AccessDenied" && (strings.Contains(f.Message, "invalid MFA one time pass code") ||
+			strings.Contains(f.Message, "unable to validate MFA code")):
+			// AWS refuses a code used elsewhere in either words; the
+			// second are also its words for a wrong MFA serial.
 			f.Kind = bgerr.KindMFAInvalid
 		case f.Code == "ValidationError":
 			f.Kind = bgerr.KindConfig

@@ -28,18 +28,33 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 	case bgerr.KindCanceled:
 		return bgerr.Wrap(bgerr.KindCanceled, f, "canceled during "+step)
 	case bgerr.KindClockSkew:
-		msg := "AWS refused the request as expired: this machine's clock is off by more than 5 minutes"
+		// AWS's words say which way the clock is off; the Date of its
+		// answer says by how much.
+		refused, dir := "expired", "behind"
+		if strings.Contains(f.Message, "not yet current") {
+			refused, dir = "not yet valid", "ahead of"
+		}
+		msg := fmt.Sprintf("AWS refused the request as %s: this machine's clock is more than 5 minutes %s AWS's", refused, dir)
 		if !f.Date.IsZero() {
-			skew := c.now().Sub(f.Date).Round(time.Second)
+			// Date has whole seconds, cut down: AWS's time was, on
+			// average, half a second later than it says.
+			skew := c.now().Sub(f.Date.Add(time.Second / 2)).Round(time.Second)
 			dir := "ahead of"
 			if skew < 0 {
 				dir, skew = "behind", -skew
 			}
-			msg = fmt.Sprintf("this machine's clock is %s %s AWS's, so AWS refused the request as expired", skew, dir)
+			msg = fmt.Sprintf("this machine's clock is %s %s AWS's, so AWS refused the request as %s", skew, dir, refused)
 		}
 		return bgerr.Wrap(bgerr.KindClockSkew, f, msg,
 			"set the clock right (enable NTP); MFA codes depend on it too")
 	case bgerr.KindMFAInvalid:
+		if unvalidated(f) {
+			return bgerr.Wrap(bgerr.KindMFAInvalid, f,
+				fmt.Sprintf("AWS could not validate two MFA codes for %s from device %s: it is not %s's device, or its codes were used elsewhere first",
+					p.User, p.MFASerial, p.User),
+				"bg_mfa_serial of "+prof+" must be the ARN of "+p.User+"'s MFA device (IAM > Users > "+p.User+" > Security credentials)",
+				"if it is, another tool or machine is using this device's codes: stop it, then retry")
+		}
 		return bgerr.Wrap(bgerr.KindMFAInvalid, f,
 			fmt.Sprintf("AWS rejected two MFA codes for %s (wrong device, already used, or this machine's clock is off)", p.MFASerial),
 			"check that bg_mfa_serial of "+prof+" is the device that makes the codes, and that the clock is right")
@@ -69,10 +84,6 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("AWS refused the session credentials of %s during %s%s (%s)", caller, step, forRole(role), f.Code),
 			"run the command again; if it repeats, check this machine's clock")
-	case f.Code == "AccessDenied" && strings.Contains(f.Message, "unable to validate MFA code"):
-		return bgerr.Wrap(bgerr.KindAuth, f,
-			fmt.Sprintf("AWS cannot validate MFA device %s for %s", p.MFASerial, p.User),
-			"bg_mfa_serial of "+prof+" must be the ARN of "+p.User+"'s MFA device (IAM > Users > "+p.User+" > Security credentials)")
 	case f.Code == "AccessDenied" && strings.Contains(f.Message, "sts:SetSourceIdentity"):
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("role %s does not allow sts:SetSourceIdentity for %s", role, caller),
@@ -91,6 +102,12 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		msg = f.Code + ": " + f.Message
 	}
 	return bgerr.Wrap(bgerr.KindAuth, f, fmt.Sprintf("%s%s failed: %s", step, forRole(role), oneLine(msg)))
+}
+
+// unvalidated reports whether AWS refused the MFA code as "unable to
+// validate": a wrong MFA serial, or a code already used elsewhere.
+func unvalidated(f *failure) bool {
+	return f.Code == "AccessDenied" && strings.Contains(f.Message, "unable to validate MFA code")
 }
 
 func forRole(role string) string {

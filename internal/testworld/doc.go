@@ -27,7 +27,7 @@
 // AddUser, AddRole, Demo (and the Demo* constants); SetFault, ClearFaults;
 // Calls, ResetCalls; TOTP (a device's code at a time), Session (what issued
 // credentials carry); Now and SetClockOffset (the world's clock, used for
-// signatures, TOTP and expiry).
+// signatures, TOTP and expiry); SetMFAReplay (how a reused code is refused).
 //
 // Faults are set per exact host (SetFault) and every request, including
 // faulted ones and CONNECTs to unknown hosts, lands in the call log (Calls).

@@ -186,14 +186,24 @@ func (w *World) verifyMFA(u *User, serial, code string) *apiError {
 	if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
 		return errConstraint(code, "tokenCode", "must satisfy regular expression pattern: [\\d]* and have length 6")
 	}
+	unable := errAccessDenied("MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA serial number is valid and associated with this user.")
+	invalid := errAccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code. ")
 	if u == nil {
-		return errAccessDenied("MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA serial number is valid and associated with this user.")
+		return unable
 	}
 	switch w.checkMFA(u, serial, code) {
 	case mfaBadSerial:
-		return errAccessDenied("MultiFactorAuthentication failed, unable to validate MFA code. Please verify your MFA serial number is valid and associated with this user.")
+		return unable
 	case mfaBadCode:
-		return errAccessDenied("MultiFactorAuthentication failed with invalid MFA one time pass code. ")
+		return invalid
+	case mfaReplayed:
+		w.mu.Lock()
+		r := w.mfaReplay
+		w.mu.Unlock()
+		if r == ReplayUnableToValidate {
+			return unable
+		}
+		return invalid
 	}
 	return nil
 }

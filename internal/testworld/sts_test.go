@@ -244,6 +244,20 @@ func TestSTSErrors(t *testing.T) {
 			}
 			return gst(in)(t, w)
 		}, code: "AccessDenied", msg: badCode, status: 403},
+		{name: "reused MFA code answered as unable to validate", call: func(t *testing.T, w *World) error {
+			w.SetMFAReplay(ReplayUnableToValidate)
+			in := &sts.GetSessionTokenInput{SerialNumber: aws.String(DemoAliceMFASerial), TokenCode: aws.String(code(t, w, DemoAliceMFASerial))}
+			if err := gst(in)(t, w); err != nil {
+				t.Fatalf("first use: %v", err)
+			}
+			// A wrong code is still a wrong code.
+			wrong := []byte(*in.TokenCode)
+			wrong[0] = '0' + (wrong[0]-'0'+5)%10
+			if _, msg, _ := apiErr(t, gst(&sts.GetSessionTokenInput{SerialNumber: in.SerialNumber, TokenCode: aws.String(string(wrong))})(t, w)); msg != badCode {
+				t.Fatalf("wrong code: %q", msg)
+			}
+			return gst(in)(t, w)
+		}, code: "AccessDenied", msg: badSerial, status: 403},
 		{name: "reused MFA code across actions", call: func(t *testing.T, w *World) error {
 			c := code(t, w, DemoAliceMFASerial)
 			if err := gst(&sts.GetSessionTokenInput{SerialNumber: aws.String(DemoAliceMFASerial), TokenCode: aws.String(c)})(t, w); err != nil {
@@ -366,5 +380,37 @@ func TestDateHeader(t *testing.T) {
 	}
 	if c := w.Calls()[0]; c.ErrorCode != "MissingAuthenticationToken" || c.Action != "GetCallerIdentity" {
 		t.Errorf("call %+v", c)
+	}
+}
+
+// TestSignatureNotYetCurrent: a client whose clock runs ahead gets AWS's
+// own words, with its request time, AWS's time plus 5 min, and AWS's time
+// (as real STS answers: "Signature not yet current: X is still later than
+// Y (Z + 5 min.)"), so a client can tell "ahead" from "behind".
+func TestSignatureNotYetCurrent(t *testing.T) {
+	w := startWorld(t, Options{})
+	w.SetClockOffset(-10 * time.Minute)
+	sent := time.Now().UTC()
+	_, err := stsClient(t, w, region, alice()).GetCallerIdentity(bg, nil)
+	code, msg, status := apiErr(t, err)
+	if code != "SignatureDoesNotMatch" || status != 403 {
+		t.Fatalf("got %s (HTTP %d) %q", code, status, msg)
+	}
+	m := regexp.MustCompile(`^Signature not yet current: (\d{8}T\d{6}Z) is still later than (\d{8}T\d{6}Z) \((\d{8}T\d{6}Z) \+ 5 min\.\)$`).FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("message %q", msg)
+	}
+	var ts [3]time.Time
+	for i := range ts {
+		ts[i], _ = time.Parse("20060102T150405Z", m[i+1])
+	}
+	if d := ts[0].Sub(sent); d < -time.Second || d > 2*time.Second {
+		t.Errorf("request time %s, sent at %s", m[1], sent.Format(time.RFC3339))
+	}
+	if d := ts[1].Sub(ts[2]); d != 5*time.Minute {
+		t.Errorf("%s is not %s + 5 min", m[2], m[3])
+	}
+	if d := ts[0].Sub(ts[2]); d < 10*time.Minute-time.Second || d > 10*time.Minute+2*time.Second {
+		t.Errorf("AWS's time %s is not 10 min behind the request's %s", m[3], m[1])
 	}
 }

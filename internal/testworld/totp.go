@@ -38,8 +38,31 @@ type mfaResult int
 const (
 	mfaOK        mfaResult = iota
 	mfaBadSerial           // serial is not this user's device
-	mfaBadCode             // wrong, stale, or already used
+	mfaBadCode             // wrong or stale
+	mfaReplayed            // right, but already accepted once
 )
+
+// MFAReplay is how STS words its refusal of a TOTP code it already
+// accepted. AWS is seen to answer a replayed code either way (empirical),
+// so a client must handle both.
+type MFAReplay int
+
+const (
+	// ReplayInvalidCode: "MultiFactorAuthentication failed with invalid
+	// MFA one time pass code." — the same as a wrong code (the default).
+	ReplayInvalidCode MFAReplay = iota
+	// ReplayUnableToValidate: "MultiFactorAuthentication failed, unable
+	// to validate MFA code. …" — the same as a wrong MFA serial.
+	ReplayUnableToValidate
+)
+
+// SetMFAReplay chooses how STS answers a code that was already used, from
+// the next request on.
+func (w *World) SetMFAReplay(r MFAReplay) {
+	w.mu.Lock()
+	w.mfaReplay = r
+	w.mu.Unlock()
+}
 
 // checkMFA validates code for u's device at the world's time, accepting one
 // 30-s step either side as AWS does, and burns the step it matched: AWS
@@ -63,7 +86,7 @@ func (w *World) checkMFA(u *User, serial, code string) mfaResult {
 			w.usedOTP[serial] = used
 		}
 		if used[step+d] {
-			return mfaBadCode
+			return mfaReplayed
 		}
 		for s := range used {
 			if s < step-2 {

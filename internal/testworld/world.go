@@ -51,16 +51,17 @@ type World struct {
 	closeOnce sync.Once
 	wg        sync.WaitGroup // serving goroutines, handlers and held (blackholed) conns
 
-	mu       sync.Mutex
-	offset   time.Duration
-	users    map[string]*User // by access key id
-	roles    map[string]*Role // by ARN
-	sessions map[string]*session
-	tokens   map[string]signinToken
-	usedOTP  map[string]map[int64]bool // serial -> accepted TOTP counters
-	faults   map[string]Fault
-	calls    []Call
-	held     map[net.Conn]struct{}
+	mu        sync.Mutex
+	offset    time.Duration
+	users     map[string]*User // by access key id
+	roles     map[string]*Role // by ARN
+	sessions  map[string]*session
+	tokens    map[string]signinToken
+	usedOTP   map[string]map[int64]bool // serial -> accepted TOTP counters
+	mfaReplay MFAReplay
+	faults    map[string]Fault
+	calls     []Call
+	held      map[net.Conn]struct{}
 
 	sns snsState // topics and published messages, under sns.mu
 }
