@@ -564,7 +564,10 @@ func TestThrottledEverywhereSaysSo(t *testing.T) {
 	f := newFixture(t)
 	world.SetFault("sts.us-east-2.amazonaws.com", testworld.Fault{Kind: testworld.FaultThrottle})
 	world.SetFault("sts.us-west-1.amazonaws.com", testworld.Fault{Kind: testworld.FaultThrottle})
-	t.Cleanup(world.ClearFaults)
+	t.Cleanup(func() {
+		world.SetFault("sts.us-east-2.amazonaws.com", testworld.Fault{})
+		world.SetFault("sts.us-west-1.amazonaws.com", testworld.Fault{})
+	})
 	c, _ := newChain(t, "us-east-2", "us-west-1")
 	c.regions.backoff = func(int) time.Duration { return time.Millisecond }
 	_, err := c.Run(context.Background(), plan(f, &worldCodes{serial: f.user.MFASerial}))
