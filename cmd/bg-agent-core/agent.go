@@ -85,7 +85,9 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 		Issuer: &issue.Service{Via: audit.ViaAgent, Profiles: &config.Cache{}, Broker: &broker.Broker{
 			StateDir: dir,
 			Clients:  &chain.ClientCache{},
-			Cache:    &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock},
+			Cache: &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock,
+				// Expired sessions and the used IAM secret leave memory too.
+				Clear: secmem.ScrubLater},
 			// The MFA session lives as long as the agent may use it.
 			MFASessionDuration: max(maxUnlock, chain.MinDuration),
 		}},
