@@ -211,3 +211,26 @@ func TestAgentMemoryForgetsOnLock(t *testing.T) {
 	}
 	report("after lock", scanMemory(t, pid, needles))
 }
+
+// doctor says when secrets cannot be locked in memory (RLIMIT_MEMLOCK 0
+// for a user without CAP_IPC_LOCK), and that they are with the image's
+// default limit ("" leaves it).
+func TestDoctorMemoryLock(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to run doctor as another user")
+	}
+	t.Parallel()
+	o := newOperator(t)
+	check(t, os.Chmod(binDir, 0o755))
+	check(t, os.Lchown(o.home, 65534, 65534))
+	for limit, want := range map[string]string{"0": "WARN  memory lock: the agent cannot lock secrets in memory",
+		"": "ok    memory lock: the agent keeps the IAM secret in locked memory"} {
+		cmd := exec.Command("sh", "-c", `{ [ -z "$1" ] || ulimit -l "$1"; } && exec "$2" doctor`, "sh", limit, filepath.Join(binDir, "bg-agent"))
+		cmd.Env, cmd.Dir = o.env(), "/"
+		asNobody(t, cmd)
+		out, _ := cmd.Output()
+		if !strings.Contains(string(out), want) {
+			t.Errorf("ulimit -l %q: doctor says\n%s\nwant %q", limit, out, want)
+		}
+	}
+}

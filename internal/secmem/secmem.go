@@ -128,3 +128,13 @@ func (h *Buffer) Wipe() {
 		h.locked = false
 	}
 }
+
+// CanLock reports why secrets cannot be locked in memory here (nil: they
+// can), for doctor: RLIMIT_MEMLOCK of 0, or a platform without mlock.
+func CanLock() error {
+	b := make([]byte, 64)
+	if err := lock(b); err != nil {
+		return err
+	}
+	return unlock(b)
+}
