@@ -27,6 +27,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
+	"github.com/bg-agent/bg-agent/internal/secmem"
 )
 
 func (a *appCtx) socket() (string, error) { return paths.AgentSocket(a.env.Getenv, runtime.GOOS) }
@@ -60,6 +61,11 @@ func (a *appCtx) agentCommand() *cli.Command {
 }
 
 func (a *appCtx) runAgent(c *cli.Context) error {
+	// Before anything secret arrives: another process of this user must
+	// not read the sessions out of the agent's memory.
+	if err := secmem.Harden(); err != nil {
+		a.ui.Warnf("the agent's memory is less protected than it should be: %v", err)
+	}
 	sock, err := a.socket()
 	if err != nil {
 		return err
@@ -79,7 +85,9 @@ func (a *appCtx) runAgent(c *cli.Context) error {
 		Issuer: &issue.Service{Via: audit.ViaAgent, Profiles: &config.Cache{}, Broker: &broker.Broker{
 			StateDir: dir,
 			Clients:  &chain.ClientCache{},
-			Cache:    &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock},
+			Cache: &broker.Cache{Margin: c.Duration("margin"), MaxUnlock: maxUnlock,
+				// Expired sessions and the used IAM secret leave memory too.
+				Clear: secmem.ScrubLater},
 			// The MFA session lives as long as the agent may use it.
 			MFASessionDuration: max(maxUnlock, chain.MinDuration),
 		}},

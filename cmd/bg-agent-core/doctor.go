@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/bg-agent/bg-agent/internal/secmem"
+
 	"context"
 	"fmt"
 	"os/exec"
@@ -68,6 +70,7 @@ func (a *appCtx) doctor() *doctor.Report {
 	})
 	rep.Network(a.env.Getenv)
 	a.doctorAgent(rep)
+	rep.MemoryLock(secmem.CanLock())
 	if n, err := audit.Verify(dir); err != nil {
 		rep.Add(doctor.Fail, "audit log", err.Error(), "keep the damaged log for the investigation (mv it aside); a new one starts on the next use")
 	} else {

@@ -19,6 +19,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/issue"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
+	"github.com/bg-agent/bg-agent/internal/secmem"
 )
 
 // Logger is where the agent's own diagnostics go (its stderr or log file).
@@ -135,7 +136,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
-	n := s.Issuer.Broker.Cache.Lock()
+	n := s.forget()
 	s.Log.Infof("agent stopped; forgot %d session(s)", n)
 	return nil
 }
@@ -151,8 +152,22 @@ func (s *Server) refuseBusy(c net.Conn) {
 
 // Lock forgets every session now (agent lock, SIGHUP).
 func (s *Server) Lock() int {
-	n := s.Issuer.Broker.Cache.Lock()
+	n := s.forget()
 	s.Log.Infof("locked: forgot %d session(s)", n)
+	return n
+}
+
+// forget drops every session and clears the memory they were in before it
+// returns: the kept-alive STS connections (whose buffers hold the last
+// answers) are closed and the heap is scrubbed (secmem.Scrub), so a
+// process that reads the agent's memory after a lock finds no session.
+func (s *Server) forget() int {
+	b := s.Issuer.Broker
+	n := b.Cache.Lock()
+	if b.Clients != nil {
+		b.Clients.CloseIdle()
+	}
+	secmem.Scrub()
 	return n
 }
 
@@ -373,16 +388,26 @@ func (r *remote) question(q any, what string) (wire.Head, error) {
 	return h, nil
 }
 
+// Get asks the client for user's key. The secret access key is kept in
+// bytes of the agent's own (locked in memory where the OS allows), not in
+// a string: the Secret's Wipe zeroes them, and the line that carried it is
+// wiped as soon as it is decoded.
 func (r *remote) Get(user string) (keystore.Secret, error) {
 	h, err := r.question(wire.NeedSecret{Head: wire.NewHead(wire.TNeedSecret), User: user}, "the secret of "+user)
 	if err != nil {
 		return keystore.Secret{}, err
 	}
-	var a wire.Secret
-	if h.Type != wire.TSecret || r.c.Decode(&a) != nil || a.AccessKeyID == "" {
+	if h.Type != wire.TSecret {
+		r.c.Wipe()
 		return keystore.Secret{}, bgerr.New(bgerr.KindNoSecret, "the client sent no secret for "+user)
 	}
-	return keystore.Secret{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey}, nil
+	id, key, err := r.c.DecodeSecret()
+	if err != nil || id == "" {
+		secmem.Wipe(key)
+		return keystore.Secret{}, bgerr.New(bgerr.KindNoSecret, "the client sent no secret for "+user)
+	}
+	held := secmem.Hold(key)
+	return keystore.Secret{AccessKeyID: id, SecretAccessKey: held.String(), Held: held}, nil
 }
 
 func (r *remote) Code(_ context.Context, req mfa.Request) (string, error) {

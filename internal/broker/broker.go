@@ -98,6 +98,12 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		if err != nil {
 			return nil, err
 		}
+		// The long-term secret serves this GetSessionToken only: once it
+		// returns, the STS client that signed with it is gone, and the
+		// secret is wiped where the Secrets source allows (the agent's);
+		// the copies the SDK's signer made are garbage, cleared next.
+		defer b.Cache.clear()
+		defer sec.Held.Wipe()
 		pl := plan
 		pl.UserKey = aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey}
 		pl.MFA = &mfa.Guard{Source: req.MFA, Dir: lockDir, Wait: func(d time.Duration) {

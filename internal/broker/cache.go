@@ -32,6 +32,12 @@ type Cache struct {
 	MaxUnlock time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Clear, when set, is called when memory that held secrets has become
+	// garbage and can be cleared (the agent: secmem.ScrubLater): after a
+	// session was dropped as unusable and its replacement fetched (or
+	// failed), and after GetSessionToken has used the long-term secret.
+	// Lock does not call it: its caller clears at once.
+	Clear func()
 
 	mu      sync.Mutex
 	entries map[string]*cached
@@ -149,12 +155,14 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 		c.entries, c.flights, c.ended = map[string]*cached{}, map[string]*flight{}, map[string]bool{}
 	}
 	now := c.now()
+	dropped := false
 	if e, ok := c.entries[key]; ok {
 		if e.s.Credentials.Expires.Sub(now) >= minLeft && (maxAge <= 0 || now.Sub(e.created) < maxAge) {
 			return e.s, nil, false
 		}
 		delete(c.entries, key)
 		c.ended[key] = true
+		dropped = true
 	}
 	if f, ok := c.flights[key]; ok {
 		return nil, f, false
@@ -174,6 +182,9 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 		}
 		c.mu.Unlock()
 		close(f.done)
+		if dropped {
+			c.clear()
+		}
 	}()
 	return nil, f, true
 }
@@ -269,7 +280,16 @@ func (c *Cache) Forget(key string) bool {
 			n++
 		}
 	}
+	if n > 0 {
+		c.clear()
+	}
 	return n > 0
+}
+
+func (c *Cache) clear() {
+	if c != nil && c.Clear != nil {
+		c.Clear()
+	}
 }
 
 // Lock forgets every session now (`bg-agent agent lock`, SIGHUP, idle).

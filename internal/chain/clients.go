@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -137,16 +138,95 @@ func newHTTPClient(o ClientOptions, s sdkSettings) (aws.HTTPClient, error) {
 	if err != nil {
 		return nil, err
 	}
+	conns := &connSet{m: map[*trackedConn]bool{}}
 	hc := awshttp.NewBuildableClient().
 		WithDialerOptions(func(d *net.Dialer) { d.Timeout = o.ConnectTimeout }).
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSHandshakeTimeout = o.ConnectTimeout
 			tr.ResponseHeaderTimeout = o.ResponseTimeout
+			tr.DialContext = conns.dial(tr.DialContext)
 		})
 	if pool != nil {
 		hc = hc.WithTransportOptions(withRootCAs(pool))
 	}
-	return NewConnectBudget(hc.Do, o.ConnectTimeout), nil
+	b := NewConnectBudget(hc.Do, o.ConnectTimeout)
+	b.conns = conns
+	return b, nil
+}
+
+// CloseIdle closes the kept-alive connections of every shared client that
+// has no request in flight: their buffers hold the last requests and
+// answers, session tokens included (the agent's lock drops them).
+func (t *Transports) CloseIdle() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, hc := range t.m {
+		if b, ok := hc.(*ConnectBudget); ok {
+			b.CloseIdle()
+		}
+	}
+}
+
+// CloseIdle closes the kept-alive connections of every client (see
+// Transports.CloseIdle).
+func (cc *ClientCache) CloseIdle() { cc.shared.CloseIdle() }
+
+// connSet tracks a transport's connections, which http.Transport does not
+// let a BuildableClient's user close (its CloseIdleConnections is out of
+// reach behind the SDK's copy of the transport).
+type connSet struct {
+	mu sync.Mutex
+	m  map[*trackedConn]bool
+}
+
+type trackedConn struct {
+	net.Conn
+	set *connSet
+}
+
+func (c *trackedConn) Close() error {
+	c.set.mu.Lock()
+	delete(c.set.m, c)
+	c.set.mu.Unlock()
+	return c.Conn.Close()
+}
+
+func (s *connSet) dial(inner func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if inner == nil {
+		inner = (&net.Dialer{}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := inner(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		tc := &trackedConn{Conn: c, set: s}
+		s.mu.Lock()
+		s.m[tc] = true
+		s.mu.Unlock()
+		return tc, nil
+	}
+}
+
+// closeAll closes every connection and waits (at most wait) for the
+// transport to let go of them.
+func (s *connSet) closeAll(wait time.Duration) {
+	s.mu.Lock()
+	for c := range s.m {
+		_ = c.Conn.Close() // the transport's own Close takes it out of the set
+	}
+	s.mu.Unlock()
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		s.mu.Lock()
+		n := len(s.m)
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
 }
 
 // newConfig is the aws.Config of settings s over HTTP client hc. It holds
@@ -233,8 +313,18 @@ func (c *connectTimeout) Timeout() bool { return true }
 // minute by default), and a blackholed region behind a corporate proxy looks
 // exactly like that. It is both an aws.HTTPClient and an http.RoundTripper.
 type ConnectBudget struct {
-	inner   func(*http.Request) (*http.Response, error)
-	connect time.Duration
+	inner    func(*http.Request) (*http.Response, error)
+	connect  time.Duration
+	conns    *connSet     // nil: not tracked (a budget around another transport)
+	inflight atomic.Int64 // requests from Do until their body is closed
+}
+
+// CloseIdle closes the client's connections if no request is in flight
+// (then every kept-alive connection is idle).
+func (p *ConnectBudget) CloseIdle() {
+	if p.conns != nil && p.inflight.Load() == 0 {
+		p.conns.closeAll(time.Second)
+	}
 }
 
 // NewConnectBudget wraps inner (a client's Do or a transport's RoundTrip).
@@ -246,6 +336,9 @@ func NewConnectBudget(inner func(*http.Request) (*http.Response, error), connect
 func (p *ConnectBudget) RoundTrip(req *http.Request) (*http.Response, error) { return p.Do(req) }
 
 func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
+	p.inflight.Add(1)
+	var once sync.Once
+	done := func() { once.Do(func() { p.inflight.Add(-1) }) }
 	ctx, cancel := context.WithCancelCause(req.Context())
 	var mu sync.Mutex
 	timer := time.AfterFunc(p.connect, func() { cancel(errConnectTimeout) })
@@ -272,6 +365,7 @@ func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 	timer.Stop()
 	mu.Unlock()
 	if err != nil {
+		done()
 		cause := context.Cause(ctx)
 		cancel(nil)
 		if errors.Is(cause, errConnectTimeout) || errors.Is(cause, errNoAnswer) {
@@ -279,7 +373,7 @@ func (p *ConnectBudget) Do(req *http.Request) (*http.Response, error) {
 		}
 		return nil, err
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil); done() }}
 	return resp, nil
 }
 

@@ -204,3 +204,14 @@ func (r *Report) YubiKeys(needs map[uint32][]string, serials []uint32, listErr e
 		}
 	}
 }
+
+// MemoryLock reports whether the agent can keep the IAM secret it is sent
+// in locked memory (never written to swap); err is secmem.CanLock's.
+func (r *Report) MemoryLock(err error) {
+	if err != nil {
+		r.Add(Warn, "memory lock", "the agent cannot lock secrets in memory ("+err.Error()+"): the IAM secret could reach swap while it is held",
+			"raise the locked-memory limit (ulimit -l 64 or more; LimitMEMLOCK=64K in the systemd unit), or encrypt swap")
+		return
+	}
+	r.Add(OK, "memory lock", "the agent keeps the IAM secret in locked memory while it uses it", "")
+}

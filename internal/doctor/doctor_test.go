@@ -142,3 +142,13 @@ func TestYubiKeys(t *testing.T) {
 		t.Error("checked YubiKeys nobody needs")
 	}
 }
+
+func TestMemoryLock(t *testing.T) {
+	var r Report
+	r.MemoryLock(nil)
+	r.MemoryLock(errors.New("cannot allocate memory"))
+	if r.Checks[0].Status != OK || r.Checks[1].Status != Warn ||
+		!strings.Contains(r.Checks[1].Detail, "cannot allocate memory") || !strings.Contains(r.Checks[1].Fix, "ulimit -l") {
+		t.Fatalf("%+v", r.Checks)
+	}
+}

@@ -7,6 +7,8 @@
 package keystore
 
 import (
+	"github.com/bg-agent/bg-agent/internal/secmem"
+
 	"sync"
 	"time"
 
@@ -18,6 +20,11 @@ type Secret struct {
 	AccessKeyID     string    `json:"access_key_id"`
 	SecretAccessKey string    `json:"secret_access_key"`
 	Added           time.Time `json:"added"`
+	// Held, when set, holds the bytes SecretAccessKey is made of (the
+	// agent's copy of a secret its client sent): Held.Wipe zeroes them, and
+	// the string reads as zeros after. The one user of the secret wipes it
+	// once it is done with it.
+	Held *secmem.Buffer `json:"-"`
 }
 
 // Entry describes a stored user without its secret.

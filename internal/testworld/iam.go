@@ -179,3 +179,16 @@ func newRequestID() string {
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }
+
+// Secrets returns the secret access key and session token of the temporary
+// credentials with access key id akid (tests that look for them elsewhere,
+// say in a process's memory).
+func (w *World) Secrets(akid string) (secret, token string, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s, ok := w.sessions[akid]
+	if !ok {
+		return "", "", false
+	}
+	return s.secret, s.token, true
+}

@@ -24,7 +24,7 @@
 package wire
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -238,17 +238,22 @@ const MaxRequestLine = 64 << 10
 var ErrLineTooLong = errors.New("protocol line too long")
 
 // Conn reads and writes lines; writes are safe for concurrent use.
+//
+// It reads into buffers of its own rather than a bufio.Reader's, so that a
+// line that carried a secret can be wiped (Wipe) once it is decoded.
 type Conn struct {
-	r   *bufio.Reader
-	max int
-	wmu sync.Mutex
-	w   io.Writer
-	buf []byte // the last line read
+	rd   io.Reader
+	rbuf []byte // read from rd; rbuf[r:w] is not consumed yet
+	r, w int
+	max  int
+	wmu  sync.Mutex
+	wr   io.Writer
+	buf  []byte // the last line read
 }
 
 // NewConn reads lines of at most max bytes from rw.
 func NewConn(rw io.ReadWriter, max int) *Conn {
-	return &Conn{r: bufio.NewReaderSize(rw, 4096), w: rw, max: max}
+	return &Conn{rd: rw, rbuf: make([]byte, 4096), wr: rw, max: max}
 }
 
 // Send writes v (a line struct) as one line.
@@ -260,7 +265,7 @@ func (c *Conn) Send(v any) error {
 	b = append(b, '\n')
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_, err = c.w.Write(b)
+	_, err = c.wr.Write(b)
 	return err
 }
 
@@ -269,27 +274,97 @@ func (c *Conn) Send(v any) error {
 func (c *Conn) Next() (Head, error) {
 	c.buf = c.buf[:0]
 	for {
-		frag, err := c.r.ReadSlice('\n')
-		c.buf = append(c.buf, frag...)
+		if i := bytes.IndexByte(c.rbuf[c.r:c.w], '\n'); i >= 0 {
+			c.keep(c.rbuf[c.r : c.r+i+1])
+			c.r += i + 1
+			break
+		}
+		c.keep(c.rbuf[c.r:c.w])
+		c.r, c.w = 0, 0
 		if len(c.buf) > c.max {
 			return Head{}, ErrLineTooLong
 		}
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
+		n, err := c.rd.Read(c.rbuf)
+		c.w = n
+		if n > 0 {
 			continue
 		}
 		if err == io.EOF && len(c.buf) > 0 {
 			return Head{}, io.ErrUnexpectedEOF
 		}
+		if err == nil {
+			err = io.ErrNoProgress
+		}
 		return Head{}, err
+	}
+	if len(c.buf) > c.max {
+		return Head{}, ErrLineTooLong
 	}
 	var h Head
 	if err := json.Unmarshal(c.buf, &h); err != nil {
 		return Head{}, &MalformedError{Err: err}
 	}
 	return h, nil
+}
+
+// keep appends b to the line; a line that outgrows its buffer leaves no
+// copy behind in the old one.
+func (c *Conn) keep(b []byte) {
+	if len(c.buf)+len(b) > cap(c.buf) {
+		nb := make([]byte, len(c.buf), max(2*cap(c.buf), len(c.buf)+len(b), 512))
+		copy(nb, c.buf)
+		clear(c.buf[:cap(c.buf)])
+		c.buf = nb
+	}
+	c.buf = append(c.buf, b...)
+}
+
+// Wipe zeroes the last line read and every byte of the read buffer but
+// those not read yet.
+func (c *Conn) Wipe() {
+	clear(c.buf[:cap(c.buf)])
+	c.buf = c.buf[:0]
+	clear(c.rbuf[:c.r])
+	clear(c.rbuf[c.w:])
+}
+
+// DecodeSecret reads the Secret line Next returned, with its secret access
+// key in a new []byte rather than a string, which the caller can wipe; the
+// line is wiped. A key with JSON escapes in it (no AWS key has any) goes
+// through a string that cannot be wiped.
+func (c *Conn) DecodeSecret() (accessKeyID string, secret []byte, err error) {
+	defer c.Wipe()
+	var v struct {
+		Head
+		AccessKeyID     string      `json:"access_key_id"`
+		SecretAccessKey secretBytes `json:"secret_access_key"`
+	}
+	if err := json.Unmarshal(c.buf, &v); err != nil {
+		clear(v.SecretAccessKey)
+		return "", nil, &MalformedError{Err: err}
+	}
+	return v.AccessKeyID, v.SecretAccessKey, nil
+}
+
+// secretBytes is a JSON string decoded straight into bytes: encoding/json
+// hands UnmarshalJSON a slice of the line itself, so no string is made.
+type secretBytes []byte
+
+func (s *secretBytes) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return errors.New("secret_access_key is not a string")
+	}
+	b = b[1 : len(b)-1]
+	if bytes.IndexByte(b, '\\') < 0 {
+		*s = append(make([]byte, 0, len(b)), b...)
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(append(append([]byte{'"'}, b...), '"'), &str); err != nil {
+		return err
+	}
+	*s = []byte(str)
+	return nil
 }
 
 // Decode reads the line Next returned into v.

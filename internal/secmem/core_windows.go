@@ -1,0 +1,3 @@
+package secmem
+
+func noCore() error { return nil }
