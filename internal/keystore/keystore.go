@@ -7,12 +7,12 @@
 package keystore
 
 import (
-	"github.com/bg-agent/bg-agent/internal/secmem"
-
 	"sync"
 	"time"
 
 	"github.com/99designs/keyring"
+
+	"github.com/bg-agent/bg-agent/internal/secmem"
 )
 
 // Secret is an IAM user's long-term access key.
