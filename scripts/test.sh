@@ -4,7 +4,8 @@
 # runs staticcheck, and
 # runs every test with -race, e2e included: the built binary as
 # credential_process for the AWS CLI, boto3, the Go SDK and the JS SDK v3
-# against the fake AWS.
+# against the fake AWS, then fuzzes every fuzz target for FUZZTIME (default
+# 3s each, scripts/fuzz.sh; go test cannot fuzz with -race).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
@@ -20,3 +21,4 @@ go vet ./...
 go tool staticcheck ./... # pinned in go.mod's tool block
 ./scripts/crossvet.sh # Windows and macOS: the code and the tests still build there
 go test -race -count=1 -timeout 20m ./... "$@"
+./scripts/fuzz.sh

@@ -263,7 +263,7 @@ func (l *Log) AppendRecord(r Record) (Record, error) {
 	if l.opts.Override == "" {
 		return Record{}, err
 	}
-	r.Override, r.OverrideCause, r.Late = scrub(l.opts.Override), causeText(err), true
+	r.Override, r.OverrideCause, r.Late = text(l.opts.Override), text(causeText(err)), true
 	l.pending = append(l.pending, r)
 	shown, _ := json.Marshal(r)
 	l.notice(fmt.Sprintf("%v; going on under %s=%q. This record is NOT on disk: it will be written when the log is writable again, if this process is still running then: %s",
@@ -296,13 +296,22 @@ func (l *Log) complete(r Record) Record {
 		r.PID = os.Getpid()
 	}
 	r.Roles = append([]string(nil), r.Roles...)
+	for i := range r.Roles {
+		r.Roles[i] = strings.ToValidUTF8(r.Roles[i], "\uFFFD")
+	}
 	for _, s := range []*string{&r.Reason, &r.Ticket, &r.Error, &r.Override, &r.OverrideCause, &r.Event, &r.Result,
 		&r.Profile, &r.BGUser, &r.Region, &r.SourceIdentity, &r.Via, &r.OSUser, &r.Host} {
-		*s = scrub(*s)
+		*s = text(*s)
 	}
 	r.Seq, r.Prev, r.Hash, r.Late = 0, "", "", false
 	return r
 }
+
+// text is s as a record holds it: scrubbed, and valid UTF-8. encoding/json
+// writes an invalid byte as the escape \ufffd but U+FFFD itself as is, so a
+// record with invalid UTF-8 would hash differently once read back, and
+// Verify would call a line bg-agent wrote edited.
+func text(s string) string { return scrub(strings.ToValidUTF8(s, "\uFFFD")) }
 
 // write appends batch under the file lock: read the last line, chain,
 // one write, fsync, then the head. It returns the last record as written.

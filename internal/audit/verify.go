@@ -152,17 +152,14 @@ func verifyBytes(data, head []byte, haveHead bool) (n int, bad *BadRecord) {
 		return n, &BadRecord{Problem: "has no " + HeadFile + ": records may have been removed from the end"}
 	}
 	hseq, hhash, ok := parseHead(head)
-	if !ok {
+	if !ok || hseq == 0 { // Append writes a head after a record: it names one
 		return n, &BadRecord{Problem: "has a damaged " + HeadFile + ": records may have been removed from the end"}
 	}
 	if hseq > prevSeq {
 		return n, &BadRecord{Problem: fmt.Sprintf("ends at seq %d but seq %d was written (%s): records were removed from the end", prevSeq, hseq, HeadFile)}
 	}
-	if hseq > 0 {
-		ln := bySeq[hseq][0]
-		if lineHash(lines[ln-1]) != hhash {
-			return n, &BadRecord{Problem: fmt.Sprintf("was rewritten: line %d (seq %d) is not the record that was written there (%s)", ln, hseq, HeadFile)}
-		}
+	if ln := bySeq[hseq][0]; lineHash(lines[ln-1]) != hhash {
+		return n, &BadRecord{Problem: fmt.Sprintf("was rewritten: line %d (seq %d) is not the record that was written there (%s)", ln, hseq, HeadFile)}
 	}
 	return n, nil
 }

@@ -2,7 +2,6 @@ package kit
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -21,11 +20,11 @@ func (k *Kit) Marshal(header string) []byte {
 	kv := func(k string, v any) {
 		switch v := v.(type) {
 		case string:
-			fmt.Fprintf(&b, "%s = %s\n", k, strconv.Quote(v))
+			fmt.Fprintf(&b, "%s = %s\n", k, quote(v))
 		case []string:
 			q := make([]string, len(v))
 			for i, s := range v {
-				q[i] = strconv.Quote(s)
+				q[i] = quote(s)
 			}
 			fmt.Fprintf(&b, "%s = [%s]\n", k, strings.Join(q, ", "))
 		default:
@@ -105,4 +104,30 @@ func roleShort(arn, account, partition string) string {
 		return name
 	}
 	return arn
+}
+
+// quote writes s as a TOML basic string. strconv.Quote would not do: its
+// \x01, \a and \v escapes are Go's, and a TOML reader refuses them.
+func quote(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r < 0x20 || r == 0x7F:
+			fmt.Fprintf(&b, `\u%04X`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
 }

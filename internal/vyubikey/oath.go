@@ -137,7 +137,7 @@ func (c *Card) oathRename(cmd command) response {
 		return status(swDataInvalid)
 	}
 	newName := ts[1].value
-	if len(newName) == 0 || len(newName) > oathMaxName {
+	if !validOATHName(newName) {
 		return status(swIncorrectData)
 	}
 	if i, _ := c.findCred(newName); i >= 0 {

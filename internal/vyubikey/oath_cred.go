@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash"
+	"unicode/utf8"
 )
 
 // OATH credential types and hash algorithms, as the applet encodes them
@@ -83,7 +84,7 @@ func shortenOATHKey(key []byte, alg byte) []byte {
 }
 
 var (
-	errOATHName   = errors.New("oath credential name must be 1 to 64 bytes")
+	errOATHName   = errors.New("oath credential name must be 1 to 64 bytes of UTF-8")
 	errOATHDigits = errors.New("oath digits must be 6, 7 or 8")
 	errOATHKind   = errors.New("oath credential type or algorithm unknown")
 	errOATHFull   = errors.New("oath applet is full (32 credentials)")
@@ -91,7 +92,7 @@ var (
 
 func (cred *oathCred) validate() error {
 	switch {
-	case len(cred.Name) == 0 || len(cred.Name) > oathMaxName:
+	case !validOATHName([]byte(cred.Name)):
 		return errOATHName
 	case cred.Digits < 6 || cred.Digits > 8:
 		return errOATHDigits
@@ -100,6 +101,13 @@ func (cred *oathCred) validate() error {
 		return errOATHKind
 	}
 	return nil
+}
+
+// validOATHName: 1 to 64 bytes, and UTF-8, which ykman's names always are:
+// the state file holds names as JSON strings, which would turn other bytes
+// into U+FFFD, and the credential would not be found by its name again.
+func validOATHName(name []byte) bool {
+	return len(name) > 0 && len(name) <= oathMaxName && utf8.Valid(name)
 }
 
 // putCred replaces or appends; callers hold c.mu.

@@ -216,19 +216,9 @@ func (o *OATH) session(c *conn, req CodeRequest, touching func()) (Code, error) 
 	if sw != swOK {
 		return fail("computing OATH codes", fmt.Errorf("status %04X", sw))
 	}
-	all, err := parseTLVs(resp)
+	names, entries, err := parseCalculateAll(resp)
 	if err != nil {
 		return fail("computing OATH codes", err)
-	}
-	entries := map[string]tlv{}
-	var names []string
-	for i := 0; i+1 < len(all); i += 2 {
-		if all[i].tag != tagName {
-			return fail("computing OATH codes", errTLV)
-		}
-		n := string(all[i].value)
-		entries[n] = all[i+1]
-		names = append(names, n)
 	}
 	name, period, ok := pick(req.Names, names)
 	if !ok {
@@ -280,6 +270,25 @@ func (o *OATH) session(c *conn, req CodeRequest, touching func()) (Code, error) 
 		return fail("computing the OATH code", errTLV)
 	}
 	return formatCode(out, v)
+}
+
+// parseCalculateAll reads a CALCULATE ALL response: pairs of a name and
+// its code (or a touch or HOTP placeholder), names in card order.
+func parseCalculateAll(resp []byte) (names []string, entries map[string]tlv, err error) {
+	all, err := parseTLVs(resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries = map[string]tlv{}
+	for i := 0; i+1 < len(all); i += 2 {
+		if all[i].tag != tagName {
+			return nil, nil, errTLV
+		}
+		n := string(all[i].value)
+		entries[n] = all[i+1]
+		names = append(names, n)
+	}
+	return names, entries, nil
 }
 
 // validate unlocks a password-protected applet with the key derived from

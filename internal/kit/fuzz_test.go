@@ -1,0 +1,128 @@
+package kit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/bg-agent/bg-agent/internal/bgerr"
+)
+
+// FuzzParse: on any file, Parse does not panic; a kit it refuses is an
+// *Invalid whose every problem is a config error that names the file and
+// has hints, none of them empty; a kit it accepts gives profiles for each
+// operator, and Marshal writes it back as a file that Parse reads to the
+// same Kit.
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"../../examples/kit.toml", "testdata/minimal.toml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(base))
+	f.Add([]byte(base + "\n[notify]\nwebhook = \"https://hooks.example.com/x\"\nsns = \"arn:aws:sns:us-west-2:111111111111:t\"\n"))
+	f.Add([]byte(base + "\n[runbook]\nwhen = \"tab\\tand \\\"quotes\\\"\"\ncontacts = \"one\"\n"))
+	f.Add([]byte(strings.Replace(base, `alias = "prod"`, "alias = \"prod\"\nregions = [\"us-west-2\", \"us-west-2\"]\nduration = \"90m\"\ndescription = '''\nmulti\nline'''", 1)))
+	f.Add([]byte(strings.Replace(base, "[emergency]\n", "emergency = \"x\"\n[x]\n", 1)))
+	f.Add([]byte("format = 1\nname = \"a\"\naccounts = 3\noperators = [1]\n[emergency]\npartition = \"aws-cn\"\n"))
+	f.Add([]byte("[[accounts]]\n[accounts.roles]\n\"q.x\" = 'a'\n[[accounts]]\nroles = { a = 1, 'b c' = \"x\" }\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		k, err := Parse("k.toml", data)
+		if err != nil {
+			checkInvalid(t, err)
+			return
+		}
+		for _, op := range k.Operators {
+			for _, p := range k.Profiles(op) {
+				if p.Name == "" || p.Region == "" || len(p.Roles) != 2 || p.Duration < MinDuration || p.Duration > MaxDuration {
+					t.Fatalf("profile %+v", p)
+				}
+			}
+		}
+		out := k.Marshal("fuzz")
+		back, err := Parse("out.toml", out)
+		if err != nil {
+			t.Fatalf("Parse(Marshal): %v %q\n%s", err, bgerr.HintsOf(err), out)
+		}
+		if !reflect.DeepEqual(back, k) {
+			t.Fatalf("round trip differs:\n got %+v\nwant %+v\n%s", back, k, out)
+		}
+	})
+}
+
+func checkInvalid(t *testing.T, err error) {
+	t.Helper()
+	var inv *Invalid
+	if !errors.As(err, &inv) || len(inv.Problems) == 0 {
+		t.Fatalf("error %T %v is not an *Invalid with problems", err, err)
+	}
+	if bgerr.KindOf(err) != bgerr.KindConfig || len(bgerr.HintsOf(err)) == 0 {
+		t.Fatalf("%v: kind %v, hints %q", err, bgerr.KindOf(err), bgerr.HintsOf(err))
+	}
+	for _, p := range inv.Problems {
+		if p.Kind != bgerr.KindConfig || !strings.HasPrefix(p.Msg, "k.toml") || len(p.Hints) == 0 {
+			t.Fatalf("problem %q: kind %v, hints %q", p.Msg, p.Kind, p.Hints)
+		}
+		for _, h := range p.Hints {
+			if strings.TrimSpace(h) == "" {
+				t.Fatalf("problem %q has an empty hint: %q", p.Msg, p.Hints)
+			}
+		}
+	}
+}
+
+// FuzzParseSigningFiles: key and signature files of any content parse or
+// fail with a config error, and what parses is written back (Marshal) as a
+// file that parses to the same thing.
+func FuzzParseSigningFiles(f *testing.F) {
+	seed := bytes.Repeat([]byte{7}, ed25519.SeedSize)
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	sk := &SecretKey{ID: KeyID(pub), Key: priv}
+	pk := &PublicKey{ID: sk.ID, Key: pub, Comment: "security team"}
+	f.Add(pk.Marshal())
+	f.Add(sk.Marshal())
+	f.Add(sk.Sign([]byte("format = 1\n")).Marshal())
+	f.Add([]byte("# only a comment\n\n"))
+	f.Add([]byte(pubTag + " 0011223344556677 AAAA\n" + sigTag + " x y\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kindOK := func(err error) {
+			if err != nil && (bgerr.KindOf(err) != bgerr.KindConfig || len(bgerr.HintsOf(err)) == 0) {
+				t.Fatalf("%v: kind %v, hints %q", err, bgerr.KindOf(err), bgerr.HintsOf(err))
+			}
+		}
+		if p, err := ParsePublicKey("k.pub", data); err == nil {
+			back, err := ParsePublicKey("k.pub", p.Marshal())
+			if err != nil || !reflect.DeepEqual(back, p) {
+				t.Fatalf("public key round trip: %+v, %v; want %+v", back, err, p)
+			}
+		} else {
+			kindOK(err)
+		}
+		if s, err := ParseSecretKey("k.key", data); err == nil {
+			back, err := ParseSecretKey("k.key", s.Marshal())
+			if err != nil || !reflect.DeepEqual(back, s) {
+				t.Fatalf("secret key round trip: %v", err)
+			}
+		} else {
+			kindOK(err)
+		}
+		if s, err := ParseSignature("k.sig", data); err == nil {
+			back, err := ParseSignature("k.sig", s.Marshal())
+			if err != nil || !reflect.DeepEqual(back, s) {
+				t.Fatalf("signature round trip: %+v, %v; want %+v", back, err, s)
+			}
+			if _, err := Verify("k.toml", data, "k.sig", s, []*PublicKey{pk}); err == nil && s.KeyID == pk.ID {
+				t.Fatalf("a signature file verifies as a signature of itself")
+			}
+		} else {
+			kindOK(err)
+		}
+	})
+}
