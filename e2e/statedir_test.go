@@ -67,3 +67,33 @@ func TestStateDirRootRefused(t *testing.T) {
 		t.Fatalf("/ changed from %v to %v", before.Mode(), after.Mode())
 	}
 }
+
+// A link planted as audit.jsonl (a shared or once-loose home) is not
+// followed: process fails before any MFA code is asked for, and the file
+// it points at keeps its mode and content.
+func TestPlantedAuditLinkRefused(t *testing.T) {
+	t.Parallel()
+	o := newOperator(t)
+	o.store()
+	asked := o.mfaAsked(t, "bg-ops", "eu-west-1")
+	target := filepath.Join(t.TempDir(), "victim")
+	check(t, os.WriteFile(target, []byte("not yours\n"), 0o644))
+	check(t, os.Chmod(target, 0o644))
+	log := filepath.Join(o.home, "audit.jsonl")
+	os.Remove(log)
+	check(t, os.Symlink(target, log))
+	r := o.bgAgent("process", "bg-ops")
+	t.Logf("took %s\n%s", r.took, r.stderr)
+	wantError(t, r, "cannot write the audit log "+log+": it is a symbolic link, and bg-agent does not follow links in its state directory; no credentials are issued without an audit record",
+		"remove the link: rm "+log)
+	if asked() {
+		t.Error("an MFA code was asked for")
+	}
+	st, err := os.Stat(target)
+	check(t, err)
+	b, err := os.ReadFile(target)
+	check(t, err)
+	if st.Mode().Perm() != 0o644 || string(b) != "not yours\n" {
+		t.Errorf("the link's target changed: mode %v, content %q", st.Mode(), b)
+	}
+}
