@@ -42,12 +42,12 @@ func tighten(dir string, fi fs.FileInfo, own bool) error {
 	if !own {
 		return bgerr.New(bgerr.KindConfig,
 			fmt.Sprintf("the state directory %s is open to other users (mode %04o), and bg-agent changes only directories of its own", dir, perm),
-			useOwnDir, "or, if it is only for bg-agent, make it private: chmod 700 "+dir)
+			useOwnDir, "or, if it is only for bg-agent, make it private: chmod 700 "+ShellArg(dir))
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return bgerr.Wrap(bgerr.KindConfig, err,
 			fmt.Sprintf("cannot make the state directory %s private (mode %04o): %v", dir, perm, unwrapPathErr(err)),
-			"run: chmod 700 "+dir)
+			"run: chmod 700 "+ShellArg(dir))
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 )
@@ -124,15 +125,25 @@ func checkInfo(name string, fi fs.FileInfo) error {
 }
 
 func refuse(name, problem string) error {
-	hint := "remove it (bg-agent makes its files itself): rm " + name
+	arg := ShellArg(name)
+	hint := "remove it (bg-agent makes its files itself): rm " + arg
 	switch problem {
 	case linkProblem:
-		hint = "remove the link: rm " + name
+		hint = "remove the link: rm " + arg
 	case "it is not a regular file":
-		hint = "move it away: mv " + name + " " + name + ".old"
+		hint = "move it away: mv " + arg + " " + ShellArg(name+".old")
 	}
 	return bgerr.Wrap(bgerr.KindConfig, &NotPrivateError{Path: name, Problem: problem},
 		"refusing "+name+": "+problem, hint)
+}
+
+// ShellArg quotes p for a hint's command line when it needs it (the
+// macOS state dir has a space: ~/Library/Application Support/bg-agent).
+func ShellArg(p string) string {
+	if p != "" && strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:=@%,") == "" {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 // IsNotPrivate reports whether err is a refusal of OpenPrivate or CheckPrivate.

@@ -170,3 +170,16 @@ func TestWritePrivate(t *testing.T) {
 		t.Errorf("entries left: %v", ents)
 	}
 }
+
+func TestShellArg(t *testing.T) {
+	for in, want := range map[string]string{
+		"/home/a/.bg-agent/audit.jsonl":                   "/home/a/.bg-agent/audit.jsonl",
+		"/s/keystore/user:alice-bg":                       "/s/keystore/user:alice-bg",
+		"/Users/a/Library/Application Support/bg-agent/x": "'/Users/a/Library/Application Support/bg-agent/x'",
+		"/tmp/it's": `'/tmp/it'\''s'`,
+	} {
+		if got := ShellArg(in); got != want {
+			t.Errorf("ShellArg(%q) = %s, want %s", in, got, want)
+		}
+	}
+}
