@@ -389,7 +389,8 @@ func TestAgentAuditFailsClosed(t *testing.T) {
 	check(t, os.Rename(log, log+".saved"))
 	check(t, os.Mkdir(log, 0o700))
 	o.bgAgent("agent", "lock") // nothing cached: the next request would need a new MFA code
-	wantError(t, o.bgAgent("process", "bg-ops"), "cannot write the audit log "+log+": is a directory; no credentials are issued without an audit record")
+	wantError(t, o.bgAgent("process", "bg-ops"), "cannot write the audit log "+log+": it is not a regular file; no credentials are issued without an audit record",
+		"move it away: mv "+log+" "+log+".old")
 	if n := len(o.calls()); n != calls {
 		t.Errorf("%d STS calls with an unwritable audit log", n-calls)
 	}

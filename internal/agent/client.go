@@ -11,6 +11,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // ClientIdleTimeout is how long a client waits for any line from the agent
@@ -237,7 +238,7 @@ func Start(exe string, env []string, socket, logFile string, wait time.Duration)
 	if _, err := Ping(socket); err == nil {
 		return nil // started by another caller while we waited
 	}
-	lf, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	lf, err := paths.OpenPrivate(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,10 @@ func listen(path string) (net.Listener, error) {
 	if err := paths.EnsureDir(filepath.Dir(path)); err != nil {
 		return nil, err
 	}
-	lock := flock.New(path + ".lock")
+	lock, err := privateLock(path + ".lock")
+	if err != nil {
+		return nil, err
+	}
 	ok, err := lock.TryLock()
 	if err != nil {
 		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot lock "+lock.Path()+": "+err.Error())
@@ -74,7 +77,10 @@ func (l *lockedListener) Close() error {
 // startLock serialises auto-starts: of fifty callers finding no agent, one
 // starts it and the others wait and then use it.
 func startLock(path string) (func(), error) {
-	l := flock.New(path + ".start")
+	l, err := privateLock(path + ".start")
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ok, err := l.TryLockContext(ctx, 20*time.Millisecond)
@@ -82,6 +88,15 @@ func startLock(path string) (func(), error) {
 		return nil, fmt.Errorf("another process is starting the agent: %v", err)
 	}
 	return func() { _ = l.Unlock() }, nil
+}
+
+// privateLock is an flock on a file of the socket's directory that is
+// neither a link nor someone else's (paths.CheckPrivate, then O_NOFOLLOW).
+func privateLock(path string) (*flock.Flock, error) {
+	if err := paths.CheckPrivate(path); err != nil {
+		return nil, err
+	}
+	return flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|paths.NoFollow)), nil
 }
 
 // dial connects to an agent's socket.

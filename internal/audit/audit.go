@@ -56,6 +56,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // File names inside the state dir.
@@ -171,8 +173,11 @@ type file interface {
 	Close() error
 }
 
+// osOpen opens the log and its head without following a link and refuses
+// a file of someone else's (paths.OpenPrivate): a link planted as
+// audit.jsonl must not get the records, nor its target's mode changed.
 func osOpen(name string, flag int, perm fs.FileMode) (file, error) {
-	return os.OpenFile(name, flag, perm)
+	return paths.OpenPrivate(name, flag, perm)
 }
 
 // Open prepares the log in dir (the state dir, which the caller has created
@@ -189,7 +194,7 @@ func Open(dir string, o Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, path: filepath.Join(dir, LogFile), headPath: filepath.Join(dir, HeadFile),
 		lockPath: filepath.Join(dir, LockFile), opts: o, open: osOpen}
-	l.lock = flock.New(l.lockPath, flock.SetPermissions(0o600))
+	l.lock = flock.New(l.lockPath, flock.SetPermissions(0o600), flock.SetFlag(os.O_CREATE|os.O_RDONLY|paths.NoFollow))
 	l.osUser = OSUser()
 	l.host, _ = os.Hostname()
 	if err := l.check(); err != nil {
@@ -212,23 +217,20 @@ func OSUser() string {
 // Path is the log file.
 func (l *Log) Path() string { return l.path }
 
-// check opens the log for appending (creating it) and tightens its mode.
+// check opens the log for appending (creating it; OpenPrivate makes it
+// 0600) and refuses a link or someone else's file at any of its three
+// paths, before the operator spends an MFA code.
 func (l *Log) check() error {
+	for _, p := range []string{l.headPath, l.lockPath} {
+		if err := paths.CheckPrivate(p); err != nil {
+			return l.writeError(err)
+		}
+	}
 	f, err := l.open(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return l.writeError(err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return l.writeError(err)
-	}
-	if runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(l.path, 0o600); err != nil {
-			return l.writeError(err)
-		}
-	}
-	return nil
+	return f.Close()
 }
 
 func (l *Log) notice(msg string) {
@@ -316,6 +318,9 @@ func text(s string) string { return scrub(strings.ToValidUTF8(s, "\uFFFD")) }
 // write appends batch under the file lock: read the last line, chain,
 // one write, fsync, then the head. It returns the last record as written.
 func (l *Log) write(batch []Record) (Record, error) {
+	if err := paths.CheckPrivate(l.lockPath); err != nil { // a FIFO would block the lock's open
+		return Record{}, l.writeError(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.LockTimeout)
 	locked, err := l.lock.TryLockContext(ctx, 5*time.Millisecond)
 	cancel()
@@ -414,7 +419,7 @@ func (l *Log) Records() ([]Record, error) { return ReadRecords(l.dir) }
 // (a read-only look at someone's state dir, or at evidence).
 func ReadRecords(dir string) ([]Record, error) {
 	path := filepath.Join(dir, LogFile)
-	f, err := os.Open(path)
+	f, err := paths.OpenPrivate(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

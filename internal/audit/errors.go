@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // overrideHint ends every fail-closed error: the documented way out.
@@ -29,9 +30,16 @@ func causeText(err error) string {
 
 // writeError is the fail-closed error for a log that cannot be written.
 func (l *Log) writeError(err error) error {
-	msg := fmt.Sprintf("cannot write the audit log %s: %s; no credentials are issued without an audit record", l.path, causeText(err))
+	cause := causeText(err)
+	var np *paths.NotPrivateError
+	if errors.As(err, &np) && np.Path != l.path {
+		cause = np.Path + ": " + cause // the head or the lock
+	}
+	msg := fmt.Sprintf("cannot write the audit log %s: %s; no credentials are issued without an audit record", l.path, cause)
 	var hints []string
 	switch {
+	case np != nil:
+		hints = append(hints, bgerr.HintsOf(err)...)
 	case errors.Is(err, syscall.ENOSPC) || isQuota(err):
 		hints = append(hints, "free some space on the disk that holds "+l.dir)
 	case errors.Is(err, syscall.EROFS):
@@ -57,6 +65,9 @@ func (l *Log) lockTimeoutError() error {
 }
 
 func readError(path string, err error) error {
+	if paths.IsNotPrivate(err) {
+		return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("cannot read the audit log %s: %s", path, causeText(err)), bgerr.HintsOf(err)...)
+	}
 	return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("cannot read the audit log %s: %s", path, causeText(err)),
 		"check that "+path+" is a file you can read")
 }

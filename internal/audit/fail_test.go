@@ -237,8 +237,8 @@ func TestUnwritable(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Open(dir, Options{})
-		checkErr(t, err, failMsg(dir, "is a directory"),
-			"check "+filepath.Join(dir, "audit.jsonl")+" (it must be a regular file you can write) and the disk that holds it", overrideHintText)
+		p := filepath.Join(dir, "audit.jsonl")
+		checkErr(t, err, failMsg(dir, "it is not a regular file"), "move it away: mv "+p+" "+p+".old", overrideHintText)
 	})
 	t.Run("read-only file system", func(t *testing.T) {
 		dir := mountTmpfs(t, "size=1m")
@@ -417,7 +417,7 @@ func TestOverrideAtOpen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := failMsg(dir, "is a directory") + `; going on under BG_AGENT_AUDIT_OVERRIDE="INC-7": records are shown here until the log can be written`
+	want := failMsg(dir, "it is not a regular file") + `; going on under BG_AGENT_AUDIT_OVERRIDE="INC-7": records are shown here until the log can be written`
 	if len(notices) != 1 || notices[0] != want {
 		t.Fatalf("notices %q\nwant %q", notices, want)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // BadRecord is the first problem Verify found; it is the cause (errors.As)
@@ -43,13 +44,18 @@ func Check(dir string) (recs []Record, n int, err error) {
 	path := filepath.Join(dir, LogFile)
 	// A shared lock, so a record being appended is not taken for a torn
 	// line. No lock file: nobody has appended, nothing to wait for.
-	lk := flock.New(filepath.Join(dir, LockFile), flock.SetFlag(os.O_RDONLY))
+	// A link or a FIFO there is not opened (paths.NoFollow, CheckPrivate).
+	lockPath := filepath.Join(dir, LockFile)
+	if err := paths.CheckPrivate(lockPath); err != nil {
+		return nil, 0, err
+	}
+	lk := flock.New(lockPath, flock.SetFlag(os.O_RDONLY|paths.NoFollow))
 	ctx, cancel := context.WithTimeout(context.Background(), DefaultLockTimeout)
 	if ok, _ := lk.TryRLockContext(ctx, 5*time.Millisecond); ok {
 		defer lk.Unlock()
 	}
 	cancel()
-	data, err := os.ReadFile(path)
+	data, err := paths.ReadPrivate(path)
 	if errors.Is(err, os.ErrNotExist) {
 		data, err = nil, nil
 	}
@@ -57,7 +63,10 @@ func Check(dir string) (recs []Record, n int, err error) {
 		return nil, 0, readError(path, err)
 	}
 	recs, _ = readable(bytes.NewReader(data)) // reading bytes cannot fail
-	head, herr := os.ReadFile(filepath.Join(dir, HeadFile))
+	head, herr := paths.ReadPrivate(filepath.Join(dir, HeadFile))
+	if paths.IsNotPrivate(herr) {
+		return recs, 0, herr
+	}
 	if herr != nil && !errors.Is(herr, os.ErrNotExist) {
 		return recs, 0, bgerr.Wrap(bgerr.KindConfig, herr, fmt.Sprintf("cannot read %s: %s", filepath.Join(dir, HeadFile), causeText(herr)),
 			"check that it is a file you can read")

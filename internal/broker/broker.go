@@ -257,7 +257,11 @@ func (b *Broker) joining(ui Reporter, what string) joining {
 
 func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string) (func(), error) {
 	h := sha256.Sum256([]byte(serial))
-	fl := flock.New(filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock"))
+	path := filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock")
+	if err := paths.CheckPrivate(path); err != nil { // flock opens it itself: no link, no FIFO
+		return nil, err
+	}
+	fl := flock.New(path, flock.SetFlag(os.O_CREATE|os.O_RDONLY|paths.NoFollow))
 	ok, err := fl.TryLock()
 	if err != nil {
 		return nil, bgerr.Wrap(bgerr.KindKeystore, err, "cannot lock "+fl.Path()+": "+err.Error(),

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts/types"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // Declaration is an open emergency window.
@@ -39,24 +40,28 @@ const DefaultWindow = 4 * time.Hour
 
 const file = "declaration.json"
 
-// Save writes d to dir atomically.
+// Save writes d to dir atomically (a new file renamed into place: a link
+// there is replaced, never written through).
 func Save(dir string, d Declaration) error {
 	if strings.TrimSpace(d.Reason) == "" {
 		return bgerr.New(bgerr.KindUsage, "a declaration needs a reason", `bg-agent declare --reason "what is broken and why break-glass is needed"`)
 	}
 	b, _ := json.MarshalIndent(d, "", "  ")
-	tmp := filepath.Join(dir, file+".tmp")
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+	if err := paths.WritePrivate(filepath.Join(dir, file), append(b, '\n')); err != nil {
 		return bgerr.Wrap(bgerr.KindConfig, err, "cannot record the declaration: "+err.Error())
 	}
-	return os.Rename(tmp, filepath.Join(dir, file))
+	return nil
 }
 
-// Load returns the declaration in dir, or nil when there is none.
+// Load returns the declaration in dir, or nil when there is none. A link
+// or another user's file there is refused (paths.ReadPrivate).
 func Load(dir string) (*Declaration, error) {
-	b, err := os.ReadFile(filepath.Join(dir, file))
+	b, err := paths.ReadPrivate(filepath.Join(dir, file))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
+	}
+	if paths.IsNotPrivate(err) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, bgerr.Wrap(bgerr.KindConfig, err, "cannot read the declaration: "+err.Error())

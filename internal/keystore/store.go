@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/iam"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // Put stores sec for user, replacing any previous key. Added defaults to now.
@@ -40,6 +43,9 @@ func (s *Store) set(user string, item any, label, description string) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.checkFiles(); err != nil {
+		return err
+	}
 	if err := s.checkPassphrase(); err != nil {
 		return err
 	}
@@ -72,6 +78,9 @@ type item struct {
 }
 
 func (s *Store) get(user string) (item, error) {
+	if err := s.checkFiles(); err != nil {
+		return item{}, err
+	}
 	ring, err := s.ring.Get(s.prefix + user)
 	if err != nil {
 		return item{}, s.fail("read the key of", user, err)
@@ -130,6 +139,9 @@ func (s *Store) Remove(user string) error {
 
 // users lists stored user names, sorted, without reading any secret.
 func (s *Store) users() ([]string, error) {
+	if err := s.checkFiles(); err != nil {
+		return nil, err
+	}
 	keys, err := s.ring.Keys()
 	if err != nil {
 		return nil, s.fail("list", "", err)
@@ -142,6 +154,26 @@ func (s *Store) users() ([]string, error) {
 	}
 	sort.Strings(users)
 	return users, nil
+}
+
+// checkFiles refuses links and other users' files among the file
+// backend's items before keyring reads or writes them: it opens them
+// itself (os.ReadFile, os.WriteFile) and would follow a link, truncating
+// its target on a write.
+func (s *Store) checkFiles() error {
+	if s.dir == "" {
+		return nil
+	}
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil // keyring says why
+	}
+	for _, e := range ents {
+		if err := paths.CheckPrivate(filepath.Join(s.dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkPassphrase makes a file-backend Put fail on a wrong passphrase

@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // Guard wraps a Source so a code is never handed to STS twice, even across
@@ -61,7 +62,7 @@ func (g *Guard) load(serial string) usedRecord {
 		}
 		return rec
 	}
-	if b, err := os.ReadFile(g.file(serial)); err == nil {
+	if b, err := paths.ReadPrivate(g.file(serial)); err == nil {
 		_ = json.Unmarshal(b, &rec)
 		if rec.Codes == nil {
 			rec.Codes = map[string]int64{}
@@ -79,15 +80,23 @@ func (g *Guard) save(serial string, rec usedRecord) error {
 		return nil
 	}
 	b, _ := json.Marshal(rec)
-	tmp := g.file(serial) + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return err
+	return paths.WritePrivate(g.file(serial), b)
+}
+
+// check refuses a link or another user's file as the device's record
+// before a code is asked for (load would skip it, save replace it).
+func (g *Guard) check(serial string) error {
+	if g.Dir == "" {
+		return nil
 	}
-	return os.Rename(tmp, g.file(serial))
+	return paths.CheckPrivate(g.file(serial))
 }
 
 // Code returns a code from the source that was not handed out before.
 func (g *Guard) Code(ctx context.Context, req Request) (string, error) {
+	if err := g.check(req.Serial); err != nil {
+		return "", err
+	}
 	for attempt := 0; ; attempt++ {
 		code, err := g.Source.Code(ctx, req)
 		if err != nil {
