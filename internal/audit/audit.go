@@ -212,7 +212,8 @@ func OSUser() string {
 // Path is the log file.
 func (l *Log) Path() string { return l.path }
 
-// check opens the log for appending (creating it) and tightens its mode.
+// check opens the log for appending (creating it), tightens its mode and
+// checks there is room for a record.
 func (l *Log) check() error {
 	f, err := l.open(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -228,7 +229,7 @@ func (l *Log) check() error {
 			return l.writeError(err)
 		}
 	}
-	return nil
+	return l.checkSpace()
 }
 
 func (l *Log) notice(msg string) {
