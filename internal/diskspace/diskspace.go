@@ -44,5 +44,16 @@ type Space struct {
 	FilesFree, Files uint64
 }
 
-// Of reports the space left on the file system that holds dir.
-func Of(dir string) (Space, error) { return statfs(filepath.Clean(dir)) }
+// Of reports the space left on the file system that holds dir, or that
+// will hold it (its nearest existing parent) if it is not made yet.
+func Of(dir string) (Space, error) {
+	dir = filepath.Clean(dir)
+	for {
+		s, err := statfs(dir)
+		parent := filepath.Dir(dir)
+		if !errors.Is(err, os.ErrNotExist) || parent == dir {
+			return s, err
+		}
+		dir = parent
+	}
+}
