@@ -63,8 +63,16 @@ func TestProcessInterrupted(t *testing.T) {
 			if d := time.Since(start); d > 2*time.Second {
 				t.Errorf("took %s to stop after SIGINT", d)
 			}
-			b, err := os.ReadFile(filepath.Join(o.home, "audit.jsonl"))
-			check(t, err)
+			// The agent records the failure when it sees the client's
+			// connection close, so after the client has exited.
+			var b []byte
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				b, err = os.ReadFile(filepath.Join(o.home, "audit.jsonl"))
+				check(t, err)
+				if strings.Contains(string(b), `"event":"failure"`) || mode == "direct" || time.Now().After(deadline) {
+					break
+				}
+			}
 			if !strings.Contains(string(b), `"event":"failure"`) {
 				t.Errorf("no failure record in the audit log:\n%s", b)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/diskspace"
 	"github.com/bg-agent/bg-agent/internal/doctor"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/prompt"
@@ -48,6 +49,8 @@ func (a *appCtx) doctor() *doctor.Report {
 		return rep
 	}
 	rep.StateDir(dir)
+	space, err := diskspace.Of(dir)
+	rep.Space(dir, space, err)
 	file, err := a.configFile()
 	if err != nil {
 		rep.Add(doctor.Fail, "config", err.Error(), "set AWS_CONFIG_FILE or create ~/.aws/config")

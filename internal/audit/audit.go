@@ -218,8 +218,9 @@ func OSUser() string {
 func (l *Log) Path() string { return l.path }
 
 // check opens the log for appending (creating it; OpenPrivate makes it
-// 0600) and refuses a link or someone else's file at any of its three
-// paths, before the operator spends an MFA code.
+// 0600), refuses a link or someone else's file at any of its three paths,
+// and checks there is room for a record, before the operator spends an
+// MFA code.
 func (l *Log) check() error {
 	for _, p := range []string{l.headPath, l.lockPath} {
 		if err := paths.CheckPrivate(p); err != nil {
@@ -230,7 +231,10 @@ func (l *Log) check() error {
 	if err != nil {
 		return l.writeError(err)
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return l.writeError(err)
+	}
+	return l.checkSpace()
 }
 
 func (l *Log) notice(msg string) {

@@ -372,9 +372,11 @@ func TestFullDisk(t *testing.T) {
 	if err := ol.Append(r); err != nil {
 		t.Fatalf("with the override: %v", err)
 	}
-	if ol.Pending() != 1 || len(notices) != 1 {
+	// One notice when Open finds the disk full, one with the record.
+	if ol.Pending() != 1 || len(notices) != 2 {
 		t.Fatalf("pending %d, notices %q", ol.Pending(), notices)
 	}
+	notices = notices[1:]
 	wantStart := failMsg(dir, "no space left on device") + `; going on under BG_AGENT_AUDIT_OVERRIDE="idp down, INC-9". This record is NOT on disk: it will be written when the log is writable again, if this process is still running then: {"seq":0,"time":"2026-11-05T12:00:00Z","event":"issue","result":"issued",`
 	if !strings.HasPrefix(notices[0], wantStart) || !strings.Contains(notices[0], `"reason":"restore the IdP"`) ||
 		!strings.Contains(notices[0], `"override":"idp down, INC-9","override_cause":"no space left on device","late":true`) {

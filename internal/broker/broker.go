@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/gofrs/flock"
 
+	"github.com/bg-agent/bg-agent/internal/audit"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
@@ -48,6 +50,9 @@ type Request struct {
 	UI      Reporter
 	// Why carries the declared reason and ticket into session tags.
 	Why declare.Justification
+	// Override is BG_AGENT_AUDIT_OVERRIDE: go on, shown, when the used-code
+	// records and the device lock cannot be written, as for the audit log.
+	Override string
 }
 
 // Broker issues credentials for profiles.
@@ -86,13 +91,16 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 	c := chain.New(clients, p.Regions, req.UI)
 	mfaKey := "mfa|" + p.User + "|" + p.MFASerial
 	newMFASession := func(ctx context.Context) (*chain.Session, error) {
-		if err := paths.EnsureDir(lockDir); err != nil {
-			return nil, err
-		}
-		// The used-code guard and the device lock are written after the
-		// code is spent: find out now if they cannot be.
-		if err := writable(lockDir); err != nil {
-			return nil, err
+		g := &mfa.Guard{Source: req.MFA, Dir: lockDir, Wait: func(d time.Duration) {
+			req.UI.Noticef("that MFA code was already used; waiting %s for the next one", d.Round(time.Second))
+		}, Unwritable: unwritable(req, lockDir)}
+		defer g.Release()
+		// The used-code record and the device lock are written after the
+		// code is spent: make room for them now, before anything is asked.
+		if err := prepare(lockDir, p.MFASerial, g); err != nil {
+			if err := g.Unwritable(err); err != nil {
+				return nil, err
+			}
 		}
 		sec, err := req.Secrets.Get(p.User)
 		if err != nil {
@@ -106,13 +114,14 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		defer sec.Held.Wipe()
 		pl := plan
 		pl.UserKey = aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey}
-		pl.MFA = &mfa.Guard{Source: req.MFA, Dir: lockDir, Wait: func(d time.Duration) {
-			req.UI.Noticef("that MFA code was already used; waiting %s for the next one", d.Round(time.Second))
-		}}
+		pl.MFA = g
 		// One process at a time per MFA device, from asking for the code
 		// until AWS has taken it: two prompts at once confuse the operator,
 		// and two callers would burn the same code.
 		unlock, err := b.lockDevice(ctx, req.UI, lockDir, p.MFASerial)
+		if err != nil && bgerr.KindOf(err) != bgerr.KindMFA && req.Override != "" {
+			unlock, err = func() {}, g.Unwritable(err) // the lock file cannot be made: going on without it
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -255,9 +264,13 @@ func (b *Broker) joining(ui Reporter, what string) joining {
 	return joining{UI: ui, What: what, Timeout: b.lockTimeout()}
 }
 
-func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string) (func(), error) {
+func lockFile(dir, serial string) string {
 	h := sha256.Sum256([]byte(serial))
-	path := filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock")
+	return filepath.Join(dir, "mfa-"+hex.EncodeToString(h[:8])+".lock")
+}
+
+func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string) (func(), error) {
+	path := lockFile(dir, serial)
 	if err := paths.CheckPrivate(path); err != nil { // flock opens it itself: no link, no FIFO
 		return nil, err
 	}
@@ -282,20 +295,57 @@ func (b *Broker) lockDevice(ctx context.Context, ui Reporter, dir, serial string
 	return func() { _ = fl.Unlock() }, nil
 }
 
-// writable checks that dir takes a new file (permissions, a read-only or
-// full file system), before anything is asked of the operator.
-func writable(dir string) error {
-	f, err := os.CreateTemp(dir, ".probe-*")
-	if err == nil {
-		name := f.Name()
-		err = f.Close()
-		if rerr := os.Remove(name); err == nil {
-			err = rerr
-		}
+// prepare makes, before anything is asked of the operator, every file the
+// MFA step writes once the code is spent: the locks dir, the device's lock
+// file and the room for its used-code record (a write that is flushed: on
+// a full disk an empty file can still be created).
+func prepare(dir, serial string, g *mfa.Guard) error {
+	if err := paths.EnsureDir(dir); err != nil {
+		return err
 	}
+	f, err := paths.OpenPrivate(lockFile(dir, serial), os.O_RDWR|os.O_CREATE, 0o600) // no link, nobody else's
 	if err != nil {
-		return bgerr.Wrap(bgerr.KindKeystore, err, "cannot write the MFA lock and used-code records in "+dir+": "+err.Error(),
-			"check the permissions and free space of the bg-agent state directory (BG_AGENT_HOME)")
+		return err
 	}
-	return nil
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return g.Reserve(serial)
+}
+
+// unwritable is what a request does when the used-code records or the
+// device lock in dir cannot be written: it stops with the fix, or under
+// BG_AGENT_AUDIT_OVERRIDE it says so once and goes on.
+func unwritable(req Request, dir string) func(error) error {
+	told := false
+	return func(err error) error {
+		var be *bgerr.Error
+		if !errors.As(err, &be) {
+			be = bgerr.Wrap(bgerr.KindConfig, err, "cannot write the MFA lock and used-code records in "+dir+": "+causeText(err),
+				"free some space on the disk that holds "+dir+", and check that it is yours and writable",
+				"in an emergency, get credentials anyway with "+audit.OverrideEnv+`="why" (the used MFA codes are then remembered by this process only)`)
+		}
+		if req.Override == "" {
+			return be
+		}
+		if !told {
+			told = true
+			req.UI.Noticef("%v; going on under %s=%q: the used MFA codes are remembered by this process only",
+				be.Msg, audit.OverrideEnv, req.Override)
+		}
+		return nil
+	}
+}
+
+// causeText is the system's words for err, without the path.
+func causeText(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		return le.Err.Error()
+	}
+	return err.Error()
 }

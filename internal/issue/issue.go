@@ -49,7 +49,8 @@ type Settings struct {
 	// Reason and Ticket are BG_AGENT_REASON / BG_AGENT_TICKET.
 	Reason, Ticket string
 	// AuditOverride is BG_AGENT_AUDIT_OVERRIDE: go on, shown and written
-	// late, when the log cannot be written.
+	// late, when the log cannot be written; shown, when the used-code
+	// records and the device lock cannot.
 	AuditOverride string
 }
 
@@ -115,7 +116,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 		SourceIdentity: p.SourceIdentity, Reason: why.Reason, Ticket: why.Ticket,
 	}
 	res, err := s.Broker.Credentials(ctx, broker.Request{Profile: p, Secrets: c.Secrets,
-		MFA: lazyMFA{p: p, src: c.MFA}, UI: c.UI, Why: why})
+		MFA: lazyMFA{p: p, src: c.MFA}, UI: c.UI, Why: why, Override: set.AuditOverride})
 	if err != nil {
 		if errors.Is(err, ErrNeedsCaller) {
 			return nil, err // nothing happened: the caller that can answer retries

@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/paths"
@@ -15,22 +18,41 @@ import (
 // processes in direct mode: AWS refuses a TOTP code that was already accepted,
 // and two `aws` commands started within one 30-s window would otherwise burn
 // the same code. It remembers, per device, hashes of the codes it handed out
-// in the last few windows (in Dir, 0600), and when the source repeats one it
-// waits for the next window and asks again. Callers serialise use of one
-// device (the per-device file lock) so the record is read and written by one
-// process at a time.
+// in the last few windows (in Dir, 0600, and in this process's memory), and
+// when the source repeats one it waits for the next window and asks again.
+// Callers serialise use of one device (the per-device file lock) so the
+// record is read and written by one process at a time.
+//
+// Writing the record cannot fail for space once the code is asked: before
+// asking, Code (or the caller, earlier, with Reserve) writes and flushes a
+// file as large as the record will be, which the record then overwrites in
+// place. If that cannot be done the source is not asked, unless Unwritable
+// says to go on.
 type Guard struct {
 	Source Source
 	Dir    string // state dir for the used-code records; "" keeps them in memory only
 	Now    func() time.Time
 	// Wait is told how long it will wait, so the operator sees why nothing happens.
 	Wait func(d time.Duration)
+	// Unwritable decides about a record that cannot be written or reserved
+	// (full disk, read-only file system): Code returns what it returns,
+	// and nil goes on, the codes remembered by this process only. Nil
+	// Unwritable: the error stops Code.
+	Unwritable func(err error) error
 
-	mem map[string]usedRecord
+	mem      map[string]usedRecord
+	reserved map[string]string // serial → a flushed file of reserveSize bytes
 }
 
 type usedRecord struct {
 	Codes map[string]int64 `json:"codes"` // hash → window it was used in
+}
+
+// spent is every code a Guard with a Dir handed out in this process, so a
+// record that could not be written still keeps this process from reusing it.
+var spent struct {
+	sync.Mutex
+	codes map[string]map[string]int64 // record file → hash → window
 }
 
 // keepWindows is how long a used code is remembered: AWS accepts a code
@@ -68,6 +90,13 @@ func (g *Guard) load(serial string) usedRecord {
 			rec.Codes = map[string]int64{}
 		}
 	}
+	spent.Lock()
+	for h, w := range spent.codes[g.file(serial)] {
+		if w > rec.Codes[h] {
+			rec.Codes[h] = w
+		}
+	}
+	spent.Unlock()
 	return rec
 }
 
@@ -79,25 +108,148 @@ func (g *Guard) save(serial string, rec usedRecord) error {
 		g.mem[serial] = rec
 		return nil
 	}
-	b, _ := json.Marshal(rec)
-	return paths.WritePrivate(g.file(serial), b)
+	spent.Lock()
+	if spent.codes == nil {
+		spent.codes = map[string]map[string]int64{}
+	}
+	kept := make(map[string]int64, len(rec.Codes))
+	for h, w := range rec.Codes {
+		kept[h] = w
+	}
+	spent.codes[g.file(serial)] = kept
+	spent.Unlock()
+	if err := g.write(serial, rec); err != nil {
+		return g.unwritable(err)
+	}
+	return nil
 }
 
-// check refuses a link or another user's file as the device's record
-// before a code is asked for (load would skip it, save replace it).
-func (g *Guard) check(serial string) error {
-	if g.Dir == "" {
+func (g *Guard) unwritable(err error) error {
+	if g.Unwritable != nil {
+		return g.Unwritable(err)
+	}
+	return err
+}
+
+// write replaces the record: the bytes go into the reserved file (made now
+// if there is none), which is cut to size, flushed and renamed over it.
+func (g *Guard) write(serial string, rec usedRecord) error {
+	b, _ := json.Marshal(rec)
+	tmp := g.reserved[serial]
+	delete(g.reserved, serial)
+	var f *os.File
+	var err error
+	if tmp != "" {
+		f, err = os.OpenFile(tmp, os.O_WRONLY, 0)
+	} else {
+		f, err = os.CreateTemp(g.Dir, filepath.Base(g.file(serial))+".*.tmp")
+		if err == nil {
+			tmp = f.Name()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(b, 0)
+	if err == nil {
+		err = f.Truncate(int64(len(b)))
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, g.file(serial))
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+	}
+	return err
+}
+
+// reserveSize is what a reservation holds: the record as it is plus room
+// for a few more codes, and at least one file system block.
+func reserveSize(rec usedRecord) int {
+	b, _ := json.Marshal(rec)
+	n := len(b) + 8*64 // a code's entry is about 31 bytes
+	return max(n, 4096)
+}
+
+// staleReservation is when a reservation left by a process that died is removed.
+const staleReservation = 24 * time.Hour
+
+// Reserve makes room for the record of serial's used codes before anything
+// is asked: the record file exists, and a file as large as the record will
+// be is written and flushed beside it. The next Code writes into it, so the
+// caller can check before the operator spends a secret, a PIN or a touch.
+// Release drops it if no code was asked.
+func (g *Guard) Reserve(serial string) error {
+	if g.Dir == "" || g.reserved[serial] != "" {
 		return nil
 	}
-	return paths.CheckPrivate(g.file(serial))
+	final := g.file(serial)
+	rf, err := paths.OpenPrivate(final, os.O_RDWR|os.O_CREATE, 0o600) // no link, nobody else's
+	if err != nil {
+		return err
+	}
+	if err := rf.Close(); err != nil {
+		return err
+	}
+	if old, _ := filepath.Glob(final + ".*.tmp"); len(old) > 0 {
+		for _, o := range old {
+			if fi, err := os.Stat(o); err == nil && g.now().Sub(fi.ModTime()) > staleReservation {
+				_ = os.Remove(o)
+			}
+		}
+	}
+	f, err := os.CreateTemp(g.Dir, filepath.Base(final)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	// Spaces: what is left after the record is JSON whitespace.
+	_, err = f.Write([]byte(strings.Repeat(" ", reserveSize(g.load(serial)))))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return err
+	}
+	if g.reserved == nil {
+		g.reserved = map[string]string{}
+	}
+	g.reserved[serial] = f.Name()
+	return nil
+}
+
+// Release removes the reservations no code used.
+func (g *Guard) Release() {
+	for serial, tmp := range g.reserved {
+		_ = os.Remove(tmp)
+		delete(g.reserved, serial)
+	}
 }
 
 // Code returns a code from the source that was not handed out before.
 func (g *Guard) Code(ctx context.Context, req Request) (string, error) {
 	if err := g.check(req.Serial); err != nil {
-		return "", err
+		// Never written through; under the override the codes stay in
+		// this process's memory instead.
+		if err := g.unwritable(err); err != nil {
+			return "", err
+		}
 	}
 	for attempt := 0; ; attempt++ {
+		if err := g.Reserve(req.Serial); err != nil {
+			if err := g.unwritable(err); err != nil {
+				return "", err
+			}
+		}
 		code, err := g.Source.Code(ctx, req)
 		if err != nil {
 			return "", err
@@ -126,4 +278,13 @@ func (g *Guard) Code(ctx context.Context, req Request) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// check refuses a link or another user's file as the device's record
+// before a code is asked for (load would skip it, save replace it).
+func (g *Guard) check(serial string) error {
+	if g.Dir == "" {
+		return nil
+	}
+	return paths.CheckPrivate(g.file(serial))
 }
