@@ -22,6 +22,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/issue"
+	"github.com/bg-agent/bg-agent/internal/keystore"
 )
 
 // logLines keeps the agent's warnings.
@@ -350,5 +351,32 @@ func TestSocketPathTooLong(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "the agent socket path "+long+" is 136 bytes") ||
 		!strings.HasSuffix(err.Error(), ": set BG_AGENT_HOME (or XDG_RUNTIME_DIR) to a shorter directory") {
 		t.Fatalf("listen: %v", err)
+	}
+}
+
+// A client whose network settings or state dir differ from the agent's is
+// refused before anything is fetched, as "agent unavailable" (the client
+// runs the chain itself), not as "not running" (it must not start a second
+// agent).
+func TestAgentRefusesOtherNetEnv(t *testing.T) {
+	sock, _, _, dir := startServerWith(t, nil)
+	asked := false
+	ask := Asker{Secret: func(string) (keystore.Secret, error) {
+		asked = true
+		return keystore.Secret{}, errors.New("not asked")
+	}}
+	for _, tc := range []struct {
+		req  wire.IssueRequest
+		want string
+	}{
+		{wire.IssueRequest{Profile: "p", ConfigFile: "/nonexistent", StateDir: dir, NetEnv: wire.NetEnv{"AWS_MAX_ATTEMPTS": "3"}},
+			"AWS_MAX_ATTEMPTS: 3 here, unset in the agent"},
+		{wire.IssueRequest{Profile: "p", ConfigFile: "/nonexistent", StateDir: "/elsewhere"},
+			"it keeps its state in " + dir + ", this shell in /elsewhere"},
+	} {
+		_, err := RequestCredentials(context.Background(), sock, tc.req, ask)
+		if !errors.Is(err, ErrUnavailable) || NotRunning(err) || asked || !strings.Contains(err.Error(), tc.want) {
+			t.Fatalf("got %v (secret asked: %v), want %q", err, asked, tc.want)
+		}
 	}
 }
