@@ -52,9 +52,8 @@ func Scrub() {
 		for range n {
 			hold = append(hold, make([]byte, size))
 		}
-		sink = hold
+		runtime.KeepAlive(hold) // all of this size at once, so freed slots are reused
 	}
-	sink = nil
 	runtime.GC()
 	debug.FreeOSMemory()
 }
@@ -77,9 +76,6 @@ func ScrubLater() {
 }
 
 var pending atomic.Int64
-
-// sink keeps Scrub's allocations alive until each size is done.
-var sink [][]byte
 
 // sizeClasses are the Go allocator's small object sizes (runtime's
 // sizeclasses.go); a release that changes them leaves some slots of a new
