@@ -257,6 +257,14 @@ func (l *Log) AppendRecord(r Record) (Record, error) {
 	if strings.TrimSpace(r.Event) == "" {
 		return Record{}, errors.New("audit: a record needs an event type")
 	}
+	// JSON (RFC 3339) has no year past 9999: such a time would stop the
+	// marshalling of the record, and with it the process. None comes from
+	// STS; a broken answer must still fail as an error.
+	for _, t := range []time.Time{r.Time, r.Expires} {
+		if y := t.Year(); !t.IsZero() && (y < 0 || y > 9999) {
+			return Record{}, fmt.Errorf("audit: a record time outside the years 0-9999: %v", t)
+		}
+	}
 	r = l.complete(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()

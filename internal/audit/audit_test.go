@@ -428,3 +428,23 @@ func TestCheckMatchesReadAndVerify(t *testing.T) {
 		}
 	}
 }
+
+// A time JSON cannot hold (past year 9999) is refused as an error, not a
+// panic that would take the agent down.
+func TestAppendRefusesTimesJSONCannotHold(t *testing.T) {
+	l, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Record{
+		{Event: EventIssue, Expires: time.Unix(1e12, 0)},
+		{Event: EventIssue, Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+	} {
+		if err := l.Append(r); err == nil || !strings.Contains(err.Error(), "outside the years 0-9999") {
+			t.Fatalf("%v: %v", r, err)
+		}
+	}
+	if err := l.Append(Record{Event: EventIssue, Expires: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
