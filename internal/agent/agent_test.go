@@ -189,11 +189,22 @@ func TestConnectionFlood(t *testing.T) {
 		var m map[string]any
 		err = json.NewDecoder(c).Decode(&m)
 		c.Close()
-		if err == nil && errMsg(m) == "the agent is serving 8 connections, its limit" {
+		if err == nil && m["type"] == wire.TBusy && m["text"] == "it is serving 8 connections, its limit" {
 			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no busy refusal: %v %v", m, err)
+		}
+	}
+	// A client told "busy" runs the chain itself: unavailable, not an
+	// error it would show as final, and not "not running" (no second agent).
+	for {
+		_, err := RequestCredentials(context.Background(), sock, wire.IssueRequest{Profile: "p"}, Asker{})
+		if errors.Is(err, ErrUnavailable) && !NotRunning(err) && strings.Contains(err.Error(), "it is serving 8 connections, its limit") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("busy agent: %v", err)
 		}
 	}
 	if !strings.Contains(log.String(), "refused a connection: 8 are open (the limit)") {

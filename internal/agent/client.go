@@ -88,8 +88,8 @@ func lastLine(c *wire.Conn, h wire.Head) error {
 			return &unavailable{err}
 		}
 		return fromInfo(e.Error)
-	case wire.TVersion, wire.TEnvMismatch:
-		var m wire.EnvMismatch // the same shape as VersionError
+	case wire.TVersion, wire.TEnvMismatch, wire.TBusy:
+		var m wire.EnvMismatch // the same shape as VersionError and Busy
 		if err := c.Decode(&m); err != nil {
 			return &unavailable{err}
 		}
@@ -172,7 +172,14 @@ func RequestCredentials(ctx context.Context, socket string, req wire.IssueReques
 			if err := c.Decode(&p); err != nil {
 				return nil, &unavailable{err}
 			}
-			map[string]func(string, ...any){wire.TInfo: a.UI.Infof, wire.TNotice: a.UI.Noticef, wire.TWarn: a.UI.Warnf}[h.Type]("%s", p.Text)
+			switch h.Type {
+			case wire.TInfo:
+				a.UI.Infof("%s", p.Text)
+			case wire.TNotice:
+				a.UI.Noticef("%s", p.Text)
+			default:
+				a.UI.Warnf("%s", p.Text)
+			}
 		case wire.TNeedSecret:
 			var q wire.NeedSecret
 			if err := c.Decode(&q); err != nil {

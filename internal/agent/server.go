@@ -145,8 +145,10 @@ func (s *Server) Serve(ctx context.Context) error {
 func (s *Server) refuseBusy(c net.Conn) {
 	s.Log.Warnf("refused a connection: %d are open (the limit)", s.MaxConns)
 	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	_ = wire.NewConn(c, wire.MaxRequestLine).Send(errorLine(bgerr.New(bgerr.KindUsage,
-		fmt.Sprintf("the agent is serving %d connections, its limit", s.MaxConns), "retry in a moment")))
+	// Busy, not an error: the caller runs the chain itself, so an agent
+	// under a flood never locks an operator out.
+	_ = wire.NewConn(c, wire.MaxRequestLine).Send(wire.Busy{Head: wire.NewHead(wire.TBusy),
+		Text: fmt.Sprintf("it is serving %d connections, its limit", s.MaxConns)})
 	c.Close()
 }
 
@@ -318,6 +320,11 @@ func (s *Server) issue(ctx context.Context, c *wire.Conn, nc net.Conn, req wire.
 			}
 		case o := <-done:
 			switch {
+			case o.err != nil && ctx.Err() != nil:
+				// The agent is stopping (agent stop, a signal, the idle
+				// timeout): hang up, and the caller runs the chain itself
+				// rather than reading the stop as its own failure.
+				return
 			case errors.Is(o.err, issue.ErrNeedsCaller):
 				_ = c.Send(wire.NeedCore{Head: wire.NewHead(wire.TNeedCore), Why: r.needed})
 			case o.err != nil:
@@ -339,12 +346,12 @@ type remote struct {
 	nc        net.Conn
 	canAnswer bool
 
-	mu     sync.Mutex // one question at a time
-	ask    bool
-	needed string // what a client that cannot answer was not asked
+	mu     sync.Mutex  // one question at a time
+	ask    atomic.Bool // a question is out: no heartbeats meanwhile
+	needed string      // what a client that cannot answer was not asked
 }
 
-func (r *remote) asking() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.ask }
+func (r *remote) asking() bool { return r.ask.Load() }
 
 // QuestionTimeout bounds how long the agent waits for a client to answer
 // one question. A touch or a typed code takes seconds; a client stopped at
@@ -362,8 +369,8 @@ func (r *remote) question(q any, what string) (wire.Head, error) {
 		r.needed = what
 		return wire.Head{}, issue.ErrNeedsCaller
 	}
-	r.ask = true
-	defer func() { r.ask = false }()
+	r.ask.Store(true)
+	defer r.ask.Store(false)
 	if err := r.c.Send(q); err != nil {
 		return wire.Head{}, bgerr.Wrap(bgerr.KindCanceled, err, "the client that asked for credentials went away")
 	}

@@ -61,6 +61,7 @@ const (
 	TError       = "error"
 	TEnvMismatch = "env_mismatch"
 	TVersion     = "version_error"
+	TBusy        = "busy"       // over the agent's connection limit: run the chain yourself
 	TAgentInfo   = "agent_info" // answer to ping and stop
 	TStatusReply = "status_reply"
 	TLocked      = "locked"
@@ -171,6 +172,12 @@ type Error struct {
 
 // EnvMismatch: the agent runs with other settings; Text says how.
 type EnvMismatch struct {
+	Head
+	Text string `json:"text"`
+}
+
+// Busy: the agent takes no more connections now; Text says why.
+type Busy struct {
 	Head
 	Text string `json:"text"`
 }
