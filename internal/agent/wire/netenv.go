@@ -22,6 +22,8 @@ var netEnvVars = [][]string{
 	{"HTTPS_PROXY", "https_proxy"},
 	{"NO_PROXY", "no_proxy"},
 	{"AWS_CA_BUNDLE"},
+	{"SSL_CERT_FILE"}, // Go's system roots: another corporate CA bundle
+	{"SSL_CERT_DIR"},
 	{"AWS_MAX_ATTEMPTS"},
 	{"AWS_RETRY_MODE"},
 }
