@@ -18,6 +18,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/term"
 	"github.com/bg-agent/bg-agent/internal/ui"
@@ -51,8 +52,8 @@ func osEnv() *Env {
 // frontVersionEnv and frontPathEnv are how the front (cmd/bg-agent) says
 // which release it is and where it is; see checkFront.
 const (
-	frontVersionEnv = "BG_AGENT_FRONT_VERSION"
-	frontPathEnv    = "BG_AGENT_FRONT"
+	frontVersionEnv = wire.FrontVersionEnv
+	frontPathEnv    = wire.FrontPathEnv
 )
 
 // front is the path of the front that ran this core ("" when run directly).

@@ -6,15 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-)
+	"strings"
 
-// FrontVersionEnv carries the front's version to the core, which refuses
-// to run for a front of another release (a half-upgraded install would
-// otherwise mix wire protocols and messages). The core removes it from its
-// own environment, so no child sees it.
-const (
-	FrontVersionEnv = "BG_AGENT_FRONT_VERSION"
-	FrontPathEnv    = "BG_AGENT_FRONT"
+	"github.com/bg-agent/bg-agent/internal/agent/wire"
 )
 
 // coreName is the core's file name on this platform.
@@ -56,9 +50,18 @@ func execCore(args []string) error {
 	if err != nil {
 		return err
 	}
-	env := append(os.Environ(), FrontVersionEnv+"="+version+" ("+commit+")")
+	// The core refuses a front of another release (a half-upgraded install
+	// would mix protocols and messages); any value already in the
+	// environment is dropped, or getenv would find it first.
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != wire.FrontVersionEnv && k != wire.FrontPathEnv {
+			env = append(env, kv)
+		}
+	}
+	env = append(env, wire.FrontVersionEnv+"="+version+" ("+commit+")")
 	if self, err := os.Executable(); err == nil {
-		env = append(env, FrontPathEnv+"="+self) // for the credential_process lines setup writes
+		env = append(env, wire.FrontPathEnv+"="+self) // for the credential_process lines setup writes
 	}
 	return execve(core, args, env)
 }

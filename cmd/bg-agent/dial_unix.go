@@ -19,6 +19,10 @@ func dial(path string) (*sockConn, error) {
 		return nil, err
 	}
 	syscall.CloseOnExec(fd) // the core is exec'd after a failed attempt
+	// A blocking connect to an agent whose backlog is full (stopped, or
+	// flooded) waits for the send timeout: bound it.
+	tv := syscall.NsecToTimeval(int64(2 * time.Second))
+	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
 	if err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: path}); err != nil {
 		syscall.Close(fd)
 		return nil, err

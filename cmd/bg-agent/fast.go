@@ -9,16 +9,10 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/paths"
 )
-
-// replyTimeout bounds the wait for each line from the agent, as the core's
-// client does (agent.ClientIdleTimeout; the agent sends a heartbeat every
-// 2 s while it works). On a timeout the core takes over and says so.
-const replyTimeout = 15 * time.Second
 
 // fast answers `bg-agent process PROFILE` from the agent when the agent can
 // answer alone. done is false when the core must run instead: no agent, a
@@ -60,8 +54,11 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 	var held heldLines
 	armed := false
 	held.quiet = getenv("BG_AGENT_QUIET") != ""
+	if f, ok := stderr.(*os.File); ok {
+		held.stderrIsTerminal = isTerminal(f)
+	}
 	for {
-		_ = nc.SetReadTimeout(replyTimeout)
+		_ = nc.SetReadTimeout(wire.ReplyTimeout) // past it the core takes over and says so
 		h, err := c.Next()
 		if err != nil || h.V != wire.Version {
 			return 0, false
@@ -89,6 +86,7 @@ func fast(args []string, getenv func(string) string, stdout, stderr io.Writer) (
 			}
 			held.flush(stderr)
 			if _, err := stdout.Write(out); err != nil {
+				io.WriteString(stderr, formatError(wire.ErrorInfo{Message: "cannot write the credentials: " + err.Error()}))
 				return 1, true
 			}
 			return 0, true
@@ -149,9 +147,9 @@ func formatError(e wire.ErrorInfo) string {
 
 // heldLines are the agent's progress lines, shown once the answer is in.
 type heldLines struct {
-	quiet   bool
-	buf     bytes.Buffer
-	notices bytes.Buffer
+	quiet            bool
+	stderrIsTerminal bool
+	buf              bytes.Buffer
 }
 
 func (h *heldLines) add(typ, text string) {
@@ -163,27 +161,21 @@ func (h *heldLines) add(typ, text string) {
 	case wire.TWarn:
 		h.buf.WriteString(prefix + "warning: " + text + "\n")
 	case wire.TNotice:
+		// The operator must see it now (a wait, an override in force): on
+		// the terminal at once when stderr is captured, as the core's
+		// ui.Noticef does; stderr gets it with the rest.
 		h.buf.WriteString(prefix + text + "\n")
-		h.notices.WriteString(prefix + text + "\n")
+		if !h.stderrIsTerminal {
+			if t, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+				_, _ = t.WriteString(prefix + text + "\n")
+				t.Close()
+			}
+		}
 	}
 }
 
-// flush writes the lines to stderr, and the notices also to the terminal
-// when stderr is captured (the SDKs show a helper's stderr only when it
-// fails), as the core's ui.Noticef does.
+// flush writes the lines to stderr (the SDKs show a helper's stderr only
+// when it fails, so notices went to the terminal as they came).
 func (h *heldLines) flush(stderr io.Writer) {
-	if h.buf.Len() == 0 {
-		return
-	}
 	_, _ = stderr.Write(h.buf.Bytes())
-	if h.notices.Len() == 0 {
-		return
-	}
-	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-		return
-	}
-	if t, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
-		_, _ = t.Write(h.notices.Bytes())
-		t.Close()
-	}
 }

@@ -17,7 +17,7 @@ import (
 // ClientIdleTimeout is how long a client waits for any line from the agent
 // (which sends a heartbeat every DefaultHeartbeat while it works) before it
 // declares the agent hung and falls back to direct mode.
-var ClientIdleTimeout = 15 * time.Second
+var ClientIdleTimeout = wire.ReplyTimeout
 
 // ErrUnavailable means no usable agent: none runs, it could not be started,
 // it speaks another protocol version or runs with other settings, or it went

@@ -36,6 +36,19 @@ import (
 // Version is the protocol version; each side refuses any other.
 const Version = 2
 
+// The front door tells the core it execs which release it is and where it
+// is (setup writes that path into credential_process); the core removes
+// both from its environment. They are here because both binaries speak wire.
+const (
+	FrontVersionEnv = "BG_AGENT_FRONT_VERSION"
+	FrontPathEnv    = "BG_AGENT_FRONT"
+)
+
+// ReplyTimeout bounds a client's wait for any line from the agent, which
+// sends a heartbeat every 2 s while it works; past it the agent counts as
+// hung and the caller runs the chain itself.
+const ReplyTimeout = 15 * time.Second
+
 // Line types, client → agent.
 const (
 	TIssue   = "issue"
