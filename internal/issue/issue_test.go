@@ -35,20 +35,7 @@ import (
 var world *testworld.World
 
 func TestMain(m *testing.M) {
-	w, err := testworld.Start(testworld.Options{})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	world = w
-	if err := w.SetProcessEnv(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		w.Close()
-		os.Exit(1)
-	}
-	code := m.Run()
-	w.Close()
-	os.Exit(code)
+	os.Exit(testworld.RunTests(m, func(w *testworld.World) { world = w }, nil))
 }
 
 var seq atomic.Int64

@@ -264,3 +264,29 @@ func (w *World) sleep(d time.Duration) bool {
 		return false
 	}
 }
+
+// RunTests is a test binary's TestMain for packages that reach the fake
+// AWS as they would reach AWS: it starts a world, points this process at
+// it (SetProcessEnv: net/http reads the proxy environment once, so it is
+// one world per process), hands it to use, runs the tests and returns
+// their exit code. prepare, if set, runs first (Demo, for instance).
+func RunTests(m interface{ Run() int }, use func(*World), prepare func(*World) error) int {
+	w, err := Start(Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer w.Close()
+	if err := w.SetProcessEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if prepare != nil {
+		if err := prepare(w); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
+	use(w)
+	return m.Run()
+}
