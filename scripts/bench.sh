@@ -12,7 +12,7 @@
 #   BenchmarkProcessDirect            exec-to-JSON of `bg-agent process`, direct mode, fake STS without latency; sts-calls/op = 1 + roles
 #   BenchmarkFailoverFirstRegionBlackholed  time to credentials with the first STS region blackholed (target < 3 s)
 #   BenchmarkProcessWarmAgent         exec-to-JSON served from the agent's cache by the front, with
-#                                     floor-p50-ms: exec of a do-nothing cgo program, same runs
+#                                     floor-p50-ms: exec of a do-nothing static program, same runs
 #   BenchmarkProcessWarmAgentLargeConfig  the same with 300 SSO profiles in the config file
 #   BenchmarkAgentRSS1000Sessions     agent resident memory with 1,000 cached sessions (target < 40 MB)
 #   BenchmarkAgentFlood               1,000 connections each sending 1 MB without a newline: agent RSS before and at the peak
