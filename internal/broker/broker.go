@@ -157,13 +157,25 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 	for _, role := range plan.Roles {
 		keys = append(keys, fmt.Sprintf("%s|%s|%s|%s|%x", keys[len(keys)-1], role, plan.SourceIdentity, chain.RoleDuration(plan.Duration), sha256.Sum256([]byte(tagKey))))
 	}
+	// fresh: this request's own fetch made the final session. Only that
+	// fetch's closure runs (a request that joins another's gets its
+	// result), and get returns after it, so reading fresh then is ordered.
+	fresh := false
+	final := len(plan.Roles)
 	var hop func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error)
 	hop = func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error) {
 		if i == 0 {
 			if b.Cache.stale(mfaKey, stepMinLeft, b.maxAge()) {
 				ui.Noticef("the MFA session of %s has ended; a new MFA code is needed", plan.User)
 			}
-			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), b.joining(ui, "the MFA session of "+plan.User), newMFASession)
+			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), b.joining(ui, "the MFA session of "+plan.User),
+				func(ctx context.Context) (*chain.Session, error) {
+					s, err := newMFASession(ctx)
+					if err == nil && final == 0 { // no roles: the MFA session is what is handed out
+						fresh = true
+					}
+					return s, err
+				})
 			if err != nil && !errors.As(err, new(*HopError)) {
 				step := "GetSessionToken"
 				switch bgerr.KindOf(err) {
@@ -185,20 +197,23 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			if err != nil {
 				return nil, &HopError{Hop: i, Step: "AssumeRole", Role: plan.Roles[i-1], Err: err}
 			}
+			if i == final {
+				fresh = true
+			}
 			return s, nil
 		})
 	}
 	margin := b.Cache.margin()
-	final, err := hop(ctx, len(plan.Roles), margin)
+	last, err := hop(ctx, final, margin)
 	if err != nil {
 		return nil, err
 	}
-	if b.Cache != nil && final.Credentials.Expires.Sub(b.Cache.now()) < margin {
+	if b.Cache != nil && last.Credentials.Expires.Sub(b.Cache.now()) < margin {
 		return nil, bgerr.New(bgerr.KindConfig,
 			"STS issued credentials valid for less than the agent's margin of "+chain.FormatDuration(margin),
 			"raise bg_duration of profile "+plan.Profile+", or start the agent with a smaller --margin")
 	}
-	return &chain.Result{Final: final, Hops: []*chain.Session{final}}, nil
+	return &chain.Result{Final: last, Hops: []*chain.Session{last}, Fresh: fresh}, nil
 }
 
 // HopError says which step of the chain failed (drills report it). It

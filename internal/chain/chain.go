@@ -63,13 +63,15 @@ type Session struct {
 	Region         string // region that issued them
 	Step           string // "GetSessionToken" or "AssumeRole"
 	SourceIdentity string
-	Issued         time.Time // when STS issued it (fresh vs cached, for notifications)
 }
 
 // Result is a finished chain.
 type Result struct {
 	Final *Session
 	Hops  []*Session
+	// Fresh says STS issued Final for this request: not a cached session,
+	// nor one another request fetched (those announce it themselves).
+	Fresh bool
 }
 
 // Chain runs plans against regional STS.
@@ -93,7 +95,7 @@ func (c *Chain) Run(ctx context.Context, p Plan) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Hops: []*Session{s}}
+	res := &Result{Hops: []*Session{s}, Fresh: true}
 	for i, role := range p.Roles {
 		next, err := c.AssumeRole(ctx, p, s, role, i+1)
 		if err != nil {
@@ -143,7 +145,7 @@ func (c *Chain) SessionToken(ctx context.Context, p Plan) (*Session, error) {
 			return err
 		})
 		if f == nil {
-			s := &Session{Credentials: toCreds(out.Credentials, "GetSessionToken"), ARN: userARN(p), Region: region, Step: "GetSessionToken", Issued: time.Now()}
+			s := &Session{Credentials: toCreds(out.Credentials, "GetSessionToken"), ARN: userARN(p), Region: region, Step: "GetSessionToken"}
 			c.rep.Infof("%s: MFA session for %s from %s", "GetSessionToken", p.User, Endpoint(region))
 			return s, nil
 		}
@@ -199,7 +201,7 @@ func (c *Chain) AssumeRole(ctx context.Context, p Plan, caller *Session, role st
 		return nil, c.explain(p, f, "AssumeRole", caller.ARN, role)
 	}
 	s := &Session{Credentials: toCreds(out.Credentials, "AssumeRole"), Region: region, Step: "AssumeRole",
-		SourceIdentity: aws.ToString(out.SourceIdentity), Issued: time.Now()}
+		SourceIdentity: aws.ToString(out.SourceIdentity)}
 	if out.AssumedRoleUser != nil {
 		s.ARN = aws.ToString(out.AssumedRoleUser.Arn)
 	}

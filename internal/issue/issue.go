@@ -135,7 +135,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 		return nil, err
 	}
 	out := &Issued{Profile: p, Credentials: f.Credentials, ARN: f.ARN, Region: f.Region,
-		Fresh: !f.Issued.Before(start), Record: written}
+		Fresh: res.Fresh, Record: written}
 	if out.Fresh {
 		s.notify(ctx, set, p, log, written, f.Credentials, c.UI)
 	}

@@ -326,3 +326,36 @@ func TestSameErrorAgentAndDirect(t *testing.T) {
 		})
 	}
 }
+
+// Of requests that share one new session, only the one whose fetch made it
+// is fresh: one notification per session STS issued, not one per caller.
+func TestOneFreshPerNewSession(t *testing.T) {
+	e := newEnv(t)
+	sock := startAgent(t, e)
+	const callers = 6
+	fresh := make(chan bool, callers)
+	var wg sync.WaitGroup
+	for i := 0; i < callers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cr, err := agent.RequestCredentials(context.Background(), sock, e.request(), e.asker())
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			fresh <- cr.Fresh
+		}()
+	}
+	wg.Wait()
+	close(fresh)
+	n := 0
+	for f := range fresh {
+		if f {
+			n++
+		}
+	}
+	if n != 1 || e.codes.n.Load() != 1 {
+		t.Fatalf("%d of %d callers fresh, %d MFA codes; want 1 and 1", n, callers, e.codes.n.Load())
+	}
+}
