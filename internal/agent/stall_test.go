@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
@@ -115,24 +113,11 @@ func emergencyUser(t *testing.T, w *testworld.World) (testworld.User, *config.Pr
 	t.Helper()
 	n := userSeq.Add(1)
 	name := fmt.Sprintf("stall%d-%d-bg", os.Getpid(), n)
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "test", AccountName: name})
+	o, err := w.AddOperator(name, fmt.Sprintf("AKIASTALL%06d%05d", os.Getpid()%1e6, n))
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := testworld.User{Account: testworld.DemoEmergencyAccount, Name: name,
-		AccessKeyID: fmt.Sprintf("AKIASTALL%06d%05d", os.Getpid()%1e6, n), SecretAccessKey: "stallsecret/" + name,
-		MFASerial: "arn:aws:iam::" + testworld.DemoEmergencyAccount + ":mfa/" + name, TOTPSecret: key.Secret()}
-	operator := testworld.DemoRoleARN(testworld.DemoEmergencyAccount, "Operator-"+name)
-	workload := testworld.DemoRoleARN(testworld.DemoWorkloadAccount, "Ops-"+name)
-	for _, err := range []error{
-		w.AddUser(u),
-		w.AddRole(testworld.Role{ARN: operator, Trust: []string{u.ARN()}, RequireMFA: true, MaxSessionDuration: 12 * time.Hour}),
-		w.AddRole(testworld.Role{ARN: workload, Trust: []string{operator}}),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	u, operator, workload := o.User, o.OperatorRole, o.WorkloadRole
 	return u, &config.Profile{Name: "bg-" + name, User: name, MFASerial: u.MFASerial, MFA: config.MFAPrompt,
 		Roles: []string{operator, workload}, Regions: []string{"ap-northeast-1"}, Duration: time.Hour, SourceIdentity: "stall"}
 }

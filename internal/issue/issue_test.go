@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pquerna/otp/totp"
-
 	"github.com/bg-agent/bg-agent/internal/agent"
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/audit"
@@ -53,17 +51,9 @@ type env struct {
 func newEnv(t *testing.T, extra ...string) *env {
 	t.Helper()
 	n := seq.Add(1)
-	name := fmt.Sprintf("issue%d-bg", n)
-	key, err := totp.Generate(totp.GenerateOpts{Issuer: "test", AccountName: name})
+	o, err := world.AddOperator(fmt.Sprintf("issue%d-bg", n), fmt.Sprintf("AKIAISSUETEST%07d", n))
 	must(t, err)
-	u := testworld.User{Account: "111111111111", Name: name,
-		AccessKeyID: fmt.Sprintf("AKIAISSUETEST%07d", n), SecretAccessKey: fmt.Sprintf("issuesecret%029d", n),
-		MFASerial: "arn:aws:iam::111111111111:mfa/" + name, TOTPSecret: key.Secret()}
-	op := fmt.Sprintf("arn:aws:iam::111111111111:role/IssueOperator%d", n)
-	wl := fmt.Sprintf("arn:aws:iam::222222222222:role/IssueOps%d", n)
-	must(t, world.AddUser(u))
-	must(t, world.AddRole(testworld.Role{ARN: op, Trust: []string{u.ARN()}, RequireMFA: true, MaxSessionDuration: 12 * time.Hour}))
-	must(t, world.AddRole(testworld.Role{ARN: wl, Trust: []string{op}}))
+	u, op, wl := o.User, o.OperatorRole, o.WorkloadRole
 	dir, err := os.MkdirTemp("", "bg")
 	must(t, err)
 	t.Cleanup(func() { os.RemoveAll(dir) })

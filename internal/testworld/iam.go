@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/pquerna/otp/totp"
 )
 
 // User is an IAM user with one long-term access key and optionally one
@@ -191,4 +193,38 @@ func (w *World) Secrets(akid string) (secret, token string, ok bool) {
 		return "", "", false
 	}
 	return s.secret, s.token, true
+}
+
+// Operator is a break-glass user of the emergency account with an MFA
+// device of its own (tests that share a world never share TOTP codes), an
+// operator role that trusts it with MFA (up to 12 h) and a workload role
+// that trusts the operator role: the chain every bg-agent test walks.
+type Operator struct {
+	User                       User
+	OperatorRole, WorkloadRole string
+}
+
+// AddOperator adds an Operator called name, with access key id akid (AKIA
+// and 16 characters); its secret is derived from the name.
+func (w *World) AddOperator(name, akid string) (Operator, error) {
+	key, err := totp.Generate(totp.GenerateOpts{Issuer: "testworld", AccountName: name})
+	if err != nil {
+		return Operator{}, err
+	}
+	o := Operator{
+		User: User{Account: DemoEmergencyAccount, Name: name, AccessKeyID: akid, SecretAccessKey: "secret/" + name,
+			MFASerial: "arn:aws:iam::" + DemoEmergencyAccount + ":mfa/" + name, TOTPSecret: key.Secret()},
+		OperatorRole: DemoRoleARN(DemoEmergencyAccount, "Operator-"+name),
+		WorkloadRole: DemoRoleARN(DemoWorkloadAccount, "Ops-"+name),
+	}
+	for _, err := range []error{
+		w.AddUser(o.User),
+		w.AddRole(Role{ARN: o.OperatorRole, Trust: []string{o.User.ARN()}, RequireMFA: true, MaxSessionDuration: 12 * time.Hour}),
+		w.AddRole(Role{ARN: o.WorkloadRole, Trust: []string{o.OperatorRole}}),
+	} {
+		if err != nil {
+			return Operator{}, err
+		}
+	}
+	return o, nil
 }
