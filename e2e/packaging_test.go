@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestPackaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two release builds: skipped with -short")
 	}
-	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip"} {
+	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip", "lintian", "systemd-analyze"} {
 		requireTool(t, onPath(tool), tool)
 	}
 
@@ -101,7 +102,7 @@ func TestPackaging(t *testing.T) {
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version = %q, %v; want %q", out, err, wantVersion)
 		}
-		for _, f := range []string{"completions/bg-agent.bash", "completions/_bg-agent", "completions/bg-agent.fish", "completions/bg-agent-completion.ps1", "bg-agent.1", "kit.toml"} {
+		for _, f := range []string{"completions/bg-agent.bash", "completions/_bg-agent", "completions/bg-agent.fish", "completions/bg-agent-completion.ps1", "bg-agent.1", "kit.toml", "LICENSE"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Errorf("tarball lacks %s", f)
 			}
@@ -132,13 +133,34 @@ func TestPackaging(t *testing.T) {
 	t.Run("deb", func(t *testing.T) {
 		deb := find(`_amd64\.deb$`)
 		info := runTool(t, "dpkg-deb", "--field", deb, "Package", "Version", "Depends")
-		if !strings.Contains(info, "Package: bg-agent\n") || !strings.Contains(info, "Depends: libpcsclite1\n") {
+		// Depends as dpkg-shlibdeps computes it from the core's ELF.
+		if !strings.Contains(info, "Package: bg-agent\n") ||
+			!regexp.MustCompile(`(?m)^Depends: libc6 \(>= 2\.\d+\), libpcsclite1 \(>= [0-9.]+\)$`).MatchString(info) {
 			t.Fatalf("deb control:\n%s", info)
+		}
+		// Debian's own check, pedantic, with errors shown: nothing but the
+		// overrides the package ships with a comment each.
+		lint := exec.Command("lintian", "-E", "--pedantic", "--tag-display-limit", "0", deb)
+		lintOut, err := lint.CombinedOutput()
+		var tags []string
+		for _, l := range strings.Split(string(lintOut), "\n") {
+			if l != "" && !strings.Contains(l, "running with root privileges") {
+				tags = append(tags, l)
+			}
+		}
+		if err != nil || len(tags) > 0 {
+			t.Errorf("lintian -E --pedantic: %v\n%s", err, strings.Join(tags, "\n"))
 		}
 		contents := runTool(t, "dpkg-deb", "--contents", deb)
 		for _, f := range []string{"./usr/bin/bg-agent", "./usr/libexec/bg-agent/bg-agent-core"} {
 			if !regexp.MustCompile(`(?m)^-rwxr-xr-x root/root .* ` + regexp.QuoteMeta(f) + `$`).MatchString(contents) {
 				t.Errorf("deb lacks an executable %s:\n%s", f, contents)
+			}
+		}
+		for _, f := range []string{"./usr/share/doc/bg-agent/copyright", "./usr/share/doc/bg-agent/changelog.Debian.gz",
+			"./usr/lib/systemd/user/bg-agent.service", "./usr/lib/systemd/user/bg-agent.socket"} {
+			if !strings.Contains(contents, " "+f+"\n") {
+				t.Errorf("deb lacks %s:\n%s", f, contents)
 			}
 		}
 		if strings.Contains(contents, "./usr/bin/bg-agent-core") {
@@ -169,6 +191,15 @@ func TestPackaging(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version from PATH = %q, %v; want %q", out, err, wantVersion)
+		}
+		// The user units as installed: the service's Requires= names a
+		// socket that is there, and systemd accepts both.
+		runtime := t.TempDir()
+		verify := exec.Command("systemd-analyze", "verify", "--user",
+			"/usr/lib/systemd/user/bg-agent.socket", "/usr/lib/systemd/user/bg-agent.service")
+		verify.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, "HOME="+t.TempDir())
+		if out, err := verify.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("systemd-analyze verify --user: %v\n%s", err, out)
 		}
 		// The shipped bash completion works.
 		comp := runTool(t, "bash", "-c", `source /usr/share/bash-completion/completions/bg-agent; COMP_WORDS=(bg-agent ki); COMP_CWORD=1; _bg_agent_complete; echo "${COMPREPLY[*]}"`)
@@ -207,16 +238,47 @@ func TestPackaging(t *testing.T) {
 
 	t.Run("rpm", func(t *testing.T) {
 		rpm := find(`\.x86_64\.rpm$`)
+		// Requires as rpm's elfdeps computes them from the core, plus pcscd's package.
 		req := runTool(t, "rpm", "-qp", "--requires", rpm)
-		if !regexp.MustCompile(`(?m)^pcsc-lite$`).MatchString(req) {
-			t.Errorf("rpm requires:\n%s", req)
+		for _, want := range []string{`^pcsc-lite$`, `^libpcsclite\.so\.1\(\)\(64bit\)$`, `^libc\.so\.6\(GLIBC_2\.\d+\)\(64bit\)$`} {
+			if !regexp.MustCompile(`(?m)` + want).MatchString(req) {
+				t.Errorf("rpm requires no %s:\n%s", want, req)
+			}
+		}
+		if lic := runTool(t, "rpm", "-qpL", rpm); !strings.Contains(lic, "/usr/share/licenses/bg-agent/LICENSE\n") {
+			t.Errorf("rpm %%license: %s", lic)
+		}
+		if doc := runTool(t, "rpm", "-qpd", rpm); !strings.Contains(doc, "/usr/share/doc/bg-agent/README.md\n") {
+			t.Errorf("rpm %%doc: %s", doc)
 		}
 		list := runTool(t, "rpm", "-qpl", rpm)
-		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", "/usr/share/man/man1/bg-agent.1.gz", "/usr/share/bash-completion/completions/bg-agent"} {
-			if !strings.Contains(list, f+"\n") {
+		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", "/usr/share/man/man1/bg-agent.1.gz",
+			"/usr/share/bash-completion/completions/bg-agent", "/usr/share/zsh/site-functions/_bg-agent",
+			"/usr/lib/systemd/user/bg-agent.socket", "/usr/libexec/bg-agent\n"} {
+			if !strings.Contains(list, strings.TrimSuffix(f, "\n")+"\n") {
 				t.Errorf("rpm lacks %s:\n%s", f, list)
 			}
 		}
+		// Installed into an empty root and erased, it leaves nothing of its
+		// own: no file, and none of the directories it owns.
+		root := t.TempDir()
+		runTool(t, "rpm", "--root", root, "--initdb")
+		runTool(t, "rpm", "--root", root, "-i", "--nodeps", rpm)
+		runTool(t, "rpm", "--root", root, "-e", "bg-agent")
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			switch {
+			case d.IsDir() && (rel == "root" || rel == "var"):
+				return fs.SkipDir // the rpm database
+			case !d.IsDir() || strings.Contains(rel, "bg-agent"):
+				t.Errorf("%s is left after rpm -e", rel)
+			}
+			return nil
+		})
+		check(t, err)
 	})
 
 	// The windows zip: both .exe side by side, pure Go, and the extras.
@@ -237,7 +299,7 @@ func TestPackaging(t *testing.T) {
 				winExe[f.Name] = data
 			}
 		}
-		if want := []string{"bg-agent-completion.ps1", "bg-agent-core.exe", "bg-agent.1", "bg-agent.exe", "kit.toml"}; !slices.Equal(names, want) {
+		if want := []string{"LICENSE.txt", "bg-agent-completion.ps1", "bg-agent-core.exe", "bg-agent.1", "bg-agent.exe", "kit.toml"}; !slices.Equal(names, want) {
 			t.Fatalf("windows zip holds %v, want %v", names, want)
 		}
 		checkWindowsExe(t, "bg-agent.exe", winExe["bg-agent.exe"], frontPkg, version, commit)

@@ -65,9 +65,13 @@ ldflags="-s -w -buildid= -X main.version=$VERSION -X main.commit=$commit"
 # package init runs at every start; `bg-agent man` writes the page itself.
 tags=urfave_cli_no_docs
 gobuild() { # OUT PKG GOOS GOARCH CGO [CC]
-	local out=$1
+	local out=$1 mode=()
+	# A cgo binary is built as PIE (ASLR for the core, which holds the
+	# secrets; lintian's hardening-no-pie). The static front stays non-PIE:
+	# a PIE front would need the dynamic loader, which it must not.
+	[ "$5" = 1 ] && mode=(-buildmode=pie)
 	(cd "$src" && env GOOS="$3" GOARCH="$4" CGO_ENABLED="$5" ${6:+CC=$6} GOFLAGS= GOAMD64=v1 \
-		go build -trimpath -buildvcs=false -tags "$tags" -ldflags "$ldflags" -o "$out" "$2")
+		go build -trimpath -buildvcs=false "${mode[@]}" -tags "$tags" -ldflags "$ldflags" -o "$out" "$2")
 }
 # The two binaries users see as one command: the front door bg-agent is pure
 # Go on every platform (CGO_ENABLED=0: on Linux the internal linker makes it
@@ -100,8 +104,9 @@ linux_tree() { # ARCH CC
 	"$run" man >"$d/bg-agent.1"
 	gzip -9n <"$d/bg-agent.1" >"$d/bg-agent.1.gz"
 	cp "$src/examples/kit.toml" "$d/kit.toml"
+	cp "$src/LICENSE" "$d/LICENSE"
 	mkdir -p "$work/tar-$1"
-	cp -r "$d/bg-agent" "$d/bg-agent-core" "$d/completions" "$d/bg-agent.1" "$d/kit.toml" "$work/tar-$1/"
+	cp -r "$d/bg-agent" "$d/bg-agent-core" "$d/completions" "$d/bg-agent.1" "$d/kit.toml" "$d/LICENSE" "$work/tar-$1/"
 	tgz "$dist/bg-agent_${VERSION}_linux_$1.tar.gz" "$work/tar-$1"
 }
 say "linux/amd64 (cgo)"
@@ -123,27 +128,93 @@ win="$work/windows-amd64"
 mkdir -p "$win"
 build_pair "$win" windows amd64 0
 cp "$work/linux-amd64/completions/bg-agent-completion.ps1" "$work/linux-amd64/bg-agent.1" "$src/examples/kit.toml" "$win/"
+cp "$src/LICENSE" "$win/LICENSE.txt"
 # The portable zip: both .exe side by side (the front looks next to itself)
 # and the extras. -X: no uid/gid or extended timestamps; zip stores local
 # time, so TZ=UTC with every mtime at SOURCE_DATE_EPOCH; names sorted.
-winzip=(bg-agent-completion.ps1 bg-agent-core.exe bg-agent.1 bg-agent.exe kit.toml)
+winzip=(LICENSE.txt bg-agent-completion.ps1 bg-agent-core.exe bg-agent.1 bg-agent.exe kit.toml)
 touch -d "@$SOURCE_DATE_EPOCH" "${winzip[@]/#/$win/}"
 (cd "$win" && TZ=UTC zip -q -X -D "$work/bg-agent-windows.zip" "${winzip[@]}")
 cp "$work/bg-agent-windows.zip" "$dist/bg-agent_${VERSION}_windows_amd64.zip"
 
 # .deb and .rpm through nfpm (a Go module, pinned).
+#
+# Debian policy files nfpm does not write: the machine-readable copyright
+# (12.5), a changelog.Debian.gz for the version (12.7), and a lintian
+# override for the front door, which is static on purpose (DESIGN §2).
+debdoc="$work/debian-doc"
+first_year=$(git log --format=%cd --date=format:%Y "$commit" | tail -n 1) # the first commit's year
+mkdir -p "$debdoc"
+cat >"$debdoc/copyright" <<-COPYRIGHT
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: bg-agent
+Source: https://github.com/bg-agent/bg-agent
+
+Files: *
+Copyright: $first_year-$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y) The bg-agent contributors
+License: Apache-2.0
+
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ use this file except in compliance with the License. You may obtain a copy of
+ the License at http://www.apache.org/licenses/LICENSE-2.0
+ .
+ Unless required by applicable law or agreed to in writing, software
+ distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+ WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+ License for the specific language governing permissions and limitations under
+ the License.
+ .
+ On Debian systems, the complete text of the Apache License, Version 2.0 can
+ be found in "/usr/share/common-licenses/Apache-2.0".
+COPYRIGHT
+{
+	echo "bg-agent ($pkg_version-1) unstable; urgency=medium"
+	echo
+	echo "  * Release $VERSION, built from commit $short."
+	echo
+	echo " -- bg-agent maintainers <bg-agent@example.com>  $(LC_ALL=C date -u -R -d "@$SOURCE_DATE_EPOCH")"
+} | gzip -9n >"$debdoc/changelog.Debian.gz"
+cat >"$debdoc/lintian-overrides" <<-OVERRIDES
+# The front door answers credential_process from the agent in one round trip;
+# it is static so that it starts in about a millisecond with no loader and no
+# libc (DESIGN section 2). The core, which links libpcsclite, is dynamic.
+bg-agent: statically-linked-binary [usr/bin/bg-agent]
+# Shipped from the project, not uploaded to the Debian archive: there is no
+# ITP bug for the first changelog entry to close.
+bg-agent: initial-upload-closes-no-bugs [usr/share/doc/bg-agent/changelog.Debian.gz:1]
+OVERRIDES
+# Runtime dependencies come from the core's ELF, as dpkg-shlibdeps and rpm's
+# elfdeps compute them for a distribution's own packages, not by hand.
+deb_depends() { # ARCH CORE
+	local d="$work/shlibs-$1"
+	mkdir -p "$d/debian"
+	printf 'Source: bg-agent\n\nPackage: bg-agent\nArchitecture: any\n' >"$d/debian/control"
+	(cd "$d" && DEB_HOST_ARCH=$1 dpkg-shlibdeps -O "$2" 2>/dev/null) | sed -n 's/^shlibs:Depends=//p'
+}
+rpm_requires() { # CORE
+	/usr/lib/rpm/elfdeps --requires "$1" | LC_ALL=C sort -u
+}
 for arch in "${arches[@]}"; do
 	cfg="$work/nfpm-$arch.yaml"
 	sed -e "s|\${NFPM_ARCH}|$arch|g" -e "s|\${NFPM_VERSION}|$pkg_version|g" -e "s|\${BUILD_DIR}|$work/linux-$arch|g" \
+		-e "s|\${DOC_DIR}|$debdoc|g" -e "s|\${SRC_DIR}|$src|g" \
 		"$src/packaging/nfpm.yaml" >"$cfg"
-	if [ -f "$src/packaging/systemd/bg-agent.service" ]; then
-		cat >>"$cfg" <<-UNIT
-		  - src: $src/packaging/systemd/bg-agent.service
-		    dst: /usr/lib/systemd/user/bg-agent.service
-		    file_info:
-		      mode: 0644
-		UNIT
-	fi
+	core="$work/linux-$arch/bg-agent-core"
+	depends=$(deb_depends "$arch" "$core")
+	[ -n "$depends" ] || { say "dpkg-shlibdeps found no dependencies of $core"; exit 1; }
+	{
+		echo "overrides:"
+		echo "  deb:"
+		echo "    depends:"
+		echo "$depends" | tr ',' '\n' | sed -e 's/^ *//' -e 's/^/      - "/' -e 's/$/"/'
+		echo "    recommends:"
+		echo "      - pcscd"
+		echo "  rpm:"
+		echo "    depends:"
+		echo "      - pcsc-lite"
+		rpm_requires "$core" | sed -e 's/^/      - "/' -e 's/$/"/'
+	} >>"$cfg"
 	for fmt in deb rpm; do
 		say "$fmt ($arch)"
 		(cd "$work" && GOFLAGS= go run "$NFPM" package --config "$cfg" --packager "$fmt" --target "$dist/" >&2)
