@@ -9,7 +9,8 @@
 #   bg-agent_VERSION_windows_amd64.zip            bg-agent.exe + bg-agent-core.exe, both pure Go (Windows
 #                                                 reaches smart cards through winscard.dll) + the same extras
 #   bg-agent_*.deb, bg-agent-*.rpm                nfpm; /usr/bin/bg-agent + /usr/libexec/bg-agent/bg-agent-core;
-#                                                 depend on libpcsclite1 / pcsc-lite
+#                                                 dependencies computed from the core (dpkg-shlibdeps, elfdeps);
+#                                                 the systemd user socket + service; LICENSE
 #   bg-agent_VERSION_windows_amd64.msi            wixl (Debian's msitools); both .exe, per-user, adds itself to PATH
 #   bg-agent.rb                                   Homebrew formula with the source tarball's sha256
 #   bg-agent{,-core}_VERSION_OS_ARCH.cdx.json     CycloneDX SBOM of each binary
