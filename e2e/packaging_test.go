@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -43,16 +44,17 @@ func TestPackaging(t *testing.T) {
 	}
 
 	dist1, dist2 := filepath.Join(t.TempDir(), "dist"), filepath.Join(t.TempDir(), "dist")
-	build := func(dist string) {
-		cmd := exec.Command("bash", filepath.Join(repo, "packaging", "build.sh"))
+	build := func(dist string, umask string) {
+		// A release does not depend on the builder's umask.
+		cmd := exec.Command("bash", "-c", "umask "+umask+" && exec bash \"$0\"", filepath.Join(repo, "packaging", "build.sh"))
 		cmd.Dir = repo
 		cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("packaging/build.sh: %v\n%s", err, out)
 		}
 	}
-	build(dist1)
-	build(dist2)
+	build(dist1, "022")
+	build(dist2, "027")
 	sums := readString(t, filepath.Join(dist1, "SHA256SUMS"))
 	if other := readString(t, filepath.Join(dist2, "SHA256SUMS")); other != sums {
 		t.Fatalf("two builds of one commit differ:\n%s\n---\n%s", sums, other)
@@ -311,7 +313,7 @@ func TestPackaging(t *testing.T) {
 		// Both executables, in INSTALLDIR (the front runs the core from its own folder).
 		fileTable := runTool(t, "msiinfo", "export", msi, "File")
 		components := runTool(t, "msiinfo", "export", msi, "Component")
-		for _, f := range []string{"bg-agent.exe", "bg-agent-core.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1"} {
+		for _, f := range []string{"bg-agent.exe", "bg-agent-core.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1", "LICENSE.txt"} {
 			m := regexp.MustCompile(`(?m)^[^\t]+\t([^\t]+)\t` + regexp.QuoteMeta(f) + `\t`).FindStringSubmatch(fileTable)
 			if m == nil {
 				t.Errorf("MSI File table lacks %s:\n%s", f, fileTable)
@@ -335,9 +337,29 @@ func TestPackaging(t *testing.T) {
 		if !strings.Contains(dirs, "LocalAppDataFolder") || !strings.Contains(dirs, "INSTALLDIR\tProgramsDir\tbg-agent") {
 			t.Errorf("MSI Directory table (per-user install dir):\n%s", dirs)
 		}
+		// Every build has its own ProductVersion (a snapshot: 0.0.<commit
+		// count>), so that the major upgrade below can tell them apart.
+		productVersion := regexp.MustCompile(`^\d+\.\d+\.\d+$`).FindString(version)
+		if productVersion == "" {
+			productVersion = "0.0." + strings.TrimSpace(gitOut(t, "rev-list", "--count", commit))
+		}
 		props := runTool(t, "msiinfo", "export", msi, "Property")
-		if !strings.Contains(props, "MSIINSTALLPERUSER\t1") || !strings.Contains(props, "ProductVersion\t"+regexp.MustCompile(`^\d+\.\d+\.\d+`).FindString(version)) {
-			t.Errorf("MSI Property table:\n%s", props)
+		if !strings.Contains(props, "MSIINSTALLPERUSER\t1") || !strings.Contains(props, "ProductVersion\t"+productVersion+"\r\n") {
+			t.Errorf("MSI Property table (want ProductVersion %s):\n%s", productVersion, props)
+		}
+		// A major upgrade: the same UpgradeCode with a higher version is
+		// removed first (RemoveExistingProducts), a newer one installed
+		// already stops this one (a downgrade LaunchCondition).
+		upgrade := runTool(t, "msiinfo", "export", msi, "Upgrade")
+		upgradeCode := regexp.MustCompile(`(?m)^UpgradeCode\t(\S+)`).FindStringSubmatch(props)
+		if upgradeCode == nil || strings.Count(upgrade, upgradeCode[1]) < 2 {
+			t.Errorf("MSI Upgrade table: want an upgrade and a downgrade row for the product's UpgradeCode:\n%s\n%s", upgrade, props)
+		}
+		if !strings.Contains(seq, "RemoveExistingProducts\t") || !strings.Contains(seq, "FindRelatedProducts\t") {
+			t.Errorf("MSI InstallExecuteSequence lacks the major-upgrade actions:\n%s", seq)
+		}
+		if cond := runTool(t, "msiinfo", "export", msi, "LaunchCondition"); !strings.Contains(cond, "newer version of bg-agent") {
+			t.Errorf("MSI LaunchCondition (refuse a downgrade):\n%s", cond)
 		}
 		// The executables inside are the released ones, in one folder.
 		dir := t.TempDir()
@@ -419,6 +441,7 @@ func TestPackaging(t *testing.T) {
 		type bom struct {
 			BOMFormat, SpecVersion string
 			Metadata               struct {
+				Tools     []struct{ Name, Version string }
 				Component struct {
 					Name, Version string
 					Properties    []struct{ Name, Value string }
@@ -461,6 +484,25 @@ func TestPackaging(t *testing.T) {
 			if !strings.HasPrefix(deps["github.com/urfave/cli/v2"], "pkg:golang/github.com/urfave/cli/v2@v") {
 				t.Errorf("core SBOM (%s) lacks urfave/cli: %v", platform, deps)
 			}
+			if deps["stdlib"] != "pkg:golang/stdlib@"+strings.TrimPrefix(runtime.Version(), "go") {
+				t.Errorf("core SBOM (%s) lists the standard library as %q, want the Go that built it (%s)", platform, deps["stdlib"], runtime.Version())
+			}
+		}
+		// The C side of the Linux core: the Debian packages of the libraries
+		// it links, with versions, and the C compiler.
+		b, _, deps := read("bg-agent-core_" + version + "_linux_amd64.cdx.json")
+		for name, lib := range map[string]string{"libc6": "libc6:amd64", "libpcsclite1": "libpcsclite1:amd64"} {
+			ver := strings.TrimSpace(runTool(t, "dpkg-query", "-W", "-f=${Version}", lib))
+			if want := "pkg:deb/debian/" + name + "@" + ver + "?arch=amd64"; deps[name] != want {
+				t.Errorf("core SBOM lists %s as %q, want %q", name, deps[name], want)
+			}
+		}
+		gcc := false
+		for _, tool := range b.Metadata.Tools {
+			gcc = gcc || (tool.Name == "gcc" && regexp.MustCompile(`^\d+\.\d+`).MatchString(tool.Version))
+		}
+		if !gcc {
+			t.Errorf("core SBOM names no gcc among its tools: %+v", b.Metadata.Tools)
 		}
 	})
 }

@@ -24,6 +24,9 @@
 # 0.0.0-git.DATE.SHORTCOMMIT), RELEASE_BASE_URL (where the source tarball
 # will be published; the formula's url), DIST (default dist).
 set -euo pipefail
+# Every file the build writes gets the same mode whatever the caller's umask
+# (under 027 the tarballs differed: group/other bits of files made here).
+umask 022
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 say() { echo "build: $*" >&2; }
@@ -41,7 +44,15 @@ if [ -z "${VERSION:-}" ]; then
 	fi
 fi
 pkg_version=${VERSION//-/\~}           # deb/rpm: a pre-release sorts before the release
-msi_version=${VERSION%%[-~+]*}         # MSI: numeric major.minor.patch only
+# MSI: numeric major.minor.build only, and upgrades compare it, so every
+# build needs its own: a release is its tag's X.Y.Z; a snapshot is 0.0.N with
+# N the commit count (each commit on main sorts above the one before it and
+# below every release from 0.1.0 on).
+if [[ $VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
+	msi_version=$VERSION
+else
+	msi_version="0.0.$(($(git rev-list --count "$commit") % 65536))"
+fi
 base_url=${RELEASE_BASE_URL:-https://github.com/bg-agent/bg-agent/releases/download/v$VERSION}
 dist=${DIST:-dist}
 case "$dist" in /*) ;; *) dist="$repo/$dist" ;; esac
@@ -265,12 +276,33 @@ sed -e "s|@URL@|$base_url/$tarball|" -e "s|@SHA256@|$sha|" -e "s|@VERSION@|$VERS
 
 # CycloneDX SBOMs from the binaries' embedded build info, one per binary
 # (front and core link different modules).
-sbom() { # BINARY OUT
-	(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$1") >"$2"
+# The SBOM also names the Debian package behind each C library the core
+# links and the C compiler of the cgo build, with their versions.
+clib_flags() { # BINARY DEBARCH MULTIARCH -> -clib SONAME=PURL ...
+	local so f pkg
+	for so in $(objdump -p "$1" 2>/dev/null | awk '$1 == "NEEDED" {print $2}'); do
+		pkg=
+		for f in "/lib/$3/$so" "/usr/lib/$3/$so"; do
+			pkg=$(dpkg-query -S "$f" 2>/dev/null | cut -d: -f1) && break
+		done
+		[ -n "$pkg" ] || { say "no Debian package provides $so for $1"; exit 1; }
+		printf -- '-clib\n%s=pkg:deb/debian/%s@%s?arch=%s\n' "$so" "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg:$2")" "$2"
+	done
+}
+sbom() { # BINARY OUT [SBOM FLAG...]
+	local bin=$1 out=$2
+	shift 2
+	(cd "$src" && GOFLAGS= go run ./packaging/sbom -version "$VERSION" "$@" "$bin") >"$out"
 }
 for arch in "${arches[@]}"; do
+	case $arch in
+	amd64) multiarch=x86_64-linux-gnu cc=gcc ;;
+	arm64) multiarch=aarch64-linux-gnu cc=aarch64-linux-gnu-gcc ;;
+	esac
+	mapfile -t clibs < <(clib_flags "$work/linux-$arch/bg-agent-core" "$arch" "$multiarch")
 	sbom "$work/linux-$arch/bg-agent" "$dist/bg-agent_${VERSION}_linux_$arch.cdx.json"
-	sbom "$work/linux-$arch/bg-agent-core" "$dist/bg-agent-core_${VERSION}_linux_$arch.cdx.json"
+	sbom "$work/linux-$arch/bg-agent-core" "$dist/bg-agent-core_${VERSION}_linux_$arch.cdx.json" \
+		"${clibs[@]}" -tool "$cc=$("$cc" -dumpfullversion)"
 done
 sbom "$win/bg-agent.exe" "$dist/bg-agent_${VERSION}_windows_amd64.cdx.json"
 sbom "$win/bg-agent-core.exe" "$dist/bg-agent-core_${VERSION}_windows_amd64.cdx.json"
