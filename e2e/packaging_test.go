@@ -393,7 +393,8 @@ func TestPackaging(t *testing.T) {
 		for _, want := range []string{
 			`url "https://github.com/bg-agent/bg-agent/releases/download/v` + version + `/bg-agent-` + version + `.tar.gz"`,
 			`sha256 "` + files[filepath.Base(tarball)] + `"`,
-			`version "` + version + `"`,
+			`version "` + version + `"`, // a snapshot's URL names no version Homebrew can parse
+			`tags: "urfave_cli_no_docs"`,
 			`-X main.commit=` + commit,
 			`shell_output("#{bin}/bg-agent version")`,
 			`output: libexec/"bg-agent"/"bg-agent-core"), "./cmd/bg-agent-core"`,
@@ -402,6 +403,15 @@ func TestPackaging(t *testing.T) {
 			if !strings.Contains(text, "  "+want) && !strings.Contains(text, want) {
 				t.Errorf("formula lacks %s", want)
 			}
+		}
+		if strings.Contains(text, `"-tags`) {
+			t.Errorf("formula hand-writes -tags: std_go_args takes tags:")
+		}
+		// The tap: Formula/bg-agent.rb, the same file.
+		tapDir := t.TempDir()
+		runTool(t, "tar", "-xzf", find(`_homebrew-tap\.tar\.gz$`), "-C", tapDir)
+		if readString(t, filepath.Join(tapDir, "Formula", "bg-agent.rb")) != text {
+			t.Errorf("the tap's Formula/bg-agent.rb is not dist/bg-agent.rb")
 		}
 		if strings.Contains(text, "@") && regexp.MustCompile(`@[A-Z0-9]+@`).MatchString(text) {
 			t.Errorf("formula has unfilled placeholders: %v", regexp.MustCompile(`@[A-Z0-9]+@`).FindAllString(text, -1))

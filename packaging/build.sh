@@ -271,8 +271,15 @@ fi
 # Homebrew formula for the source tarball.
 tarball="bg-agent-$VERSION.tar.gz"
 sha=$(sha256sum "$dist/$tarball" | cut -d' ' -f1)
-sed -e "s|@URL@|$base_url/$tarball|" -e "s|@SHA256@|$sha|" -e "s|@VERSION@|$VERSION|" -e "s|@COMMIT@|$commit|" \
+version_line=
+[[ $VERSION =~ ^[0-9]+(\.[0-9]+)+$ ]] || version_line="  version \"$VERSION\"\n"
+sed -e "s|@URL@|$base_url/$tarball|" -e "s|@SHA256@|$sha|" -e "s|@VERSION_LINE@|$version_line|" -e "s|@COMMIT@|$commit|" \
 	"$src/packaging/homebrew/bg-agent.rb.in" >"$dist/bg-agent.rb"
+# The tap: Formula/bg-agent.rb, as `brew tap OWNER/TAP` expects the repository.
+mkdir -p "$work/tap/Formula"
+cp "$dist/bg-agent.rb" "$work/tap/Formula/bg-agent.rb"
+touch -d "@$SOURCE_DATE_EPOCH" "$work/tap/Formula/bg-agent.rb" "$work/tap/Formula"
+tgz "$dist/bg-agent_${VERSION}_homebrew-tap.tar.gz" "$work/tap"
 
 # CycloneDX SBOMs from the binaries' embedded build info, one per binary
 # (front and core link different modules).
