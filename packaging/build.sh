@@ -22,7 +22,11 @@
 #
 # Environment: COMMIT (default HEAD), VERSION (default: the exact tag without "v", else
 # 0.0.0-git.DATE.SHORTCOMMIT), RELEASE_BASE_URL (where the source tarball
-# will be published; the formula's url), DIST (default dist).
+# will be published; the formula's url), DIST (default dist),
+# AUTHENTICODE_CERT + AUTHENTICODE_KEY (PEM files: sign the Windows .exe and
+# .msi with osslsigncode; with AUTHENTICODE_PKCS11_MODULE the key is a
+# PKCS#11 URI on a token instead of a file). SHA256SUMS is signed afterwards,
+# on the machine that holds the release key: packaging/sign.sh.
 set -euo pipefail
 # Every file the build writes gets the same mode whatever the caller's umask
 # (under 027 the tarballs differed: group/other bits of files made here).
@@ -139,6 +143,24 @@ say "windows/amd64"
 win="$work/windows-amd64"
 mkdir -p "$win"
 build_pair "$win" windows amd64 0
+# Authenticode, with the signing time fixed at SOURCE_DATE_EPOCH: RSA
+# PKCS#1 v1.5 signatures are deterministic, so a signed build is still
+# reproducible with the same certificate. No timestamp server (offline).
+authenticode() { # FILE
+	[ -n "${AUTHENTICODE_CERT:-}" ] || return 0
+	local key=(-key "$AUTHENTICODE_KEY")
+	[ -n "${AUTHENTICODE_PKCS11_MODULE:-}" ] && key=(-pkcs11module "$AUTHENTICODE_PKCS11_MODULE" -key "$AUTHENTICODE_KEY")
+	osslsigncode sign -certs "$AUTHENTICODE_CERT" "${key[@]}" -h sha256 -n bg-agent \
+		-i https://github.com/bg-agent/bg-agent -time "$SOURCE_DATE_EPOCH" -in "$1" -out "$1.signed" >&2
+	mv "$1.signed" "$1"
+}
+if [ -n "${AUTHENTICODE_CERT:-}" ]; then
+	say "authenticode: signing the Windows executables"
+	authenticode "$win/bg-agent.exe"
+	authenticode "$win/bg-agent-core.exe"
+else
+	say "AUTHENTICODE_CERT not set: the Windows executables and MSI are not Authenticode-signed"
+fi
 cp "$work/linux-amd64/completions/bg-agent-completion.ps1" "$work/linux-amd64/bg-agent.1" "$src/examples/kit.toml" "$win/"
 cp "$src/LICENSE" "$win/LICENSE.txt"
 # The portable zip: both .exe side by side (the front looks next to itself)
@@ -263,6 +285,7 @@ if command -v wixl >/dev/null 2>&1; then
 		-q "INSERT INTO \`Environment\` (\`Environment\`, \`Name\`, \`Value\`, \`Component_\`) VALUES ('PathEntry', '=-PATH', '[~];[INSTALLDIR]', 'UserPath')" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('RemoveEnvironmentStrings', 3300)" \
 		-q "INSERT INTO \`InstallExecuteSequence\` (\`Action\`, \`Sequence\`) VALUES ('WriteEnvironmentStrings', 5200)"
+	authenticode "$work/bg-agent.msi"
 	cp "$work/bg-agent.msi" "$dist/bg-agent_${VERSION}_windows_amd64.msi"
 else
 	say "skipping the MSI: wixl is not installed (apt-get install wixl msitools)"
