@@ -39,16 +39,22 @@ func TestPackaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two release builds: skipped with -short")
 	}
-	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip", "lintian", "systemd-analyze"} {
+	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip", "lintian", "systemd-analyze", "osslsigncode", "minisign", "openssl"} {
 		requireTool(t, onPath(tool), tool)
 	}
 
+	// A throwaway code-signing certificate, as CI uses in place of the
+	// release one: both builds sign their Windows files with it.
+	keys := t.TempDir()
+	codeCert, codeKey := filepath.Join(keys, "code.pem"), filepath.Join(keys, "code.key")
+	runTool(t, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", codeKey, "-out", codeCert,
+		"-days", "30", "-subj", "/CN=bg-agent throwaway code signing", "-addext", "extendedKeyUsage=codeSigning")
 	dist1, dist2 := filepath.Join(t.TempDir(), "dist"), filepath.Join(t.TempDir(), "dist")
 	build := func(dist string, umask string) {
 		// A release does not depend on the builder's umask.
 		cmd := exec.Command("bash", "-c", "umask "+umask+" && exec bash \"$0\"", filepath.Join(repo, "packaging", "build.sh"))
 		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=")
+		cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=", "AUTHENTICODE_CERT="+codeCert, "AUTHENTICODE_KEY="+codeKey)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("packaging/build.sh: %v\n%s", err, out)
 		}
@@ -444,6 +450,59 @@ func TestPackaging(t *testing.T) {
 		out, err := exec.Command(filepath.Join(prefix, "bin", "bg-agent"), "version").Output()
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("linked bg-agent version = %q, %v; want %q", out, err, wantVersion)
+		}
+	})
+
+	// Signatures, checked with the tools a user has: Authenticode on the
+	// Windows files (osslsigncode here, Get-AuthenticodeSignature there), and
+	// minisign over SHA256SUMS, which covers every artefact.
+	t.Run("signatures", func(t *testing.T) {
+		var signed []string // paths of Authenticode-signed files
+		dir := t.TempDir()
+		for name, data := range winExe {
+			p := filepath.Join(dir, name)
+			check(t, os.WriteFile(p, data, 0o644))
+			signed = append(signed, p)
+		}
+		if len(signed) != 2 {
+			t.Fatalf("the windows zip held %d executables", len(signed))
+		}
+		msiExe := t.TempDir()
+		runTool(t, "msiextract", "-C", msiExe, find(`\.msi$`))
+		check(t, filepath.Walk(msiExe, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && strings.HasSuffix(p, ".exe") {
+				signed = append(signed, p)
+			}
+			return err
+		}))
+		signed = append(signed, find(`\.msi$`))
+		for _, f := range signed {
+			out, err := exec.Command("osslsigncode", "verify", "-CAfile", codeCert, "-in", f).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Signature verification: ok") {
+				t.Errorf("Authenticode of %s: %v\n%s", f, err, out)
+			}
+		}
+		// A changed byte breaks the signature.
+		bad := filepath.Join(dir, "tampered.exe")
+		data := bytes.Clone(winExe["bg-agent.exe"])
+		data[len(data)/2] ^= 1
+		check(t, os.WriteFile(bad, data, 0o644))
+		if out, err := exec.Command("osslsigncode", "verify", "-CAfile", codeCert, "-in", bad).CombinedOutput(); err == nil {
+			t.Errorf("a tampered bg-agent.exe verifies:\n%s", out)
+		}
+
+		sec, pub := filepath.Join(keys, "release.key"), filepath.Join(keys, "release.pub")
+		runTool(t, "minisign", "-G", "-W", "-s", sec, "-p", pub)
+		runTool(t, "bash", filepath.Join(repo, "packaging", "sign.sh"), dist1, sec)
+		out := runTool(t, "minisign", "-V", "-p", pub, "-m", filepath.Join(dist1, "SHA256SUMS"))
+		if !strings.Contains(out, "Trusted comment: bg-agent "+version+" SHA256SUMS") {
+			t.Errorf("minisign -V: %s", out)
+		}
+		forged := filepath.Join(dir, "SHA256SUMS")
+		check(t, os.WriteFile(forged, []byte(strings.Replace(sums, sums[:8], "00000000", 1)), 0o644))
+		check(t, os.Rename(filepath.Join(dist1, "SHA256SUMS.minisig"), forged+".minisig"))
+		if out, err := exec.Command("minisign", "-V", "-p", pub, "-m", forged).CombinedOutput(); err == nil {
+			t.Errorf("a changed SHA256SUMS verifies:\n%s", out)
 		}
 	})
 
