@@ -95,7 +95,9 @@ func (a *appCtx) setup(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, lk.source())
+		src := lk.source()
+		src.Bundle = bundleOf(lk.path, src.SHA256)
+		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, src)
 		what = fmt.Sprintf("wrote %d profile(s) of kit %s for operator %s", len(block.Profiles), lk.kit.Name, op.Name)
 		next = []string{
 			fmt.Sprintf("next, if not done yet: bg-agent add %s   (the IAM user's access key, asked without echo)", op.User),
