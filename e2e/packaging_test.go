@@ -456,6 +456,7 @@ func TestPackaging(t *testing.T) {
 	// Signatures, checked with the tools a user has: Authenticode on the
 	// Windows files (osslsigncode here, Get-AuthenticodeSignature there), and
 	// minisign over SHA256SUMS, which covers every artefact.
+	releaseSec, releasePub := filepath.Join(keys, "release.key"), filepath.Join(keys, "release.pub")
 	t.Run("signatures", func(t *testing.T) {
 		var signed []string // paths of Authenticode-signed files
 		dir := t.TempDir()
@@ -491,18 +492,101 @@ func TestPackaging(t *testing.T) {
 			t.Errorf("a tampered bg-agent.exe verifies:\n%s", out)
 		}
 
-		sec, pub := filepath.Join(keys, "release.key"), filepath.Join(keys, "release.pub")
-		runTool(t, "minisign", "-G", "-W", "-s", sec, "-p", pub)
-		runTool(t, "bash", filepath.Join(repo, "packaging", "sign.sh"), dist1, sec)
-		out := runTool(t, "minisign", "-V", "-p", pub, "-m", filepath.Join(dist1, "SHA256SUMS"))
+		runTool(t, "minisign", "-G", "-W", "-s", releaseSec, "-p", releasePub)
+		runTool(t, "bash", filepath.Join(repo, "packaging", "sign.sh"), dist1, releaseSec)
+		out := runTool(t, "minisign", "-V", "-p", releasePub, "-m", filepath.Join(dist1, "SHA256SUMS"))
 		if !strings.Contains(out, "Trusted comment: bg-agent "+version+" SHA256SUMS") {
 			t.Errorf("minisign -V: %s", out)
 		}
 		forged := filepath.Join(dir, "SHA256SUMS")
 		check(t, os.WriteFile(forged, []byte(strings.Replace(sums, sums[:8], "00000000", 1)), 0o644))
-		check(t, os.Rename(filepath.Join(dist1, "SHA256SUMS.minisig"), forged+".minisig"))
-		if out, err := exec.Command("minisign", "-V", "-p", pub, "-m", forged).CombinedOutput(); err == nil {
+		check(t, copyFile(filepath.Join(dist1, "SHA256SUMS.minisig"), forged+".minisig", 0o644))
+		if out, err := exec.Command("minisign", "-V", "-p", releasePub, "-m", forged).CombinedOutput(); err == nil {
 			t.Errorf("a changed SHA256SUMS verifies:\n%s", out)
+		}
+	})
+
+	// The offline laptop kit: made from the signed release and a signed
+	// kit, checked before anything is installed with bg-agent from the
+	// release's own tarball and with standard tools, then set up from.
+	t.Run("bundle", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(dist1, "SHA256SUMS.minisig")); err != nil {
+			t.Skip("the signatures subtest did not sign the release")
+		}
+		bin := t.TempDir()
+		runTool(t, "tar", "-xzf", find(`_linux_amd64\.tar\.gz$`), "-C", bin)
+		work := t.TempDir()
+		env := append(os.Environ(), "HOME="+work, "BG_AGENT_HOME="+filepath.Join(work, "state"),
+			"AWS_CONFIG_FILE="+filepath.Join(work, "aws-config"), "BG_AGENT_BACKEND=file", "BG_AGENT_FILE_PASSPHRASE=x")
+		bgAgent := func(wantOK bool, args ...string) (string, string) {
+			t.Helper()
+			cmd := exec.Command(filepath.Join(bin, "bg-agent"), args...)
+			cmd.Env, cmd.Dir = env, work
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if (err == nil) != wantOK {
+				t.Fatalf("bg-agent %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+			}
+			return stdout.String(), stderr.String()
+		}
+		check(t, copyFile(filepath.Join(repo, "examples", "kit.toml"), filepath.Join(work, "kit.toml"), 0o644))
+		bgAgent(true, "kit", "keygen", "--out", filepath.Join(work, "keys"))
+		kitKey, kitPub := filepath.Join(work, "keys", "bg-agent-kit.key"), filepath.Join(work, "keys", "bg-agent-kit.pub")
+		bgAgent(true, "kit", "sign", "--key", kitKey, "kit.toml")
+		archive := filepath.Join(work, "laptop-kit.tar.gz")
+		_, made := bgAgent(true, "kit", "bundle", "--kit", "kit.toml", "--pub", kitPub, "--key", kitKey,
+			"--release", dist1, "--release-pub", releasePub, "--platform", "linux-amd64", "--platform", "windows-amd64", "--out", archive)
+		id := regexp.MustCompile(`wrote bundle ([0-9a-f]{16}) `).FindStringSubmatch(made)
+		if id == nil {
+			t.Fatalf("kit bundle said: %s", made)
+		}
+		listed, said := bgAgent(true, "kit", "verify-bundle", "--pub", kitPub, "--release-pub", releasePub, archive)
+		if !strings.Contains(said, "bundle "+id[1]+" verified: kit example-corp") {
+			t.Errorf("verify-bundle said: %s", said)
+		}
+		var installers []string
+		for f := range files {
+			if regexp.MustCompile(`(_linux_amd64\.tar\.gz|_amd64\.deb|\.x86_64\.rpm|_windows_amd64\.(msi|zip))$`).MatchString(f) {
+				installers = append(installers, f)
+			}
+		}
+		slices.Sort(installers)
+		if got := strings.Fields(listed); !slices.Equal(got, installers) {
+			t.Errorf("verify-bundle lists %v, want the release's linux-amd64 and windows-amd64 installers %v", got, installers)
+		}
+		// A changed byte anywhere: refused, in one line.
+		data, err := os.ReadFile(archive)
+		check(t, err)
+		data[len(data)/2] ^= 1
+		check(t, os.WriteFile(archive+".bad", data, 0o644))
+		if _, said := bgAgent(false, "kit", "verify-bundle", "--pub", kitPub, archive+".bad"); !strings.Contains(said, "bg-agent: error: ") {
+			t.Errorf("a damaged bundle: %s", said)
+		}
+		// The same checks with standard tools, as README.txt inside says.
+		unpacked := t.TempDir()
+		runTool(t, "tar", "-xzf", archive, "-C", unpacked)
+		top := filepath.Join(unpacked, "bg-agent-kit-example-corp-"+version)
+		for _, c := range [][]string{
+			{"minisign", "-V", "-p", releasePub, "-m", "release/SHA256SUMS"},
+			{"sha256sum", "--quiet", "-c", "MANIFEST"},
+			{"sh", "-c", "cd release && sha256sum --quiet -c --ignore-missing SHA256SUMS"},
+		} {
+			cmd := exec.Command(c[0], c[1:]...)
+			cmd.Dir = top
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s in the unpacked bundle: %v\n%s", strings.Join(c, " "), err, out)
+			}
+		}
+		readme := readString(t, filepath.Join(top, "README.txt"))
+		if !strings.Contains(readme, "sha256sum -c MANIFEST") || !strings.Contains(readme, "minisign -V -p bg-agent-release.pub -m release/SHA256SUMS") {
+			t.Errorf("README.txt:\n%s", readme)
+		}
+		// Set up from the unpacked bundle: doctor names the kit and the bundle.
+		bgAgent(true, "setup", "--kit", filepath.Join(top, "kit", "kit.toml"), "--pub", filepath.Join(top, "kit", "bg-agent-kit.pub"), "--operator", "alice")
+		doc, _ := bgAgent(false, "doctor") // fails: no key stored yet
+		if !regexp.MustCompile(`kit: profiles of kit example-corp \(sha256 [0-9a-f]{12}, signed by [0-9a-f]{16}\), from bundle ` + id[1] + ` \(bg-agent ` + regexp.QuoteMeta(version) + `, made \d{4}-\d\d-\d\d\)`).MatchString(doc) {
+			t.Errorf("doctor does not name the bundle %s:\n%s", id[1], doc)
 		}
 	})
 
