@@ -10,10 +10,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -37,21 +39,28 @@ func TestPackaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two release builds: skipped with -short")
 	}
-	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip"} {
+	for _, tool := range []string{"wixl", "msiinfo", "msiextract", "msibuild", "faketime", "rpm", "ruby", "dpkg", "gcc", "zip", "lintian", "systemd-analyze", "osslsigncode", "minisign", "openssl"} {
 		requireTool(t, onPath(tool), tool)
 	}
 
+	// A throwaway code-signing certificate, as CI uses in place of the
+	// release one: both builds sign their Windows files with it.
+	keys := t.TempDir()
+	codeCert, codeKey := filepath.Join(keys, "code.pem"), filepath.Join(keys, "code.key")
+	runTool(t, "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", codeKey, "-out", codeCert,
+		"-days", "30", "-subj", "/CN=bg-agent throwaway code signing", "-addext", "extendedKeyUsage=codeSigning")
 	dist1, dist2 := filepath.Join(t.TempDir(), "dist"), filepath.Join(t.TempDir(), "dist")
-	build := func(dist string) {
-		cmd := exec.Command("bash", filepath.Join(repo, "packaging", "build.sh"))
+	build := func(dist string, umask string) {
+		// A release does not depend on the builder's umask.
+		cmd := exec.Command("bash", "-c", "umask "+umask+" && exec bash \"$0\"", filepath.Join(repo, "packaging", "build.sh"))
 		cmd.Dir = repo
-		cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=")
+		cmd.Env = append(os.Environ(), "DIST="+dist, "VERSION=", "AUTHENTICODE_CERT="+codeCert, "AUTHENTICODE_KEY="+codeKey)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("packaging/build.sh: %v\n%s", err, out)
 		}
 	}
-	build(dist1)
-	build(dist2)
+	build(dist1, "022")
+	build(dist2, "027")
 	sums := readString(t, filepath.Join(dist1, "SHA256SUMS"))
 	if other := readString(t, filepath.Join(dist2, "SHA256SUMS")); other != sums {
 		t.Fatalf("two builds of one commit differ:\n%s\n---\n%s", sums, other)
@@ -101,7 +110,7 @@ func TestPackaging(t *testing.T) {
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version = %q, %v; want %q", out, err, wantVersion)
 		}
-		for _, f := range []string{"completions/bg-agent.bash", "completions/_bg-agent", "completions/bg-agent.fish", "completions/bg-agent-completion.ps1", "bg-agent.1", "kit.toml"} {
+		for _, f := range []string{"completions/bg-agent.bash", "completions/_bg-agent", "completions/bg-agent.fish", "completions/bg-agent-completion.ps1", "bg-agent.1", "kit.toml", "LICENSE"} {
 			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 				t.Errorf("tarball lacks %s", f)
 			}
@@ -132,13 +141,34 @@ func TestPackaging(t *testing.T) {
 	t.Run("deb", func(t *testing.T) {
 		deb := find(`_amd64\.deb$`)
 		info := runTool(t, "dpkg-deb", "--field", deb, "Package", "Version", "Depends")
-		if !strings.Contains(info, "Package: bg-agent\n") || !strings.Contains(info, "Depends: libpcsclite1\n") {
+		// Depends as dpkg-shlibdeps computes it from the core's ELF.
+		if !strings.Contains(info, "Package: bg-agent\n") ||
+			!regexp.MustCompile(`(?m)^Depends: libc6 \(>= 2\.\d+\), libpcsclite1 \(>= [0-9.]+\)$`).MatchString(info) {
 			t.Fatalf("deb control:\n%s", info)
+		}
+		// Debian's own check, pedantic, with errors shown: nothing but the
+		// overrides the package ships with a comment each.
+		lint := exec.Command("lintian", "-E", "--pedantic", "--tag-display-limit", "0", deb)
+		lintOut, err := lint.CombinedOutput()
+		var tags []string
+		for _, l := range strings.Split(string(lintOut), "\n") {
+			if l != "" && !strings.Contains(l, "running with root privileges") {
+				tags = append(tags, l)
+			}
+		}
+		if err != nil || len(tags) > 0 {
+			t.Errorf("lintian -E --pedantic: %v\n%s", err, strings.Join(tags, "\n"))
 		}
 		contents := runTool(t, "dpkg-deb", "--contents", deb)
 		for _, f := range []string{"./usr/bin/bg-agent", "./usr/libexec/bg-agent/bg-agent-core"} {
 			if !regexp.MustCompile(`(?m)^-rwxr-xr-x root/root .* ` + regexp.QuoteMeta(f) + `$`).MatchString(contents) {
 				t.Errorf("deb lacks an executable %s:\n%s", f, contents)
+			}
+		}
+		for _, f := range []string{"./usr/share/doc/bg-agent/copyright", "./usr/share/doc/bg-agent/changelog.Debian.gz",
+			"./usr/lib/systemd/user/bg-agent.service", "./usr/lib/systemd/user/bg-agent.socket"} {
+			if !strings.Contains(contents, " "+f+"\n") {
+				t.Errorf("deb lacks %s:\n%s", f, contents)
 			}
 		}
 		if strings.Contains(contents, "./usr/bin/bg-agent-core") {
@@ -169,6 +199,15 @@ func TestPackaging(t *testing.T) {
 		out, err := cmd.Output()
 		if err != nil || string(out) != wantVersion {
 			t.Fatalf("bg-agent version from PATH = %q, %v; want %q", out, err, wantVersion)
+		}
+		// The user units as installed: the service's Requires= names a
+		// socket that is there, and systemd accepts both.
+		runtime := t.TempDir()
+		verify := exec.Command("systemd-analyze", "verify", "--user",
+			"/usr/lib/systemd/user/bg-agent.socket", "/usr/lib/systemd/user/bg-agent.service")
+		verify.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime, "HOME="+t.TempDir())
+		if out, err := verify.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+			t.Errorf("systemd-analyze verify --user: %v\n%s", err, out)
 		}
 		// The shipped bash completion works.
 		comp := runTool(t, "bash", "-c", `source /usr/share/bash-completion/completions/bg-agent; COMP_WORDS=(bg-agent ki); COMP_CWORD=1; _bg_agent_complete; echo "${COMPREPLY[*]}"`)
@@ -207,16 +246,47 @@ func TestPackaging(t *testing.T) {
 
 	t.Run("rpm", func(t *testing.T) {
 		rpm := find(`\.x86_64\.rpm$`)
+		// Requires as rpm's elfdeps computes them from the core, plus pcscd's package.
 		req := runTool(t, "rpm", "-qp", "--requires", rpm)
-		if !regexp.MustCompile(`(?m)^pcsc-lite$`).MatchString(req) {
-			t.Errorf("rpm requires:\n%s", req)
+		for _, want := range []string{`^pcsc-lite$`, `^libpcsclite\.so\.1\(\)\(64bit\)$`, `^libc\.so\.6\(GLIBC_2\.\d+\)\(64bit\)$`} {
+			if !regexp.MustCompile(`(?m)` + want).MatchString(req) {
+				t.Errorf("rpm requires no %s:\n%s", want, req)
+			}
+		}
+		if lic := runTool(t, "rpm", "-qpL", rpm); !strings.Contains(lic, "/usr/share/licenses/bg-agent/LICENSE\n") {
+			t.Errorf("rpm %%license: %s", lic)
+		}
+		if doc := runTool(t, "rpm", "-qpd", rpm); !strings.Contains(doc, "/usr/share/doc/bg-agent/README.md\n") {
+			t.Errorf("rpm %%doc: %s", doc)
 		}
 		list := runTool(t, "rpm", "-qpl", rpm)
-		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", "/usr/share/man/man1/bg-agent.1.gz", "/usr/share/bash-completion/completions/bg-agent"} {
-			if !strings.Contains(list, f+"\n") {
+		for _, f := range []string{"/usr/bin/bg-agent", "/usr/libexec/bg-agent/bg-agent-core", "/usr/share/man/man1/bg-agent.1.gz",
+			"/usr/share/bash-completion/completions/bg-agent", "/usr/share/zsh/site-functions/_bg-agent",
+			"/usr/lib/systemd/user/bg-agent.socket", "/usr/libexec/bg-agent\n"} {
+			if !strings.Contains(list, strings.TrimSuffix(f, "\n")+"\n") {
 				t.Errorf("rpm lacks %s:\n%s", f, list)
 			}
 		}
+		// Installed into an empty root and erased, it leaves nothing of its
+		// own: no file, and none of the directories it owns.
+		root := t.TempDir()
+		runTool(t, "rpm", "--root", root, "--initdb")
+		runTool(t, "rpm", "--root", root, "-i", "--nodeps", rpm)
+		runTool(t, "rpm", "--root", root, "-e", "bg-agent")
+		err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			switch {
+			case d.IsDir() && (rel == "root" || rel == "var"):
+				return fs.SkipDir // the rpm database
+			case !d.IsDir() || strings.Contains(rel, "bg-agent"):
+				t.Errorf("%s is left after rpm -e", rel)
+			}
+			return nil
+		})
+		check(t, err)
 	})
 
 	// The windows zip: both .exe side by side, pure Go, and the extras.
@@ -237,7 +307,7 @@ func TestPackaging(t *testing.T) {
 				winExe[f.Name] = data
 			}
 		}
-		if want := []string{"bg-agent-completion.ps1", "bg-agent-core.exe", "bg-agent.1", "bg-agent.exe", "kit.toml"}; !slices.Equal(names, want) {
+		if want := []string{"LICENSE.txt", "bg-agent-completion.ps1", "bg-agent-core.exe", "bg-agent.1", "bg-agent.exe", "kit.toml"}; !slices.Equal(names, want) {
 			t.Fatalf("windows zip holds %v, want %v", names, want)
 		}
 		checkWindowsExe(t, "bg-agent.exe", winExe["bg-agent.exe"], frontPkg, version, commit)
@@ -249,7 +319,7 @@ func TestPackaging(t *testing.T) {
 		// Both executables, in INSTALLDIR (the front runs the core from its own folder).
 		fileTable := runTool(t, "msiinfo", "export", msi, "File")
 		components := runTool(t, "msiinfo", "export", msi, "Component")
-		for _, f := range []string{"bg-agent.exe", "bg-agent-core.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1"} {
+		for _, f := range []string{"bg-agent.exe", "bg-agent-core.exe", "bg-agent-completion.ps1", "kit.toml", "bg-agent.1", "LICENSE.txt"} {
 			m := regexp.MustCompile(`(?m)^[^\t]+\t([^\t]+)\t` + regexp.QuoteMeta(f) + `\t`).FindStringSubmatch(fileTable)
 			if m == nil {
 				t.Errorf("MSI File table lacks %s:\n%s", f, fileTable)
@@ -273,9 +343,29 @@ func TestPackaging(t *testing.T) {
 		if !strings.Contains(dirs, "LocalAppDataFolder") || !strings.Contains(dirs, "INSTALLDIR\tProgramsDir\tbg-agent") {
 			t.Errorf("MSI Directory table (per-user install dir):\n%s", dirs)
 		}
+		// Every build has its own ProductVersion (a snapshot: 0.0.<commit
+		// count>), so that the major upgrade below can tell them apart.
+		productVersion := regexp.MustCompile(`^\d+\.\d+\.\d+$`).FindString(version)
+		if productVersion == "" {
+			productVersion = "0.0." + strings.TrimSpace(gitOut(t, "rev-list", "--count", commit))
+		}
 		props := runTool(t, "msiinfo", "export", msi, "Property")
-		if !strings.Contains(props, "MSIINSTALLPERUSER\t1") || !strings.Contains(props, "ProductVersion\t"+regexp.MustCompile(`^\d+\.\d+\.\d+`).FindString(version)) {
-			t.Errorf("MSI Property table:\n%s", props)
+		if !strings.Contains(props, "MSIINSTALLPERUSER\t1") || !strings.Contains(props, "ProductVersion\t"+productVersion+"\r\n") {
+			t.Errorf("MSI Property table (want ProductVersion %s):\n%s", productVersion, props)
+		}
+		// A major upgrade: the same UpgradeCode with a higher version is
+		// removed first (RemoveExistingProducts), a newer one installed
+		// already stops this one (a downgrade LaunchCondition).
+		upgrade := runTool(t, "msiinfo", "export", msi, "Upgrade")
+		upgradeCode := regexp.MustCompile(`(?m)^UpgradeCode\t(\S+)`).FindStringSubmatch(props)
+		if upgradeCode == nil || strings.Count(upgrade, upgradeCode[1]) < 2 {
+			t.Errorf("MSI Upgrade table: want an upgrade and a downgrade row for the product's UpgradeCode:\n%s\n%s", upgrade, props)
+		}
+		if !strings.Contains(seq, "RemoveExistingProducts\t") || !strings.Contains(seq, "FindRelatedProducts\t") {
+			t.Errorf("MSI InstallExecuteSequence lacks the major-upgrade actions:\n%s", seq)
+		}
+		if cond := runTool(t, "msiinfo", "export", msi, "LaunchCondition"); !strings.Contains(cond, "newer version of bg-agent") {
+			t.Errorf("MSI LaunchCondition (refuse a downgrade):\n%s", cond)
 		}
 		// The executables inside are the released ones, in one folder.
 		dir := t.TempDir()
@@ -309,7 +399,8 @@ func TestPackaging(t *testing.T) {
 		for _, want := range []string{
 			`url "https://github.com/bg-agent/bg-agent/releases/download/v` + version + `/bg-agent-` + version + `.tar.gz"`,
 			`sha256 "` + files[filepath.Base(tarball)] + `"`,
-			`version "` + version + `"`,
+			`version "` + version + `"`, // a snapshot's URL names no version Homebrew can parse
+			`tags: "urfave_cli_no_docs"`,
 			`-X main.commit=` + commit,
 			`shell_output("#{bin}/bg-agent version")`,
 			`output: libexec/"bg-agent"/"bg-agent-core"), "./cmd/bg-agent-core"`,
@@ -318,6 +409,15 @@ func TestPackaging(t *testing.T) {
 			if !strings.Contains(text, "  "+want) && !strings.Contains(text, want) {
 				t.Errorf("formula lacks %s", want)
 			}
+		}
+		if strings.Contains(text, `"-tags`) {
+			t.Errorf("formula hand-writes -tags: std_go_args takes tags:")
+		}
+		// The tap: Formula/bg-agent.rb, the same file.
+		tapDir := t.TempDir()
+		runTool(t, "tar", "-xzf", find(`_homebrew-tap\.tar\.gz$`), "-C", tapDir)
+		if readString(t, filepath.Join(tapDir, "Formula", "bg-agent.rb")) != text {
+			t.Errorf("the tap's Formula/bg-agent.rb is not dist/bg-agent.rb")
 		}
 		if strings.Contains(text, "@") && regexp.MustCompile(`@[A-Z0-9]+@`).MatchString(text) {
 			t.Errorf("formula has unfilled placeholders: %v", regexp.MustCompile(`@[A-Z0-9]+@`).FindAllString(text, -1))
@@ -353,10 +453,148 @@ func TestPackaging(t *testing.T) {
 		}
 	})
 
+	// Signatures, checked with the tools a user has: Authenticode on the
+	// Windows files (osslsigncode here, Get-AuthenticodeSignature there), and
+	// minisign over SHA256SUMS, which covers every artefact.
+	releaseSec, releasePub := filepath.Join(keys, "release.key"), filepath.Join(keys, "release.pub")
+	t.Run("signatures", func(t *testing.T) {
+		var signed []string // paths of Authenticode-signed files
+		dir := t.TempDir()
+		for name, data := range winExe {
+			p := filepath.Join(dir, name)
+			check(t, os.WriteFile(p, data, 0o644))
+			signed = append(signed, p)
+		}
+		if len(signed) != 2 {
+			t.Fatalf("the windows zip held %d executables", len(signed))
+		}
+		msiExe := t.TempDir()
+		runTool(t, "msiextract", "-C", msiExe, find(`\.msi$`))
+		check(t, filepath.Walk(msiExe, func(p string, fi os.FileInfo, err error) error {
+			if err == nil && strings.HasSuffix(p, ".exe") {
+				signed = append(signed, p)
+			}
+			return err
+		}))
+		signed = append(signed, find(`\.msi$`))
+		for _, f := range signed {
+			out, err := exec.Command("osslsigncode", "verify", "-CAfile", codeCert, "-in", f).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "Signature verification: ok") {
+				t.Errorf("Authenticode of %s: %v\n%s", f, err, out)
+			}
+		}
+		// A changed byte breaks the signature.
+		bad := filepath.Join(dir, "tampered.exe")
+		data := bytes.Clone(winExe["bg-agent.exe"])
+		data[len(data)/2] ^= 1
+		check(t, os.WriteFile(bad, data, 0o644))
+		if out, err := exec.Command("osslsigncode", "verify", "-CAfile", codeCert, "-in", bad).CombinedOutput(); err == nil {
+			t.Errorf("a tampered bg-agent.exe verifies:\n%s", out)
+		}
+
+		runTool(t, "minisign", "-G", "-W", "-s", releaseSec, "-p", releasePub)
+		runTool(t, "bash", filepath.Join(repo, "packaging", "sign.sh"), dist1, releaseSec)
+		out := runTool(t, "minisign", "-V", "-p", releasePub, "-m", filepath.Join(dist1, "SHA256SUMS"))
+		if !strings.Contains(out, "Trusted comment: bg-agent "+version+" SHA256SUMS") {
+			t.Errorf("minisign -V: %s", out)
+		}
+		forged := filepath.Join(dir, "SHA256SUMS")
+		check(t, os.WriteFile(forged, []byte(strings.Replace(sums, sums[:8], "00000000", 1)), 0o644))
+		check(t, copyFile(filepath.Join(dist1, "SHA256SUMS.minisig"), forged+".minisig", 0o644))
+		if out, err := exec.Command("minisign", "-V", "-p", releasePub, "-m", forged).CombinedOutput(); err == nil {
+			t.Errorf("a changed SHA256SUMS verifies:\n%s", out)
+		}
+	})
+
+	// The offline laptop kit: made from the signed release and a signed
+	// kit, checked before anything is installed with bg-agent from the
+	// release's own tarball and with standard tools, then set up from.
+	t.Run("bundle", func(t *testing.T) {
+		if _, err := os.Stat(filepath.Join(dist1, "SHA256SUMS.minisig")); err != nil {
+			t.Skip("the signatures subtest did not sign the release")
+		}
+		bin := t.TempDir()
+		runTool(t, "tar", "-xzf", find(`_linux_amd64\.tar\.gz$`), "-C", bin)
+		work := t.TempDir()
+		env := append(os.Environ(), "HOME="+work, "BG_AGENT_HOME="+filepath.Join(work, "state"),
+			"AWS_CONFIG_FILE="+filepath.Join(work, "aws-config"), "BG_AGENT_BACKEND=file", "BG_AGENT_FILE_PASSPHRASE=x")
+		bgAgent := func(wantOK bool, args ...string) (string, string) {
+			t.Helper()
+			cmd := exec.Command(filepath.Join(bin, "bg-agent"), args...)
+			cmd.Env, cmd.Dir = env, work
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if (err == nil) != wantOK {
+				t.Fatalf("bg-agent %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+			}
+			return stdout.String(), stderr.String()
+		}
+		check(t, copyFile(filepath.Join(repo, "examples", "kit.toml"), filepath.Join(work, "kit.toml"), 0o644))
+		bgAgent(true, "kit", "keygen", "--out", filepath.Join(work, "keys"))
+		kitKey, kitPub := filepath.Join(work, "keys", "bg-agent-kit.key"), filepath.Join(work, "keys", "bg-agent-kit.pub")
+		bgAgent(true, "kit", "sign", "--key", kitKey, "kit.toml")
+		archive := filepath.Join(work, "laptop-kit.tar.gz")
+		_, made := bgAgent(true, "kit", "bundle", "--kit", "kit.toml", "--pub", kitPub, "--key", kitKey,
+			"--release", dist1, "--release-pub", releasePub, "--platform", "linux-amd64", "--platform", "windows-amd64", "--out", archive)
+		id := regexp.MustCompile(`wrote bundle ([0-9a-f]{16}) `).FindStringSubmatch(made)
+		if id == nil {
+			t.Fatalf("kit bundle said: %s", made)
+		}
+		listed, said := bgAgent(true, "kit", "verify-bundle", "--pub", kitPub, "--release-pub", releasePub, archive)
+		if !strings.Contains(said, "bundle "+id[1]+" verified: kit example-corp") {
+			t.Errorf("verify-bundle said: %s", said)
+		}
+		var installers []string
+		for f := range files {
+			if regexp.MustCompile(`(_linux_amd64\.tar\.gz|_amd64\.deb|\.x86_64\.rpm|_windows_amd64\.(msi|zip))$`).MatchString(f) {
+				installers = append(installers, f)
+			}
+		}
+		slices.Sort(installers)
+		if got := strings.Fields(listed); !slices.Equal(got, installers) {
+			t.Errorf("verify-bundle lists %v, want the release's linux-amd64 and windows-amd64 installers %v", got, installers)
+		}
+		// A changed byte anywhere: refused, in one line.
+		data, err := os.ReadFile(archive)
+		check(t, err)
+		data[len(data)/2] ^= 1
+		check(t, os.WriteFile(archive+".bad", data, 0o644))
+		if _, said := bgAgent(false, "kit", "verify-bundle", "--pub", kitPub, archive+".bad"); !strings.Contains(said, "bg-agent: error: ") {
+			t.Errorf("a damaged bundle: %s", said)
+		}
+		// The same checks with standard tools, as README.txt inside says.
+		unpacked := t.TempDir()
+		runTool(t, "tar", "-xzf", archive, "-C", unpacked)
+		top := filepath.Join(unpacked, "bg-agent-kit-example-corp-"+version)
+		for _, c := range [][]string{
+			{"minisign", "-V", "-p", releasePub, "-m", "release/SHA256SUMS"},
+			{"sha256sum", "--quiet", "-c", "MANIFEST"},
+			{"sh", "-c", "cd release && sha256sum --quiet -c --ignore-missing SHA256SUMS"},
+		} {
+			cmd := exec.Command(c[0], c[1:]...)
+			cmd.Dir = top
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Errorf("%s in the unpacked bundle: %v\n%s", strings.Join(c, " "), err, out)
+			}
+		}
+		readme := readString(t, filepath.Join(top, "README.txt"))
+		if !strings.Contains(readme, "sha256sum -c MANIFEST") || !strings.Contains(readme, "minisign -V -p bg-agent-release.pub -m release/SHA256SUMS") {
+			t.Errorf("README.txt:\n%s", readme)
+		}
+		// Set up from the unpacked bundle: doctor names the kit and the bundle.
+		bgAgent(true, "setup", "--kit", filepath.Join(top, "kit", "kit.toml"), "--pub", filepath.Join(top, "kit", "bg-agent-kit.pub"), "--operator", "alice")
+		doc, _ := bgAgent(false, "doctor") // fails: no key stored yet
+		if !regexp.MustCompile(`kit: profiles of kit example-corp \(sha256 [0-9a-f]{12}, signed by [0-9a-f]{16}\), from bundle ` + id[1] + ` \(bg-agent ` + regexp.QuoteMeta(version) + `, made \d{4}-\d\d-\d\d\)`).MatchString(doc) {
+			t.Errorf("doctor does not name the bundle %s:\n%s", id[1], doc)
+		}
+	})
+
 	t.Run("sbom", func(t *testing.T) {
 		type bom struct {
 			BOMFormat, SpecVersion string
 			Metadata               struct {
+				Tools     []struct{ Name, Version string }
 				Component struct {
 					Name, Version string
 					Properties    []struct{ Name, Value string }
@@ -399,6 +637,25 @@ func TestPackaging(t *testing.T) {
 			if !strings.HasPrefix(deps["github.com/urfave/cli/v2"], "pkg:golang/github.com/urfave/cli/v2@v") {
 				t.Errorf("core SBOM (%s) lacks urfave/cli: %v", platform, deps)
 			}
+			if deps["stdlib"] != "pkg:golang/stdlib@"+strings.TrimPrefix(runtime.Version(), "go") {
+				t.Errorf("core SBOM (%s) lists the standard library as %q, want the Go that built it (%s)", platform, deps["stdlib"], runtime.Version())
+			}
+		}
+		// The C side of the Linux core: the Debian packages of the libraries
+		// it links, with versions, and the C compiler.
+		b, _, deps := read("bg-agent-core_" + version + "_linux_amd64.cdx.json")
+		for name, lib := range map[string]string{"libc6": "libc6:amd64", "libpcsclite1": "libpcsclite1:amd64"} {
+			ver := strings.TrimSpace(runTool(t, "dpkg-query", "-W", "-f=${Version}", lib))
+			if want := "pkg:deb/debian/" + name + "@" + ver + "?arch=amd64"; deps[name] != want {
+				t.Errorf("core SBOM lists %s as %q, want %q", name, deps[name], want)
+			}
+		}
+		gcc := false
+		for _, tool := range b.Metadata.Tools {
+			gcc = gcc || (tool.Name == "gcc" && regexp.MustCompile(`^\d+\.\d+`).MatchString(tool.Version))
+		}
+		if !gcc {
+			t.Errorf("core SBOM names no gcc among its tools: %+v", b.Metadata.Tools)
 		}
 	})
 }

@@ -5,7 +5,8 @@
 # serves the real STS hostnames with a test CA), stores the demo user's key
 # in an encrypted file keystore, writes a throwaway AWS config, and runs the
 # real AWS CLI through credential_process. Then it blackholes the first STS
-# region and does it again. Nothing outside a temporary directory is touched.
+# region and does it again. Nothing outside a temporary directory is touched
+# (as root, missing Debian packages are installed first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,41 @@ cleanup() {
 	return 0
 }
 trap cleanup EXIT
+
+# What the demo needs on a fresh machine: Go; gcc, pkg-config and
+# libpcsclite-dev for the core (cgo for PC/SC: without them Go either
+# fails in pkg-config or quietly turns cgo off and fails at link time); the
+# AWS CLI it drives; pcscd + vpcd for its YubiKey step. As root, missing
+# Debian packages are installed (idempotently); otherwise it names the one
+# apt-get line and what it skips.
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+if ! command -v go >/dev/null 2>&1; then
+	echo "demo: error: Go is not installed (or not on PATH)" >&2
+	echo "demo: hint: install Go 1.25 or later from the Go project, then run this again" >&2
+	exit 1
+fi
+build_pkgs=()
+command -v gcc >/dev/null 2>&1 || build_pkgs+=(gcc)
+command -v pkg-config >/dev/null 2>&1 || build_pkgs+=(pkg-config)
+{ pkg-config --exists libpcsclite 2>/dev/null || have_pkg libpcsclite-dev; } || build_pkgs+=(libpcsclite-dev)
+command -v aws >/dev/null 2>&1 || build_pkgs+=(awscli)
+if [ "${#build_pkgs[@]}" -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "demo: installing ${build_pkgs[*]} (apt-get)" >&2
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${build_pkgs[@]}" </dev/null >&2
+	else
+		echo "demo: error: the demo needs ${build_pkgs[*]}, which are not installed" >&2
+		echo "demo: hint: sudo apt-get install ${build_pkgs[*]} pcscd vsmartcard-vpcd" >&2
+		exit 1
+	fi
+fi
+if [ "$(id -u)" -eq 0 ]; then
+	./scripts/pcsc-world.sh install >/dev/null || echo "demo: pcscd and vpcd could not be installed: the YubiKey step will be skipped" >&2
+elif ! have_pkg pcscd || ! have_pkg vsmartcard-vpcd; then
+	echo "demo: not root, pcscd/vsmartcard-vpcd missing: the YubiKey step will be skipped (sudo apt-get install pcscd vsmartcard-vpcd)" >&2
+fi
+export CGO_ENABLED=1 # never a silent pure-Go core: it would fail at link time
 
 bold "building bg-agent and the fake AWS"
 go build -tags urfave_cli_no_docs -o "$DEMO/bin/" ./cmd/...

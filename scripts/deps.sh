@@ -52,10 +52,13 @@ fi
 # runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
 # list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
 # build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes),
-# zip (the windows zip of bg-agent.exe + bg-agent-core.exe).
+# zip (the windows zip of bg-agent.exe + bg-agent-core.exe), lintian (Debian's
+# check of the .deb), dpkg-dev (dpkg-shlibdeps computes its Depends), systemd
+# (systemd-analyze verifies the user units), minisign + osslsigncode + openssl
+# (sign and check the release with throwaway keys).
 # Installed only when missing.
 apt_missing "kit and packaging tests" "packaging and runbook screenshot tests will skip" \
-	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip
+	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip lintian dpkg-dev systemd minisign osslsigncode openssl
 
 # --- real keychains for the keystore e2e tests --------------------------------
 # gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with

@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/agent"
 	"github.com/bg-agent/bg-agent/internal/audit"
+	"github.com/bg-agent/bg-agent/internal/awsconfig"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/diskspace"
@@ -58,6 +60,10 @@ func (a *appCtx) doctor() *doctor.Report {
 	}
 	profiles, errs := config.LoadAll(file)
 	rep.Config(file, profiles, errs)
+	if data, err := os.ReadFile(file); err == nil {
+		blocks, err := awsconfig.Read(file, data)
+		rep.Kits(file, blocks, err)
+	}
 	store, err := a.openStore()
 	if err != nil {
 		rep.Add(doctor.Fail, "keystore", err.Error(), "check BG_AGENT_BACKEND")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -94,7 +95,9 @@ func (a *appCtx) setup(c *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, lk.source())
+		src := lk.source()
+		src.Bundle = bundleOf(lk.path, src.SHA256)
+		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, src)
 		what = fmt.Sprintf("wrote %d profile(s) of kit %s for operator %s", len(block.Profiles), lk.kit.Name, op.Name)
 		next = []string{
 			fmt.Sprintf("next, if not done yet: bg-agent add %s   (the IAM user's access key, asked without echo)", op.User),
@@ -162,7 +165,26 @@ func (a *appCtx) binaryPath(flag string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return exe, nil
+	return brewStable(exe), nil
+}
+
+// brewStable turns a path in Homebrew's Cellar (PREFIX/Cellar/bg-agent/
+// 1.2.3/bin/bg-agent), which `brew upgrade` deletes, into the opt link
+// PREFIX/opt/bg-agent/bin/bg-agent that follows upgrades, when that link
+// exists. On Linux the running front's path is always the resolved one.
+func brewStable(exe string) string {
+	bin := filepath.Dir(exe)
+	keg := filepath.Dir(bin)
+	formula := filepath.Dir(keg)
+	cellar := filepath.Dir(formula)
+	if filepath.Base(bin) != "bin" || filepath.Base(cellar) != "Cellar" {
+		return exe
+	}
+	opt := filepath.Join(filepath.Dir(cellar), "opt", filepath.Base(formula), "bin", filepath.Base(exe))
+	if st, err := os.Stat(opt); err == nil && !st.IsDir() {
+		return opt
+	}
+	return exe
 }
 
 func contains(list []string, s string) bool {

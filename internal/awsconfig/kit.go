@@ -14,6 +14,7 @@ import (
 type Source struct {
 	SignedBy string // key id; "" for an unverified kit
 	SHA256   string // of the kit file
+	Bundle   string // the offline bundle the kit came from, "ID (bg-agent VERSION, made DATE)"; "" for none
 }
 
 // FromKit builds the managed block of operator op from k. binary is the
@@ -45,6 +46,7 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 		meta("signed-by", "nobody (set up with --insecure-skip-verify)")
 	}
 	meta("kit-sha256", src.SHA256)
+	meta("bundle", src.Bundle)
 
 	for _, p := range k.Profiles(op) {
 		pr := Profile{Name: p.Name}

@@ -59,8 +59,14 @@ class Formula
     @prefix, @testpath = Pathname(prefix), Pathname(testpath)
   end
 
+  # Homebrew's opt link, HOMEBREW_PREFIX/opt/NAME -> the keg in the Cellar:
+  # the path that stays when `brew upgrade` replaces the keg.
+  def opt_prefix = prefix.dirname.dirname.dirname / "opt" / name
+  def opt_bin = opt_prefix / "bin"
+
   def name = "bg-agent"
-  def version = self.class.version
+  # Homebrew's: the formula's version, else the one in the URL's file name.
+  def version = self.class.version || self.class.url[/-(\d+(?:\.\d+)+)\.tar\.gz\z/, 1]
   def bin = prefix / "bin"
   def libexec = prefix / "libexec"
   def share = prefix / "share"
@@ -73,8 +79,9 @@ class Formula
   end
 
   # Homebrew's std_go_args (Library/Homebrew/formula.rb).
-  def std_go_args(output: bin / name, ldflags: nil, gcflags: nil)
+  def std_go_args(output: bin / name, ldflags: nil, gcflags: nil, tags: nil)
     args = ["-trimpath", "-o=#{output}"]
+    args << "-tags=#{Array(tags).join(" ")}" if tags
     args << "-ldflags=#{Array(ldflags).join(" ")}" if ldflags
     args << "-gcflags=#{Array(gcflags).join(" ")}" if gcflags
     args
@@ -110,6 +117,11 @@ class Formula
     raise "assert_match: #{want.inspect} not in #{got.inspect}" unless ok
   end
 
+  def refute_match(want, got)
+    bad = want.is_a?(Regexp) ? want.match?(got) : got.include?(want)
+    raise "refute_match: #{want.inspect} in #{got.inspect}" if bad
+  end
+
   def assert_predicate(obj, pred) = (obj.public_send(pred) or raise "assert_predicate: #{obj} is not #{pred}")
   def refute_predicate(obj, pred) = (obj.public_send(pred) and raise "refute_predicate: #{obj} is #{pred}")
 end
@@ -119,7 +131,10 @@ load formula
 klass = Formula.subclasses.first
 f = klass.new(cellar, testpath)
 Dir.chdir(source) { f.install }
-# `brew link`: the prefix's bin/ holds symlinks into the Cellar.
+# `brew link`: the prefix's bin/ holds symlinks into the Cellar, and the opt
+# link points at the keg.
+FileUtils.mkdir_p(f.opt_prefix.dirname.to_s)
+File.symlink(cellar, f.opt_prefix.to_s)
 FileUtils.mkdir_p(File.join(brew_prefix, "bin"))
 Dir[File.join(cellar, "bin", "*")].each { |e| File.symlink(e, File.join(brew_prefix, "bin", File.basename(e))) }
 Dir.chdir(testpath) { f.instance_eval(&klass.test_block) }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# fresh-machine.sh: prove the README's two commands on a fresh machine.
+#
+# Makes a minimal Debian bookworm root with debootstrap, copies in Go (and
+# the CA bundle it reaches the module proxy with) and git (the user cloned
+# the repository, so they have it), clones this repository's HEAD into it,
+# and runs, inside a chroot with a fresh HOME and an empty environment:
+#
+#   ./scripts/demo.sh     then     ./scripts/test.sh
+#
+# exactly as README says. Nothing else is installed beforehand: whatever the
+# commands need, they must install themselves. It takes a while (debootstrap,
+# the Debian packages both commands install, the whole test suite), so CI
+# does not run it on every push; run it before a release and after changing
+# scripts/deps.sh, scripts/demo.sh or the README's first section:
+#
+#   sudo scripts/fresh-machine.sh             both commands
+#   sudo scripts/fresh-machine.sh demo        only the demo (a few minutes)
+#
+# Environment: FRESH_DIR (default: a new directory under /var/tmp; kept
+# when set, removed otherwise), MIRROR (default: this machine's Debian
+# mirror). The vpcd reader listens on TCP 35963, which the host's test world
+# may hold: stop it first (scripts/pcsc-world.sh stop).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+say() { echo "fresh-machine: $*" >&2; }
+die() { echo "fresh-machine: error: $1" >&2; shift; for h in "$@"; do echo "fresh-machine: hint: $h" >&2; done; exit 1; }
+
+what=${1:-all}
+case $what in all | demo) ;; *) die "unknown argument $what" "run: scripts/fresh-machine.sh [all|demo]" ;; esac
+[ "$(id -u)" -eq 0 ] || die "debootstrap and chroot need root" "run: sudo $0 $what"
+command -v go >/dev/null 2>&1 || die "Go is not installed on this machine: it is copied into the fresh root"
+if ! command -v debootstrap >/dev/null 2>&1; then
+	say "apt-get install debootstrap"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap </dev/null >&2
+fi
+if (exec 3<>/dev/tcp/127.0.0.1/35963) 2>/dev/null; then
+	die "TCP port 35963 (the vpcd reader) is in use on this machine: the fresh root's pcscd could not listen there" \
+		"stop the host's test world first: scripts/pcsc-world.sh stop"
+fi
+mirror=${MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)}
+mirror=${mirror:-http://deb.debian.org/debian}
+
+keep=1
+if [ -z "${FRESH_DIR:-}" ]; then
+	FRESH_DIR=$(mktemp -d /var/tmp/bg-fresh.XXXXXX)
+	keep=
+fi
+root=$FRESH_DIR
+mounted=()
+cleanup() {
+	local m
+	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
+	[ -n "$keep" ] || rm -rf --one-file-system "$root"
+}
+trap cleanup EXIT
+
+if [ ! -x "$root/bin/bash" ]; then
+	say "debootstrap bookworm into $root from $mirror (minbase, + git and ca-certificates)"
+	debootstrap --variant=minbase --include=git,ca-certificates bookworm "$root" "$mirror" >&2
+fi
+# The mirror this machine uses, and its name resolution.
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+	cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/debian.sources"
+	rm -f "$root/etc/apt/sources.list"
+fi
+say "copying Go ($(go env GOVERSION)) into /usr/local/go"
+rm -rf "$root/usr/local/go"
+cp -a "$(go env GOROOT)" "$root/usr/local/go"
+# The CA bundle Go reaches the module proxy with on this machine.
+ca=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+[ -f "$ca" ] && cp "$ca" "$root/etc/ssl/certs/host-ca.pem"
+rm -rf "$root/src"
+git clone -q "$repo" "$root/src"
+git -C "$root/src" checkout -q "$(git rev-parse HEAD)"
+
+for m in proc sys dev dev/pts; do
+	mkdir -p "$root/$m"
+	mount --bind "/$m" "$root/$m"
+	mounted+=("$root/$m")
+done
+mount -t tmpfs tmpfs "$root/tmp"
+mounted+=("$root/tmp")
+
+run() { # the README's command, in the chroot, as a new user's shell would run it
+	say "running in the fresh root: $*"
+	chroot "$root" /usr/bin/env -i HOME=/root USER=root LANG=C.UTF-8 TERM=dumb CI=true \
+		PATH=/usr/local/go/bin:/root/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		SSL_CERT_FILE=/etc/ssl/certs/host-ca.pem GOFLAGS="$(go env GOFLAGS)" GOPROXY="$(go env GOPROXY)" \
+		GOSUMDB="$(go env GOSUMDB)" bash -c "cd /src && $*" </dev/null
+}
+start=$(date +%s)
+run ./scripts/demo.sh
+say "demo: ok after $(($(date +%s) - start)) s"
+if [ "$what" = all ]; then
+	run ./scripts/test.sh
+	say "test: ok after $(($(date +%s) - start)) s"
+fi
+say "the README's commands work on a fresh bookworm"
