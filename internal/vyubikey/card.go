@@ -175,6 +175,9 @@ func (c *Card) transmitLocked(apdu []byte) response {
 	if prev := c.sess.chain; prev != nil {
 		c.sess.chain = nil
 		if prev.ins == cmd.ins && prev.p1 == cmd.p1 && prev.p2 == cmd.p2 {
+			if len(prev.data)+len(cmd.data) > maxCommandData {
+				return status(swWrongLength)
+			}
 			cmd.data = append(prev.data, cmd.data...)
 		}
 	}
