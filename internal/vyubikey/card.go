@@ -182,6 +182,9 @@ func (c *Card) transmitLocked(apdu []byte) response {
 		}
 	}
 	if cmd.chained() {
+		if len(cmd.data) > maxCommandData { // one extended piece can be 64 KiB
+			return status(swWrongLength)
+		}
 		cmd.data = bytes.Clone(cmd.data)
 		c.sess.chain = &cmd
 		return status(swOK)

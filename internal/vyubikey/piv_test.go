@@ -570,4 +570,9 @@ func TestChainingBounded(t *testing.T) {
 	if got := mustSend(t, c, h("00 FD 00 00 00")); len(got) != 3 {
 		t.Fatalf("GET VERSION after a refused chain: %x", got)
 	}
+	// One extended piece (Lc of three bytes) cannot bring more either.
+	ext := append([]byte{0x10, 0xDB, 0x3F, 0xFF, 0x00, 0x10, 0x00}, bytes.Repeat([]byte{0x42}, 0x1000)...)
+	if _, sw := send(t, c, ext); sw != swWrongLength || c.sess.chain != nil {
+		t.Fatalf("an extended chained piece of 4096 bytes: sw %04x, chain kept %v", sw, c.sess.chain != nil)
+	}
 }
