@@ -17,6 +17,7 @@ targets=(
 	"./internal/audit FuzzVerify"
 	"./internal/audit FuzzTamper"
 	"./internal/audit FuzzAppend"
+	"./internal/audit FuzzScrubSecret"
 	"./internal/agent/wire FuzzConn"
 	"./internal/agent FuzzHandle"
 	"./internal/yubikey FuzzOATHResponse"

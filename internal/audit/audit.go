@@ -51,6 +51,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,6 +146,10 @@ type Options struct {
 	LockTimeout time.Duration
 	// Now is the clock for Record.Time; time.Now if nil.
 	Now func() time.Time
+	// Paths are files and directories bg-agent uses (the config file, the
+	// keystore) that error texts may name; the log's own directory is one
+	// too. The scrubber keeps them as they are (see scrub).
+	Paths []string
 }
 
 // DefaultLockTimeout is how long Append waits for the lock.
@@ -156,6 +161,7 @@ type Log struct {
 	dir, path, headPath, lockPath string
 	opts                          Options
 	osUser, host                  string
+	keep                          []string // paths the scrubber keeps: Options.Paths and dir
 
 	mu      sync.Mutex
 	lock    *flock.Flock
@@ -194,6 +200,7 @@ func Open(dir string, o Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, path: filepath.Join(dir, LogFile), headPath: filepath.Join(dir, HeadFile),
 		lockPath: filepath.Join(dir, LockFile), opts: o, open: osOpen}
+	l.keep = append(slices.Clone(o.Paths), dir)
 	l.lock = flock.New(l.lockPath, flock.SetPermissions(0o600), flock.SetFlag(os.O_CREATE|os.O_RDONLY|paths.NoFollow))
 	l.osUser = OSUser()
 	l.host, _ = os.Hostname()
@@ -277,7 +284,7 @@ func (l *Log) AppendRecord(r Record) (Record, error) {
 	if l.opts.Override == "" {
 		return Record{}, err
 	}
-	r.Override, r.OverrideCause, r.Late = text(l.opts.Override), text(causeText(err)), true
+	r.Override, r.OverrideCause, r.Late = l.text(l.opts.Override), l.text(causeText(err)), true
 	l.pending = append(l.pending, r)
 	shown, _ := json.Marshal(r)
 	l.notice(fmt.Sprintf("%v; going on under %s=%q. This record is NOT on disk: it will be written when the log is writable again, if this process is still running then: %s",
@@ -315,7 +322,7 @@ func (l *Log) complete(r Record) Record {
 	}
 	for _, s := range []*string{&r.Reason, &r.Ticket, &r.Error, &r.Override, &r.OverrideCause, &r.Event, &r.Result,
 		&r.Profile, &r.BGUser, &r.Region, &r.SourceIdentity, &r.Via, &r.OSUser, &r.Host} {
-		*s = text(*s)
+		*s = l.text(*s)
 	}
 	r.Seq, r.Prev, r.Hash, r.Late = 0, "", "", false
 	return r
@@ -325,7 +332,9 @@ func (l *Log) complete(r Record) Record {
 // writes an invalid byte as the escape \ufffd but U+FFFD itself as is, so a
 // record with invalid UTF-8 would hash differently once read back, and
 // Verify would call a line bg-agent wrote edited.
-func text(s string) string { return scrub(strings.ToValidUTF8(s, "\uFFFD")) }
+func (l *Log) text(s string) string {
+	return scrub(strings.ToValidUTF8(s, "\uFFFD"), l.keep...)
+}
 
 // write appends batch under the file lock: read the last line, chain,
 // one write, fsync, then the head. It returns the last record as written.

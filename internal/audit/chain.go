@@ -174,11 +174,20 @@ func secretChar(c byte) bool {
 
 // scrub redacts secret-shaped runs: 40 or more characters of secretChar
 // (a secret access key has 40, a session token hundreds) with upper and
-// lower case letters and digits. Access key ids (AKIA…/ASIA…, 20
+// lower case letters (secretLike). Access key ids (AKIA…/ASIA…, 20
 // characters) and ARNs (':' and '-' break the run) are left alone. A byte
 // loop, not a regexp: a{40,} unrolls into a large program compiled at every
 // start of the binary.
-func scrub(s string) string {
+//
+// keep are paths bg-agent itself uses (the state dir, the config file):
+// '/' is in the base64 alphabet, so a path like /tmp/TestFullDisk123/001/x
+// reads as one secret-shaped run, and errors naming such paths came out
+// garbled. An occurrence of a kept path that starts a run and ends at a
+// run's end or a '/' is copied as is, and what follows it is scanned as a
+// run of its own, so a secret written right after the path is still
+// redacted. Nothing else is guessed to be a path: a secret access key can
+// look exactly like one ("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").
+func scrub(s string, keep ...string) string {
 	if len(s) < 40 {
 		return s
 	}
@@ -187,6 +196,10 @@ func scrub(s string) string {
 	for i := 0; i < len(s); {
 		if !secretChar(s[i]) {
 			i++
+			continue
+		}
+		if n := keptAt(s, i, keep); n > 0 {
+			i += n
 			continue
 		}
 		j := i
@@ -207,6 +220,25 @@ func scrub(s string) string {
 	return out.String()
 }
 
+// keptAt is the length of the longest kept path at s[i:] (0: none) that
+// starts a run (nothing secret-shaped before it) and ends one or a path
+// segment (nothing but '/' right after it).
+func keptAt(s string, i int, keep []string) int {
+	if i > 0 && secretChar(s[i-1]) {
+		return 0
+	}
+	best := 0
+	for _, k := range keep {
+		if len(k) < 2 || len(k) <= best || !strings.HasPrefix(s[i:], k) {
+			continue
+		}
+		if e := i + len(k); e == len(s) || !secretChar(s[e]) || s[e] == '/' {
+			best = len(k)
+		}
+	}
+	return best
+}
+
 // lowerThenSlash: m starts with lower-case letters and a "/" (role/…, user/…).
 func lowerThenSlash(m string) bool {
 	i := 0
@@ -216,19 +248,19 @@ func lowerThenSlash(m string) bool {
 	return i > 0 && i < len(m) && m[i] == '/'
 }
 
-// secretLike: upper and lower case letters and digits, as in every secret
-// access key and session token.
+// secretLike: upper and lower case letters, as in every secret access key
+// and session token (40 random base64 characters without both are about
+// one in a billion). Digits are not required: one secret key in about a
+// thousand has none.
 func secretLike(m string) bool {
-	var up, low, dig bool
+	var up, low bool
 	for _, c := range m {
 		switch {
 		case c >= 'A' && c <= 'Z':
 			up = true
 		case c >= 'a' && c <= 'z':
 			low = true
-		case c >= '0' && c <= '9':
-			dig = true
 		}
 	}
-	return up && low && dig
+	return up && low
 }

@@ -102,6 +102,19 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 				return nil, err
 			}
 		}
+		// One process at a time per MFA device, from reading the secret
+		// until AWS has taken the code: two prompts at once confuse the
+		// operator, two callers would burn the same code, and a caller that
+		// read the secret first and then waited would have spent a PIN and
+		// a touch (a sealed secret) on a turn it may lose.
+		unlock, err := b.lockDevice(ctx, req.UI, lockDir, p.MFASerial)
+		if err != nil && bgerr.KindOf(err) != bgerr.KindMFA && req.Override != "" {
+			unlock, err = func() {}, g.Unwritable(err) // the lock file cannot be made: going on without it
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
 		sec, err := req.Secrets.Get(p.User)
 		if err != nil {
 			return nil, err
@@ -115,17 +128,6 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		pl := plan
 		pl.UserKey = aws.Credentials{AccessKeyID: sec.AccessKeyID, SecretAccessKey: sec.SecretAccessKey}
 		pl.MFA = g
-		// One process at a time per MFA device, from asking for the code
-		// until AWS has taken it: two prompts at once confuse the operator,
-		// and two callers would burn the same code.
-		unlock, err := b.lockDevice(ctx, req.UI, lockDir, p.MFASerial)
-		if err != nil && bgerr.KindOf(err) != bgerr.KindMFA && req.Override != "" {
-			unlock, err = func() {}, g.Unwritable(err) // the lock file cannot be made: going on without it
-		}
-		if err != nil {
-			return nil, err
-		}
-		defer unlock()
 		return c.SessionToken(ctx, pl)
 	}
 	for attempt := 0; ; attempt++ {

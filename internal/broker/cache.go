@@ -10,6 +10,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
+	"github.com/bg-agent/bg-agent/internal/secmem"
 )
 
 // Cache keeps STS sessions in memory only (never on disk: DESIGN.md §5) and
@@ -35,7 +36,9 @@ type Cache struct {
 	// Clear, when set, is called when memory that held secrets has become
 	// garbage and can be cleared (the agent: secmem.ScrubLater): after a
 	// session was dropped as unusable and its replacement fetched (or
-	// failed), and after GetSessionToken has used the long-term secret.
+	// failed), when a session expired, and after GetSessionToken has used
+	// the long-term secret. The cache's own copy of a session's secrets is
+	// wiped when it is dropped, whatever the reason (cached).
 	// Lock does not call it: its caller clears at once.
 	Clear func()
 
@@ -52,9 +55,60 @@ type Cache struct {
 // DefaultMargin is DESIGN.md §5's default safety margin.
 const DefaultMargin = 15 * time.Minute
 
+// cached is a session in the cache. Its secret key and session token live
+// in held, bytes of the cache's own (locked in memory where the OS
+// allows): s's strings are views of them. Callers get copies (out), never
+// s, so held can be wiped whenever the session is dropped — replaced,
+// forgotten, locked, or at its expiry (expiry), whether or not anyone asks
+// for it again.
 type cached struct {
 	s       *chain.Session
+	held    *secmem.Buffer
+	expiry  *time.Timer
 	created time.Time
+}
+
+// keep makes the cache's entry for s under key: its secrets copied into
+// held, and a timer that drops and wipes it when s expires.
+func (c *Cache) keep(key string, s *chain.Session) *cached {
+	cr := s.Credentials
+	b := make([]byte, 0, len(cr.SecretAccessKey)+len(cr.SessionToken))
+	b = append(append(b, cr.SecretAccessKey...), cr.SessionToken...)
+	e := &cached{held: secmem.Hold(b), created: c.now()}
+	v := e.held.String()
+	kept := *s
+	kept.Credentials.SecretAccessKey, kept.Credentials.SessionToken = v[:len(cr.SecretAccessKey)], v[len(cr.SecretAccessKey):]
+	e.s = &kept
+	e.expiry = time.AfterFunc(cr.Expires.Sub(c.now()), func() { c.expire(key, e) })
+	return e
+}
+
+// out is a copy of the entry's session for a caller, with secrets of its
+// own (c.mu held: drop wipes under it too).
+func (e *cached) out() *chain.Session {
+	s := *e.s
+	s.Credentials.SecretAccessKey = strings.Clone(s.Credentials.SecretAccessKey)
+	s.Credentials.SessionToken = strings.Clone(s.Credentials.SessionToken)
+	return &s
+}
+
+// drop wipes the entry's secrets (c.mu held).
+func (e *cached) drop() {
+	e.expiry.Stop()
+	e.held.Wipe()
+}
+
+// expire drops e, under key, when its session expires: an expired session
+// is wiped then, not when (or if) a later request replaces it.
+func (c *Cache) expire(key string, e *cached) {
+	c.mu.Lock()
+	if c.entries[key] == e {
+		delete(c.entries, key)
+		c.ended[key] = true
+	}
+	e.drop()
+	c.mu.Unlock()
+	c.clear() // the copies handed out of it are garbage by now
 }
 
 type flight struct {
@@ -158,8 +212,9 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 	dropped := false
 	if e, ok := c.entries[key]; ok {
 		if e.s.Credentials.Expires.Sub(now) >= minLeft && (maxAge <= 0 || now.Sub(e.created) < maxAge) {
-			return e.s, nil, false
+			return e.out(), nil, false
 		}
+		e.drop()
 		delete(c.entries, key)
 		c.ended[key] = true
 		dropped = true
@@ -177,7 +232,10 @@ func (c *Cache) begin(ctx context.Context, key string, minLeft, maxAge time.Dura
 		c.mu.Lock()
 		delete(c.flights, key)
 		if f.err == nil && gen == c.gen {
-			c.entries[key] = &cached{s: f.s, created: c.now()}
+			if old := c.entries[key]; old != nil {
+				old.drop()
+			}
+			c.entries[key] = c.keep(key, f.s)
 			delete(c.ended, key)
 		}
 		c.mu.Unlock()
@@ -274,8 +332,9 @@ func (c *Cache) Forget(key string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := 0
-	for k := range c.entries {
+	for k, e := range c.entries {
 		if k == key || strings.HasPrefix(k, key+"|") {
+			e.drop()
 			delete(c.entries, k)
 			n++
 		}
@@ -300,6 +359,9 @@ func (c *Cache) Lock() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := len(c.entries)
+	for _, e := range c.entries {
+		e.drop()
+	}
 	c.entries, c.ended = map[string]*cached{}, map[string]bool{}
 	c.gen++
 	return n

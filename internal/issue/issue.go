@@ -107,6 +107,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 	log, err := audit.Open(set.StateDir, audit.Options{
 		Override: set.AuditOverride,
 		Notice:   func(m string) { c.UI.Noticef("%s", m) },
+		Paths:    []string{set.ConfigFile, p.File}, // errors name them
 	})
 	if err != nil {
 		return nil, err

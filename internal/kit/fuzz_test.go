@@ -91,6 +91,7 @@ func FuzzParseSigningFiles(f *testing.F) {
 	f.Add(sk.Sign([]byte("format = 1\n")).Marshal())
 	f.Add([]byte("# only a comment\n\n"))
 	f.Add([]byte(pubTag + " 0011223344556677 AAAA\n" + sigTag + " x y\n"))
+	f.Add(append([]byte("# "+strings.Repeat("x", 70<<10)+"\n"), pk.Marshal()...)) // past bufio.Scanner's 64 KiB
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kindOK := func(err error) {
 			if err != nil && (bgerr.KindOf(err) != bgerr.KindConfig || len(bgerr.HintsOf(err)) == 0) {

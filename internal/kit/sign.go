@@ -1,8 +1,6 @@
 package kit
 
 import (
-	"bufio"
-	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/base64"
@@ -104,11 +102,13 @@ func signedMessage(kit []byte) []byte {
 }
 
 // fileLine returns the one non-comment line of a key or signature file.
+// Lines are split by hand, not with bufio.Scanner: its 64 KiB token limit
+// stops the scan without a word (unless Err is asked), and a file with a
+// long comment line read as empty.
 func fileLine(name, what string, data []byte) ([]string, error) {
 	var fields []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
+	for raw := range strings.SplitSeq(string(data), "\n") {
+		line := strings.TrimSpace(raw)
 		if line == "" || line[0] == '#' {
 			continue
 		}

@@ -108,3 +108,29 @@ func signRaw(sk *SecretKey, msg []byte) []byte { return ed25519.Sign(sk.Key, msg
 func parsePub(n string, d []byte) error { _, err := ParsePublicKey(n, d); return err }
 func parseKey(n string, d []byte) error { _, err := ParseSecretKey(n, d); return err }
 func parseSig(n string, d []byte) error { _, err := ParseSignature(n, d); return err }
+
+// Lines over bufio.Scanner's 64 KiB limit are read, not dropped: a key
+// file with a long comment (or a long key comment) parses, and a second
+// key after a long line is still seen.
+func TestKeyFileLongLines(t *testing.T) {
+	sk, pk, _ := GenerateKey(rand.Reader, "")
+	long := "# " + strings.Repeat("x", 70<<10) + "\n"
+	if got, err := ParsePublicKey("k.pub", []byte(long+string(pk.Marshal()))); err != nil || !got.Key.Equal(pk.Key) {
+		t.Fatalf("public key after a 70 KiB comment: %v, %v", got, err)
+	}
+	if got, err := ParseSecretKey("k.key", []byte(long+string(sk.Marshal()))); err != nil || !got.Key.Equal(sk.Key) {
+		t.Fatalf("secret key after a 70 KiB comment: %v", err)
+	}
+	if got, err := ParseSignature("k.sig", []byte(long+string(sk.Sign([]byte("kit")).Marshal()))); err != nil || got.KeyID != sk.ID {
+		t.Fatalf("signature after a 70 KiB comment: %v", err)
+	}
+	_, withComment, _ := GenerateKey(rand.Reader, strings.Repeat("team ", 15<<10))
+	if got, err := ParsePublicKey("k.pub", withComment.Marshal()); err != nil || len(got.Comment) < 64<<10 {
+		t.Fatalf("public key with a 75 KiB comment: %v", err)
+	}
+	pubLine := strings.Split(strings.TrimSpace(string(pk.Marshal())), "\n")[2]
+	_, err := ParsePublicKey("x", []byte(pubLine+"\n"+long+pubLine+"\n"))
+	if err == nil || err.Error() != "x: more than one public key in the file" {
+		t.Fatalf("two keys around a long line: %v", err)
+	}
+}

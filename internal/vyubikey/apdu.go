@@ -26,6 +26,14 @@ const (
 // responses go out in pieces behind 61xx, as short APDUs require.
 const maxResponseChunk = 256
 
+// maxCommandData bounds the data a chain of commands (CLA 10) may gather:
+// without it a client could grow the card's buffer without end. A YubiKey
+// takes at most 3072 bytes per message (yubico-piv-tool's
+// YKPIV_OBJ_MAX_SIZE, "max message size the yubikey can receive"), enough
+// for the largest PIV object it stores (about 3 KB); past it the chain is
+// dropped and answered 6700, wrong length.
+const maxCommandData = 3072
+
 // command is a parsed C-APDU. Short and extended encodings both parse; a
 // 5-byte APDU is case 2 (the last byte is Le), as piv-go and ykman send it.
 type command struct {

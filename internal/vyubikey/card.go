@@ -175,10 +175,16 @@ func (c *Card) transmitLocked(apdu []byte) response {
 	if prev := c.sess.chain; prev != nil {
 		c.sess.chain = nil
 		if prev.ins == cmd.ins && prev.p1 == cmd.p1 && prev.p2 == cmd.p2 {
+			if len(prev.data)+len(cmd.data) > maxCommandData {
+				return status(swWrongLength)
+			}
 			cmd.data = append(prev.data, cmd.data...)
 		}
 	}
 	if cmd.chained() {
+		if len(cmd.data) > maxCommandData { // one extended piece can be 64 KiB
+			return status(swWrongLength)
+		}
 		cmd.data = bytes.Clone(cmd.data)
 		c.sess.chain = &cmd
 		return status(swOK)

@@ -108,6 +108,12 @@ func FuzzCard(f *testing.F) {
 		stepVerifyPIN, "00 87 11 9A 26 7C 24 82 00 81 20 0102030405060708091011121314151617181920212223242526272829303132"))
 	f.Add(script(1, "00 A4 04 00 05 A0 00 00 03 08", stepMgmtAuth, "10 DB 3F FF 05 5C 03 5F C1 05", "00 DB 3F FF 07 53 05 70 03 01 02 03",
 		"00 CB 3F FF 05 5C 03 5F C1 05", "00 CB 3F FF 03 5C 01 7E", "00 F9 9A 00 00", "00 F9 F9 00 00", "00 C0 00 00 00", "00 C0 00 00 00"))
+	// A chain past maxCommandData (13 pieces of 240 bytes), then a command.
+	long := []any{1, "00 A4 04 00 05 A0 00 00 03 08", stepMgmtAuth}
+	for range 13 {
+		long = append(long, append([]byte{0x10, 0xDB, 0x3F, 0xFF, 0xF0}, bytes.Repeat([]byte{0x53}, 0xF0)...))
+	}
+	f.Add(script(append(long, "00 DB 3F FF 03 5C 01 7E", "00 FD 00 00 00")...))
 	put := func(name string, typeAlg byte, touch bool) []byte {
 		key := append([]byte{typeAlg, 6}, make([]byte, oathMinKeyLen)...)
 		data := appendTLV(encTLV(tagName, []byte(name)), tagKey, key)
@@ -164,6 +170,9 @@ func FuzzCard(f *testing.F) {
 			resp := c.Transmit(cmd)
 			if len(resp) < 2 || len(resp)-2 > maxResponseChunk {
 				t.Fatalf("apdu %x: response of %d bytes", cmd, len(resp))
+			}
+			if c.sess.chain != nil && len(c.sess.chain.data) > maxCommandData {
+				t.Fatalf("apdu %x: the chaining buffer holds %d bytes", cmd, len(c.sess.chain.data))
 			}
 			before := snapshot(t, c)
 			for i := range cmd {

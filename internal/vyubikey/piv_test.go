@@ -538,3 +538,41 @@ func TestStatePersistence(t *testing.T) {
 		t.Errorf("Load of a missing file: %v, want not-exist", err)
 	}
 }
+
+// A chain (CLA 10) may gather maxCommandData bytes, as a YubiKey takes;
+// one byte more is refused with 6700 and the chain dropped, so a client
+// cannot grow the card's buffer without end.
+func TestChainingBounded(t *testing.T) {
+	c := newTestCard(t)
+	mustSend(t, c, pivSelectAPDU)
+	mgmtAuth(t, c, alg3DES, DefaultManagementKey)
+	object := func(n int) []byte { // a PUT DATA body of n bytes in all
+		content := bytes.Repeat([]byte{0x42}, n-9)
+		return append(h("5C 03 5F C1 05 53 82"), append([]byte{byte(len(content) >> 8), byte(len(content))}, content...)...)
+	}
+	if _, sw := transmitAll(t, c, 0xDB, 0x3F, 0xFF, object(maxCommandData), 0xC0); sw != swOK {
+		t.Fatalf("put data of %d bytes: sw %04x", maxCommandData, sw)
+	}
+	if _, sw := transmitAll(t, c, 0xDB, 0x3F, 0xFF, object(maxCommandData+1), 0xC0); sw != swWrongLength {
+		t.Fatalf("put data of %d bytes: sw %04x, want 6700", maxCommandData+1, sw)
+	}
+	if c.sess.chain != nil {
+		t.Fatalf("the refused chain is kept (%d bytes)", len(c.sess.chain.data))
+	}
+	// Past the bound every further piece is refused, never buffered.
+	piece := append([]byte{0x10, 0xDB, 0x3F, 0xFF, 0xFF}, bytes.Repeat([]byte{0x42}, 0xFF)...)
+	for i := 0; i < 64; i++ {
+		send(t, c, piece)
+		if c.sess.chain != nil && len(c.sess.chain.data) > maxCommandData {
+			t.Fatalf("chain buffer grew to %d bytes", len(c.sess.chain.data))
+		}
+	}
+	if got := mustSend(t, c, h("00 FD 00 00 00")); len(got) != 3 {
+		t.Fatalf("GET VERSION after a refused chain: %x", got)
+	}
+	// One extended piece (Lc of three bytes) cannot bring more either.
+	ext := append([]byte{0x10, 0xDB, 0x3F, 0xFF, 0x00, 0x10, 0x00}, bytes.Repeat([]byte{0x42}, 0x1000)...)
+	if _, sw := send(t, c, ext); sw != swWrongLength || c.sess.chain != nil {
+		t.Fatalf("an extended chained piece of 4096 bytes: sw %04x, chain kept %v", sw, c.sess.chain != nil)
+	}
+}

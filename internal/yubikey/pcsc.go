@@ -136,16 +136,43 @@ const (
 // transmit sends apdu and collects a chained response: 61xx is followed
 // by getMore (GET RESPONSE C0 in PIV, SEND REMAINING A5 in OATH).
 func (c *conn) transmit(apdu []byte, getMore byte) ([]byte, uint16, error) {
+	return transmitChain(c.card, apdu, getMore)
+}
+
+// cardIO is what transmitChain needs of a card (*scard.Card; a fake in tests).
+type cardIO interface {
+	Transmit(apdu []byte) ([]byte, error)
+	Status() (*scard.CardStatus, error)
+}
+
+// maxResponse bounds a chained response. The largest answers are PIV
+// objects (a YubiKey stores at most about 3 KB each, yubico-piv-tool's
+// YKPIV_OBJ_MAX_SIZE) and an OATH list of its 32 (64 on 5.7) credentials;
+// a card that goes on answering 61xx past this is broken, and without a
+// bound the loop would never end.
+const (
+	maxResponse       = 64 << 10
+	maxResponsePieces = maxResponse / 256
+)
+
+// ErrEndlessResponse: the card went on answering 61xx past maxResponse.
+var ErrEndlessResponse = fmt.Errorf("the YubiKey's answer did not end (more than %d KiB, or %d pieces, of 61xx chaining)",
+	maxResponse>>10, maxResponsePieces)
+
+func transmitChain(card cardIO, apdu []byte, getMore byte) ([]byte, uint16, error) {
 	var out []byte
-	for {
-		resp, err := c.card.Transmit(apdu)
+	for pieces := 0; ; pieces++ {
+		if pieces > maxResponsePieces || len(out) > maxResponse {
+			return nil, 0, ErrEndlessResponse
+		}
+		resp, err := card.Transmit(apdu)
 		if err != nil {
 			return nil, 0, err
 		}
 		if len(resp) < 2 {
 			// A card always answers a status word; pcscd passes on an
 			// empty answer when the card went away mid-command.
-			if _, serr := c.card.Status(); serr != nil {
+			if _, serr := card.Status(); serr != nil {
 				return nil, 0, serr
 			}
 			return nil, 0, fmt.Errorf("%w: empty answer", scard.ErrRemovedCard)
