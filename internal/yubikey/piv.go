@@ -34,6 +34,8 @@ type PIV struct {
 	Notify *Notifier
 	// TouchTimeout bounds a wait for a touch (default DefaultTouchTimeout).
 	TouchTimeout time.Duration
+	// Attestation is whom Attest trusts; nil is Yubico (production).
+	Attestation *Trust
 }
 
 // PINRequest is what a PIN prompt shows.
@@ -50,6 +52,7 @@ type SlotKey struct {
 	Public      *ecdh.PublicKey // P-256
 	PINPolicy   piv.PINPolicy
 	TouchPolicy piv.TouchPolicy
+	Origin      piv.Origin // 0 when the key does not tell (before 5.3)
 }
 
 // ParseSlot reads a slot as ykman names them: 9a, 9c, 9d, 9e or a retired
@@ -223,7 +226,7 @@ func slotKey(yk *piv.YubiKey, serial uint32, slot piv.Slot) (SlotKey, error) {
 	ki, err := yk.KeyInfo(slot)
 	switch {
 	case err == nil:
-		pub, out.PINPolicy, out.TouchPolicy = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy
+		pub, out.PINPolicy, out.TouchPolicy, out.Origin = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy, ki.Origin
 	case statusOf(err) == 0x6D00: // no GET METADATA before 5.3
 		cert, aerr := yk.Attest(slot)
 		if aerr != nil {
