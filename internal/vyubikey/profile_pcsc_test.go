@@ -1,10 +1,12 @@
 package vyubikey_test
 
 import (
+	"bytes"
 	"crypto/x509"
 	"strings"
 	"testing"
 
+	"github.com/ebfe/scard"
 	"github.com/go-piv/piv-go/v2/piv"
 
 	"github.com/bg-agent/bg-agent/internal/vyubikey"
@@ -70,10 +72,23 @@ func TestProfile57ThroughPCSC(t *testing.T) {
 func TestProfilePIVDisabledThroughPCSC(t *testing.T) {
 	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000058, Profile: vyubikey.ProfilePIVDisabled,
 		Setup: func(c *vyubikey.Card) error { return c.AddOATH("alice-bg", rfcSecret, false) }})
-	if yk, err := piv.Open(vyubikey.ReaderName); err == nil {
-		yk.Close()
-		t.Error("piv.Open worked with PIV disabled")
+	// Not piv.Open: on a failed SELECT it ends the transaction but keeps
+	// its exclusive connection (piv-go v2.6.0 client.Open), which would
+	// lock ykman out below.
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
 	}
+	card, err := sc.Connect(vyubikey.ReaderName, scard.ShareShared, scard.ProtocolT1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := card.Transmit([]byte{0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08}); err != nil ||
+		!bytes.Equal(resp, []byte{0x6A, 0x82}) {
+		t.Errorf("SELECT PIV = %x, %v; want 6A82", resp, err)
+	}
+	card.Disconnect(scard.LeaveCard)
+	sc.Release()
 	out, err := vyubikeytest.Ykman(t, "list")
 	if err != nil || !strings.Contains(out, "Serial: 13000058") {
 		t.Errorf("ykman list: %v\n%s", err, out)
