@@ -29,6 +29,9 @@ var (
 	Profile57 = Profile{Firmware: [3]byte{5, 7, 1}}
 	// ProfilePIVDisabled is DefaultProfile with the PIV interface off.
 	ProfilePIVDisabled = Profile{Firmware: [3]byte{5, 4, 3}, PIVDisabled: true}
+	// Profile42 is a YubiKey 4 before 4.3: no GET METADATA, no ATTEST
+	// (both answer 6D00), so nothing proves where a slot key came from.
+	Profile42 = Profile{Firmware: [3]byte{4, 2, 7}}
 )
 
 func (p Profile) orDefault() Profile {

@@ -180,3 +180,18 @@ func TestProfileState(t *testing.T) {
 	}
 	c.Close()
 }
+
+// Before 5.3 there is no GET METADATA, before 4.3 no ATTEST.
+func TestProfile42(t *testing.T) {
+	c := newProfileCard(t, Profile42)
+	mustSend(t, c, pivSelectAPDU)
+	if got := mustSend(t, c, h("00 FD 00 00 00")); !bytes.Equal(got, h("04 02 07")) {
+		t.Errorf("version %x", got)
+	}
+	wantSW(t, c, h("00 F7 00 9B 00"), swInsNotSupported)
+	if sw := mgmtAuth(t, c, alg3DES, DefaultManagementKey); sw != swOK {
+		t.Fatalf("3DES authentication: sw %04x", sw)
+	}
+	generate(t, c, 0x9A, algP256, pinOnce, touchNever)
+	wantSW(t, c, h("00 F9 9A 00 00"), swInsNotSupported)
+}
