@@ -111,10 +111,8 @@ func attestSlot(yk *piv.YubiKey, k SlotKey, trust *Trust) (Attestation, error) {
 	if k.Origin == piv.OriginImported {
 		return Attestation{}, imported
 	}
-	if v := yk.Version(); v.Major < 4 || (v.Major == 4 && v.Minor < 3) {
-		return Attestation{}, bgerr.Wrap(kindPIV, ErrCannotAttest,
-			fmt.Sprintf("%s (firmware %d.%d.%d) cannot attest that its keys were generated on it", name, v.Major, v.Minor, v.Patch),
-			"bg-agent seals only to keys a YubiKey proves it generated: use a YubiKey with firmware 4.3 or later")
+	if v := yk.Version(); !canAttest(v) {
+		return Attestation{}, cannotAttest(k.Serial, v)
 	}
 	slotCert, err := yk.Attest(k.Slot)
 	if errors.Is(err, piv.ErrNotFound) {
@@ -152,6 +150,17 @@ func attestSlot(yk *piv.YubiKey, k SlotKey, trust *Trust) (Attestation, error) {
 		PINPolicy:   a.PINPolicy,
 		TouchPolicy: a.TouchPolicy,
 	}, nil
+}
+
+// canAttest is whether firmware v has ATTEST (4.3 and later).
+func canAttest(v piv.Version) bool { return v.Major > 4 || (v.Major == 4 && v.Minor >= 3) }
+
+// cannotAttest is the error for a key whose firmware v has no ATTEST:
+// neither where a slot key came from nor its policies can be known.
+func cannotAttest(serial uint32, v piv.Version) error {
+	return bgerr.Wrap(kindPIV, ErrCannotAttest,
+		fmt.Sprintf("%s (firmware %d.%d.%d) cannot attest that its keys were generated on it", keyName(serial), v.Major, v.Minor, v.Patch),
+		"bg-agent seals only to keys a YubiKey proves it generated: use a YubiKey with firmware 4.3 or later")
 }
 
 // verifyAttestation checks slotCert ← devCert (slot F9) ← trust. With

@@ -158,3 +158,16 @@ func TestParseTrust(t *testing.T) {
 		t.Error("a bundle without a root was accepted")
 	}
 }
+
+// Firmware before 4.3 has no ATTEST: setup and sealing stop with a clear
+// error instead of a raw 6D00.
+func TestAttestOldFirmware(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000304, Profile: vyubikey.Profile42})
+	p := &PIV{}
+	const msg = "YubiKey 13000304 (firmware 4.2.7) cannot attest that its keys were generated on it"
+	const hint = "bg-agent seals only to keys a YubiKey proves it generated: use a YubiKey with firmware 4.3 or later"
+	_, _, err := p.Attest(context.Background(), 13000304, piv.SlotKeyManagement)
+	wantErr(t, err, bgerr.KindKeystore, ErrCannotAttest, msg, hint)
+	_, err = p.Generate(context.Background(), 13000304, piv.SlotKeyManagement, GenerateOptions{})
+	wantErr(t, err, bgerr.KindKeystore, ErrCannotAttest, msg, hint)
+}

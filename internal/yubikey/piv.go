@@ -226,6 +226,9 @@ func slotKey(yk *piv.YubiKey, serial uint32, slot piv.Slot) (SlotKey, error) {
 	case err == nil:
 		pub, out.PINPolicy, out.TouchPolicy, out.Origin = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy, ki.Origin
 	case statusOf(err) == 0x6D00: // no GET METADATA before 5.3
+		if !canAttest(yk.Version()) {
+			return out, cannotAttest(serial, yk.Version())
+		}
 		cert, aerr := yk.Attest(slot)
 		if aerr != nil {
 			err = aerr
