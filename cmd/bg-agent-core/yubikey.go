@@ -173,13 +173,13 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 					continue
 				}
 				desc, att := "empty (bg-agent yubikey setup)", "-"
-				sk, a, err := p.Attest(c.Context, k.Serial, slot)
+				sk, attested, err := p.Attest(c.Context, k.Serial, slot)
 				if sk.Public != nil {
 					desc = "P-256 " + keystore.Fingerprint(sk.Public) + " (" + sk.PolicyString() + ")"
 				}
 				switch {
 				case err == nil:
-					att = a.String()
+					att = attested.String()
 				case errors.Is(err, yubikey.ErrImported):
 					att = "imported key: not attested"
 				case errors.Is(err, yubikey.ErrNotYubico):
