@@ -47,7 +47,9 @@ func run(m *testing.M) int {
 	for _, pkg := range []string{"./cmd/bg-agent", "./cmd/bg-agent-core", "./cmd/bg-testworld", "./e2e/goconsumer"} {
 		// The release build tag (see packaging/build.sh): drops urfave/cli's
 		// markdown/man code, whose package init costs every process start.
-		cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", binDir, pkg)
+		// bgtest lets the core trust the virtual YubiKey's attestation CAs
+		// named by BG_AGENT_TEST_ATTESTATION_ROOTS (attestationRoots).
+		cmd := exec.Command("go", "build", "-tags", "urfave_cli_no_docs,bgtest", "-o", binDir, pkg)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, out)

@@ -62,7 +62,9 @@ fi
 export CGO_ENABLED=1 # never a silent pure-Go core: it would fail at link time
 
 bold "building bg-agent and the fake AWS"
-go build -tags urfave_cli_no_docs -o "$DEMO/bin/" ./cmd/...
+# bgtest: this bg-agent trusts the virtual YubiKey's attestation CAs
+# (BG_AGENT_TEST_ATTESTATION_ROOTS, below); a release build trusts Yubico only.
+go build -tags urfave_cli_no_docs,bgtest -o "$DEMO/bin/" ./cmd/...
 export PATH="$DEMO/bin:$PATH"
 
 bold "starting the fake AWS (STS behind sts.<region>.amazonaws.com, reached through HTTPS_PROXY)"
@@ -132,6 +134,8 @@ if ./scripts/pcsc-world.sh status 2>/dev/null || { [ "$(id -u)" -eq 0 ] && ./scr
 	bold "4. a virtual YubiKey on the real pcscd: the key sealed to its PIV slot, the MFA code from its OATH applet with a touch"
 	YK="$DEMO/yubikey.json"
 	bg-vyubikey oath add --state "$YK" --touch --secret-base32 ALICEBGDEMOTOTPSEEDNOTASECRET234 "Amazon Web Services:alice-bg@111111111111"
+	bg-vyubikey ca --state "$YK" >"$DEMO/attestation-roots.pem"
+	export BG_AGENT_TEST_ATTESTATION_ROOTS="$DEMO/attestation-roots.pem"
 	bg-vyubikey run --state "$YK" --serial 17000001 --touch auto --touch-delay 800ms 2>"$DEMO/yubikey.log" &
 	YK_PID=$!
 	for _ in $(seq 100); do bg-agent yubikey list 2>/dev/null | grep -q 17000001 && break; sleep 0.1; done

@@ -121,9 +121,9 @@ func (a *appCtx) lsCommand() *cli.Command {
 					added = e.Added.UTC().Format("2006-01-02")
 				}
 				if sealed {
-					to := e.Sealed
-					if to == "" {
-						to = "-"
+					to := "-"
+					if e.Sealed != "" {
+						to = keystore.Describe(e.Sealed, e.Attested)
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.User, e.AccessKeyID, added, to)
 					continue

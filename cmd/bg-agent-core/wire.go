@@ -238,6 +238,7 @@ func (a *appCtx) piv() *yubikey.PIV {
 		Notify:       a.touchNotifier(),
 		AllowLastTry: a.env.Getenv("BG_AGENT_ALLOW_LAST_PIN_TRY") == "1",
 		LastTryHint:  "to use the last try anyway, set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry",
+		Attestation:  a.attestationTrust(),
 		PIN: func(r yubikey.PINRequest) (string, error) {
 			d, err := a.prompter(a.profile)
 			if err != nil {
@@ -270,8 +271,14 @@ func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, 
 	if err != nil {
 		return fail(err)
 	}
+	// The YubiKey the attestation named at sealing (bound to the
+	// ciphertext) is the one asked for; older items name GET SERIAL's.
+	serial := s.Serial
+	if s.Attested != nil {
+		serial = s.Attested.Serial
+	}
 	shared, err := a.piv().ECDH(context.Background(), yubikey.ECDHRequest{
-		Serial: s.Serial, Slot: slot, Peer: eph,
+		Serial: serial, Slot: slot, Peer: eph,
 		Recipient: func(pub *ecdh.PublicKey) bool { return keystore.Fingerprint(pub) == s.Recipient },
 		Purpose:   "unseal the access key of " + user,
 	})

@@ -79,6 +79,13 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 			}
 			a.ui.Infof("generated a P-256 key in slot %s of YubiKey %d (%s)", yubikey.SlotName(slot), k.Serial, k.PolicyString())
 			fmt.Fprintf(a.env.Stdout, "YubiKey %d slot %s %s\n", k.Serial, yubikey.SlotName(slot), keystore.Fingerprint(k.Public))
+			// The key was generated here, so a failure means the YubiKey is
+			// not one whose attestation Yubico signed: say so now, not at add --seal.
+			_, att, err := p.Attest(c.Context, k.Serial, slot)
+			if err != nil {
+				return err
+			}
+			a.ui.Infof("verified the attestation: slot %s is %s", yubikey.SlotName(slot), att)
 			a.ui.Infof("seal a user's access key to it with: bg-agent add --seal --yubikey-serial %d USER", k.Serial)
 			return nil
 		},
@@ -155,17 +162,36 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 			}
 			p := a.piv()
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "SERIAL\tFIRMWARE\tSLOT %s\tREADER\n", yubikey.SlotName(slot))
+			fmt.Fprintf(tw, "SERIAL\tFIRMWARE\tSLOT %s\tREADER\tATTESTATION\n", yubikey.SlotName(slot))
 			for _, k := range keys {
-				desc := "empty (bg-agent yubikey setup)"
-				sk, err := p.Key(c.Context, k.Serial, slot)
+				if note := k.Note(); note != "" {
+					serial, fw := fmt.Sprint(k.Serial), k.VersionString()
+					if k.Busy {
+						serial, fw = "?", "?"
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\n", serial, fw, note, k.Reader)
+					continue
+				}
+				desc, att := "empty (bg-agent yubikey setup)", "-"
+				sk, attested, err := p.Attest(c.Context, k.Serial, slot)
+				if sk.Public != nil {
+					desc = "P-256 " + keystore.Fingerprint(sk.Public) + " (" + sk.PolicyString() + ")"
+				}
 				switch {
 				case err == nil:
-					desc = "P-256 " + keystore.Fingerprint(sk.Public) + " (" + sk.PolicyString() + ")"
-				case !errors.Is(err, yubikey.ErrNotFound):
+					att = attested.String()
+				case errors.Is(err, yubikey.ErrImported):
+					att = "imported key: not attested"
+				case errors.Is(err, yubikey.ErrNotYubico):
+					att = "not signed by Yubico"
+				case errors.Is(err, yubikey.ErrCannotAttest):
+					att = "firmware cannot attest"
+				case sk.Public == nil && !errors.Is(err, yubikey.ErrNotFound):
 					desc = err.Error()
+				case sk.Public != nil:
+					att = "not verified: " + err.Error()
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", k.Serial, k.VersionString(), desc, k.Reader)
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.Serial, k.VersionString(), desc, k.Reader, att)
 			}
 			return tw.Flush()
 		},
@@ -178,11 +204,14 @@ func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, s
 	if err != nil {
 		return err
 	}
-	k, err := a.piv().Key(c.Context, uint32(c.Uint(yubikeySerialFlag.Name)), slot)
+	// Only a key the YubiKey proves it generated: a secret sealed to an
+	// imported key opens with the software copy alone.
+	k, att, err := a.piv().Attest(c.Context, uint32(c.Uint(yubikeySerialFlag.Name)), slot)
 	if err != nil {
 		return err
 	}
-	sealed, err := keystore.Seal(user, sec, k.Public, k.Serial, yubikey.SlotName(slot))
+	sealed, err := keystore.SealAttested(user, sec, k.Public, k.Serial, yubikey.SlotName(slot),
+		&keystore.Attested{Serial: att.Serial, Firmware: att.VersionString()})
 	if err != nil {
 		return err
 	}
@@ -190,6 +219,7 @@ func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, s
 		return err
 	}
 	a.ui.Infof("stored the access key of %s in the %s keystore, sealed to %s (%s)", user, store.Backend(), sealed.To(), k.PolicyString())
+	a.ui.Infof("the slot key is %s", att)
 	if k.PINPolicy == piv.PINPolicyNever && k.TouchPolicy == piv.TouchPolicyNever {
 		a.ui.Warnf("slot %s of YubiKey %d needs neither PIN nor touch: whoever holds the YubiKey can unseal this key",
 			yubikey.SlotName(slot), k.Serial)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/pem"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -10,12 +9,13 @@ import (
 	"github.com/bg-agent/bg-agent/internal/vyubikey"
 )
 
-// caCommand prints the card's fake Yubico attestation root, which tests
-// trust in place of Yubico's real one.
+// caCommand prints the card's fake Yubico attestation CAs (the root, then
+// any intermediates: the 5.7 chain has two), which tests trust in place of
+// Yubico's real ones (a bgtest bg-agent: BG_AGENT_TEST_ATTESTATION_ROOTS).
 func caCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ca",
-		Usage: "print the card's attestation root certificate (PEM)",
+		Usage: "print the card's attestation root and intermediate certificates (PEM)",
 		Flags: []cli.Flag{stateFlag},
 		Action: func(c *cli.Context) error {
 			card, err := vyubikey.Load(c.String("state"))
@@ -24,11 +24,12 @@ func caCommand() *cli.Command {
 					"create it with: bg-vyubikey run --state FILE")
 			}
 			defer card.Close()
-			root, err := card.AttestationRoot()
+			bundle, err := card.AttestationPEM()
 			if err != nil {
 				return err
 			}
-			return pem.Encode(c.App.Writer, &pem.Block{Type: "CERTIFICATE", Bytes: root.Raw})
+			_, err = c.App.Writer.Write(bundle)
+			return err
 		},
 	}
 }

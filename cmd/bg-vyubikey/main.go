@@ -4,7 +4,7 @@
 // "bg-vyubikey: …", errors as "bg-vyubikey: error: …" plus
 // "bg-vyubikey: hint: …" lines. Every exit goes through Main's return value.
 //
-//	bg-vyubikey run --state FILE [--serial N] [--vpcd host:port] [--touch auto|never|manual] [--touch-delay 300ms]
+//	bg-vyubikey run --state FILE [--serial N] [--profile 5.4.3|5.7.1|piv-disabled] [--vpcd host:port] [--touch auto|never|manual] [--touch-delay 300ms]
 //	bg-vyubikey oath add --state FILE NAME --secret-base32 SECRET [--touch]
 //	bg-vyubikey ctl --state FILE remove|insert|press|status|touch auto|never|manual
 //	bg-vyubikey ca --state FILE

@@ -104,6 +104,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad touch mode", []string{"run", "--state", state, "--touch", "sometimes"}, "unknown touch mode", "--touch auto"},
 		{"ctl without a card", []string{"ctl", "--state", state, "status"}, "no running card", "bg-vyubikey run"},
 		{"ca without a card", []string{"ca", "--state", state}, "cannot load", "bg-vyubikey run"},
+		{"bad profile", []string{"run", "--state", state, "--profile", "4.2"}, `unknown profile "4.2"`, "--profile 5.4.3"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

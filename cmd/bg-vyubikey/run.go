@@ -21,6 +21,7 @@ func runCommand() *cli.Command {
 		Flags: []cli.Flag{
 			stateFlag,
 			&cli.UintFlag{Name: "serial", Value: defaultSerial, Usage: "serial of a new card (an existing state keeps its own)"},
+			&cli.StringFlag{Name: "profile", Value: "5.4.3", Usage: "model of a new card: 5.4.3, 5.7.1 or piv-disabled"},
 			&cli.StringFlag{Name: "vpcd", Value: vyubikey.DefaultVPCDAddr, Usage: "vpcd's card port"},
 			&cli.StringFlag{Name: "touch", Value: "auto", Usage: "simulated user: auto, never or manual"},
 			&cli.DurationFlag{Name: "touch-delay", Value: 300 * time.Millisecond, Usage: "how long auto takes to touch"},
@@ -71,7 +72,12 @@ func run(c *cli.Context) error {
 		return err
 	}
 	defer fl.Unlock()
-	card, err := vyubikey.LoadOrCreate(path, uint32(serial))
+	profile, ok := profiles[c.String("profile")]
+	if !ok {
+		return bgerr.New(bgerr.KindUsage, fmt.Sprintf("unknown profile %q", c.String("profile")),
+			"use --profile 5.4.3 (the default), 5.7.1 or piv-disabled")
+	}
+	card, err := vyubikey.LoadOrCreateProfile(path, uint32(serial), profile)
 	if err != nil {
 		return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("cannot load the card: %v", err),
 			"delete "+path+" to start from a factory-fresh card")
@@ -122,4 +128,11 @@ func lockReader(c *cli.Context) (func(), error) {
 			"stop the other card, or pass another --vpcd (vpcd's second reader is localhost:35964)")
 	}
 	return unlock, nil
+}
+
+// profiles are the models `run --profile` makes a new card of.
+var profiles = map[string]vyubikey.Profile{
+	"5.4.3":        vyubikey.DefaultProfile,
+	"5.7.1":        vyubikey.Profile57,
+	"piv-disabled": vyubikey.ProfilePIVDisabled,
 }

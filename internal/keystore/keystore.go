@@ -32,8 +32,9 @@ type Entry struct {
 	User        string
 	AccessKeyID string // masked, e.g. AKIA…ABCD
 	Added       time.Time
-	Sealed      string // where a sealed key is sealed to ("YubiKey 13000001 slot 9d"), else ""
-	SealedTo    uint32 // the serial of that YubiKey, else 0
+	Sealed      string    // where a sealed key is sealed to ("YubiKey 13000001 slot 9d"), else ""
+	SealedTo    uint32    // the serial of that YubiKey, else 0
+	Attested    *Attested // what attestation certified at sealing; nil for older items
 }
 
 // Options chooses and configures the backend. No environment is read here:

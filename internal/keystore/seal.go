@@ -33,6 +33,16 @@ type SealedSecret struct {
 	Nonce      []byte `json:"nonce"`
 	Ciphertext []byte `json:"ct"` // AES-256-GCM of the Secret's JSON
 	KeyID      string `json:"key_id"`
+	// Attested is what the YubiKey's attestation certified when the
+	// secret was sealed: its serial and firmware. Items sealed before
+	// bg-agent checked attestation have none, and still open.
+	Attested *Attested `json:"attested,omitempty"`
+}
+
+// Attested is the YubiKey an attestation certificate names.
+type Attested struct {
+	Serial   uint32 `json:"serial"`
+	Firmware string `json:"firmware"` // "5.4.3"
 }
 
 const (
@@ -50,10 +60,25 @@ func Fingerprint(pub *ecdh.PublicKey) string {
 // To says where the secret is sealed, for messages: "YubiKey 13000001 slot 9d".
 func (s SealedSecret) To() string { return fmt.Sprintf("YubiKey %d slot %s", s.Serial, s.Slot) }
 
+// Describe is To with the attestation recorded at sealing, for `bg-agent
+// ls`: "YubiKey 13000001 slot 9d (attested 5.4.3)".
+func Describe(to string, att *Attested) string {
+	if att == nil {
+		return to + " (not attested)"
+	}
+	return fmt.Sprintf("%s (attested %s)", to, att.Firmware)
+}
+
 // aad binds the ciphertext to the user and the slot, so an item copied to
 // another user's name, or edited to name another key, fails to open.
 func (s SealedSecret) aad(user string) []byte {
-	return fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s\x00%s", sealInfo, s.Version, s.Serial, s.Slot, user)
+	b := fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s\x00%s", sealInfo, s.Version, s.Serial, s.Slot, user)
+	if s.Attested != nil {
+		// Bound too, so an edit of the record fails to open (older items
+		// have none and keep their associated data).
+		b = fmt.Appendf(b, "\x00attested\x00%d\x00%s", s.Attested.Serial, s.Attested.Firmware)
+	}
+	return b
 }
 
 func sealKey(shared, ephemeral []byte, recipient string) ([]byte, error) {
@@ -64,6 +89,12 @@ func sealKey(shared, ephemeral []byte, recipient string) ([]byte, error) {
 // Seal encrypts user's secret to recipient, the public key in slot of the
 // YubiKey serial. It needs no card: only the public key.
 func Seal(user string, sec Secret, recipient *ecdh.PublicKey, serial uint32, slot string) (SealedSecret, error) {
+	return SealAttested(user, sec, recipient, serial, slot, nil)
+}
+
+// SealAttested is Seal that records what the slot key's attestation
+// certified (nil: nothing).
+func SealAttested(user string, sec Secret, recipient *ecdh.PublicKey, serial uint32, slot string, att *Attested) (SealedSecret, error) {
 	sec.AccessKeyID = strings.TrimSpace(sec.AccessKeyID)
 	sec.SecretAccessKey = strings.TrimSpace(sec.SecretAccessKey)
 	if err := checkUser(user); err != nil {
@@ -87,7 +118,7 @@ func Seal(user string, sec Secret, recipient *ecdh.PublicKey, serial uint32, slo
 		return SealedSecret{}, err
 	}
 	out := SealedSecret{Version: sealVersion, Serial: serial, Slot: slot, Recipient: Fingerprint(recipient),
-		Ephemeral: eph.PublicKey().Bytes(), KeyID: mask(sec.AccessKeyID)}
+		Ephemeral: eph.PublicKey().Bytes(), KeyID: mask(sec.AccessKeyID), Attested: att}
 	gcm, err := out.gcm(shared)
 	if err != nil {
 		return SealedSecret{}, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdh"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
@@ -228,5 +229,59 @@ func TestStoreSealed(t *testing.T) {
 	}
 	if err := s.Remove("alice-bg"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The attestation recorded at sealing is kept, listed and bound to the
+// ciphertext; an item without one (sealed before) still opens.
+func TestSealAttested(t *testing.T) {
+	dir := t.TempDir()
+	k := softSlot(t)
+	var unseals atomic.Int32
+	s, err := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), Unseal: unsealWith(k, &unseals)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := &Attested{Serial: 13000001, Firmware: "5.7.1"}
+	sealed, err := SealAttested("alice-bg", Secret{AccessKeyID: keyID, SecretAccessKey: secret}, k.PublicKey(), 13000001, "9d", att)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutSealed("alice-bg", sealed, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.List()
+	if err != nil || len(list) != 1 || list[0].Attested == nil || *list[0].Attested != *att {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if got := Describe(list[0].Sealed, list[0].Attested); got != "YubiKey 13000001 slot 9d (attested 5.7.1)" {
+		t.Errorf("Describe = %q", got)
+	}
+	if got := Describe("YubiKey 13000001 slot 9d", nil); got != "YubiKey 13000001 slot 9d (not attested)" {
+		t.Errorf("Describe(old) = %q", got)
+	}
+	if sec, err := s.Get("alice-bg"); err != nil || sec.SecretAccessKey != secret {
+		t.Fatalf("Get = %v", err)
+	}
+	eph, _ := sealed.EphemeralKey()
+	shared, _ := k.ECDH(eph)
+	for name, edit := range map[string]func(*SealedSecret){
+		"serial":   func(s *SealedSecret) { s.Attested = &Attested{Serial: 13000002, Firmware: "5.7.1"} },
+		"firmware": func(s *SealedSecret) { s.Attested = &Attested{Serial: 13000001, Firmware: "5.4.3"} },
+		"dropped":  func(s *SealedSecret) { s.Attested = nil },
+	} {
+		c := sealed
+		edit(&c)
+		if _, err := c.Open("alice-bg", shared); err == nil {
+			t.Errorf("edited attestation (%s) opened", name)
+		}
+	}
+	b, _ := json.Marshal(sealed)
+	if !strings.Contains(string(b), `"attested":{"serial":13000001,"firmware":"5.7.1"}`) {
+		t.Errorf("JSON %s", b)
+	}
+	old, _ := Seal("alice-bg", Secret{AccessKeyID: keyID, SecretAccessKey: secret}, k.PublicKey(), 13000001, "9d")
+	if b, _ := json.Marshal(old); strings.Contains(string(b), "attested") {
+		t.Errorf("unattested JSON %s", b)
 	}
 }

@@ -111,6 +111,7 @@ func (s *Store) List() ([]Entry, error) {
 		e := Entry{User: u, AccessKeyID: mask(it.AccessKeyID), Added: it.Added}
 		if it.Sealed != nil {
 			e.AccessKeyID, e.Sealed, e.SealedTo = it.Sealed.KeyID, it.Sealed.To(), it.Sealed.Serial
+			e.Attested = it.Sealed.Attested
 		}
 		entries = append(entries, e)
 	}

@@ -17,9 +17,10 @@ var ATR = []byte{
 	0x21, 0xC0, 0x57, 0x59, 0x75, 0x62, 0x69, 0x4B, 0x65, 0x79, 0x40,
 }
 
-// Firmware is the version every applet reports: 5.4.3 has F7 metadata
-// (piv-go's policy lookup), AES management keys and OATH RENAME.
-var Firmware = [3]byte{5, 4, 3}
+// Firmware is DefaultProfile's version, which a card reports unless made
+// with another Profile: 5.4.3 has F7 metadata (piv-go's policy lookup),
+// AES management keys and OATH RENAME.
+var Firmware = DefaultProfile.Firmware
 
 // Application identifiers, in full; a SELECT may name a prefix.
 var (
@@ -61,8 +62,11 @@ type Card struct {
 }
 
 // New returns a factory-fresh card with the given serial, kept in memory.
-func New(serial uint32) (*Card, error) {
-	st, err := newState(serial, rand.Reader)
+func New(serial uint32) (*Card, error) { return NewProfile(serial, DefaultProfile) }
+
+// NewProfile returns a factory-fresh card of the given model.
+func NewProfile(serial uint32, p Profile) (*Card, error) {
+	st, err := newState(serial, p, rand.Reader)
 	if err != nil {
 		return nil, err
 	}
@@ -81,11 +85,17 @@ func Load(path string) (*Card, error) {
 // LoadOrCreate loads the card at path, or creates a factory-fresh one
 // with serial there if the file does not exist.
 func LoadOrCreate(path string, serial uint32) (*Card, error) {
+	return LoadOrCreateProfile(path, serial, DefaultProfile)
+}
+
+// LoadOrCreateProfile is LoadOrCreate for a new card of model p; an
+// existing file keeps its own profile.
+func LoadOrCreateProfile(path string, serial uint32, p Profile) (*Card, error) {
 	c, err := Load(path)
 	if !errors.Is(err, os.ErrNotExist) {
 		return c, err
 	}
-	st, err := newState(serial, rand.Reader)
+	st, err := newState(serial, p, rand.Reader)
 	if err != nil {
 		return nil, err
 	}
@@ -101,10 +111,12 @@ func newCard(st *state, path string) *Card {
 	return c
 }
 
-func newState(serial uint32, r io.Reader) (*state, error) {
-	st := &state{Format: stateFormat, Serial: serial}
+func newState(serial uint32, p Profile, r io.Reader) (*state, error) {
+	p = p.orDefault()
+	st := &state{Format: stateFormat, Serial: serial, Firmware: p.Firmware, PIVDisabled: p.PIVDisabled}
 	st.PIV = factoryPIV()
-	if err := newAttestation(&st.PIV, serial, r); err != nil {
+	st.PIV.MgmtAlg = p.factoryMgmtAlg()
+	if err := newAttestation(&st.PIV, serial, p, r); err != nil {
 		return nil, fmt.Errorf("creating attestation ca: %w", err)
 	}
 	salt := make([]byte, 8)
@@ -237,6 +249,9 @@ func (c *Card) selectApplet(cmd command) response {
 	match := func(full []byte) bool { return len(aid) >= 5 && bytes.HasPrefix(full, aid) }
 	var next applet
 	switch {
+	case match(aidPIV) && c.st.PIVDisabled:
+		// A disabled interface is invisible, as if the applet were absent.
+		return status(swFileNotFound)
 	case match(aidPIV):
 		next = appletPIV
 	case match(aidOATH):

@@ -38,7 +38,8 @@ func (c *Card) oathLocked() bool {
 
 func (c *Card) oathSelect() response {
 	c.sess.oath = oathSession{}
-	b := encTLV(tagVersion, Firmware[:])
+	fw := c.firmware()
+	b := encTLV(tagVersion, fw[:])
 	b = appendTLV(b, tagName, c.st.OATH.Salt)
 	if len(c.st.OATH.Key) > 0 {
 		ch := make([]byte, 8)

@@ -66,10 +66,14 @@ func (c *Card) pivSelect() response {
 func (c *Card) piv(cmd command) response {
 	switch cmd.ins {
 	case 0xFD: // GET VERSION
-		return ok(Firmware[:])
+		fw := c.firmware()
+		return ok(fw[:])
 	case 0xF8: // GET SERIAL
 		return ok(binary.BigEndian.AppendUint32(nil, c.st.Serial))
 	case 0xF7:
+		if !c.st.profile().atLeast(5, 3) { // GET METADATA came with 5.3
+			return status(swInsNotSupported)
+		}
 		return c.pivMetadata(cmd)
 	case 0x20:
 		return c.pivVerify(cmd)
@@ -97,6 +101,9 @@ func (c *Card) piv(cmd command) response {
 	case 0xDB:
 		return c.pivPutData(cmd)
 	case 0xF9:
+		if !c.st.profile().atLeast(4, 3) { // ATTEST came with 4.3
+			return status(swInsNotSupported)
+		}
 		return c.pivAttest(cmd)
 	}
 	return status(swInsNotSupported)
@@ -224,7 +231,9 @@ func (c *Card) pivReset() response {
 		return status(swConditionsNotMet)
 	}
 	fresh := factoryPIV()
+	fresh.MgmtAlg = c.st.profile().factoryMgmtAlg()
 	fresh.AttestRootKey, fresh.AttestRootCert = p.AttestRootKey, p.AttestRootCert
+	fresh.AttestIntermediates = p.AttestIntermediates
 	fresh.Keys[slotHex(slotAttestation)] = p.Keys[slotHex(slotAttestation)]
 	fresh.Objects[objectHex(objAttestation)] = p.Objects[objectHex(objAttestation)]
 	maps.DeleteFunc(fresh.Keys, func(_ string, k *pivKey) bool { return k == nil })

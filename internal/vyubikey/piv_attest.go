@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -33,57 +34,49 @@ func randomSerial(r io.Reader) (*big.Int, error) {
 	return rand.Int(r, new(big.Int).Lsh(big.NewInt(1), 127))
 }
 
-// newAttestation creates a fake "Yubico PIV Root CA" and the device's
-// attestation key (slot F9) with its certificate (object 5FFF01), the
-// chain a real key is shipped with. Tests trust the root explicitly.
-func newAttestation(p *pivState, serial uint32, r io.Reader) error {
+// newAttestation creates the fake Yubico CAs and the device's attestation
+// key (slot F9) with its certificate (object 5FFF01), the chain a real key
+// is shipped with: before 5.7 the device certificate is signed by "Yubico
+// PIV Root CA Serial 263751"; from 5.7 on by "Yubico PIV Attestation B 1",
+// under "Yubico Attestation Intermediate B 1" and "Yubico Attestation
+// Root 1" (piv-go's certs/ bundle). Tests trust the root explicitly.
+func newAttestation(p *pivState, serial uint32, prof Profile, r io.Reader) error {
 	rootKey, err := ecdsa.GenerateKey(elliptic.P256(), r)
 	if err != nil {
 		return err
 	}
-	rootSerial, err := randomSerial(r)
+	rootCN := "Yubico PIV Root CA Serial 263751 (virtual)"
+	if prof.newChain() {
+		rootCN = "Yubico Attestation Root 1 (virtual)"
+	}
+	root, err := issue(r, rootCN, "", nil, rootKey, &rootKey.PublicKey)
 	if err != nil {
 		return err
 	}
-	root := &x509.Certificate{
-		SerialNumber:          rootSerial,
-		Subject:               pkix.Name{CommonName: "Yubico PIV Root CA Serial 263751 (virtual)"},
-		NotBefore:             attestNotBefore,
-		NotAfter:              attestNotAfter,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	rootDER, err := x509.CreateCertificate(r, root, root, &rootKey.PublicKey, rootKey)
-	if err != nil {
+	p.AttestRootCert, p.AttestIntermediates = root.Raw, nil
+	if p.AttestRootKey, err = rootKey.Bytes(); err != nil {
 		return err
 	}
-	root, err = x509.ParseCertificate(rootDER)
-	if err != nil {
-		return err
+	parent, parentKey := root, rootKey
+	if prof.newChain() {
+		for _, cn := range []string{"Yubico Attestation Intermediate B 1 (virtual)", "Yubico PIV Attestation B 1 (virtual)"} {
+			k, err := ecdsa.GenerateKey(elliptic.P256(), r)
+			if err != nil {
+				return err
+			}
+			ca, err := issue(r, cn, "", parent, parentKey, &k.PublicKey)
+			if err != nil {
+				return err
+			}
+			p.AttestIntermediates = append(p.AttestIntermediates, ca.Raw)
+			parent, parentKey = ca, k
+		}
 	}
 	devKey, err := ecdsa.GenerateKey(elliptic.P256(), r)
 	if err != nil {
 		return err
 	}
-	devSerial, err := randomSerial(r)
-	if err != nil {
-		return err
-	}
-	dev := &x509.Certificate{
-		SerialNumber:          devSerial,
-		Subject:               pkix.Name{CommonName: "Yubico PIV Attestation", SerialNumber: fmt.Sprint(serial)},
-		NotBefore:             attestNotBefore,
-		NotAfter:              attestNotAfter,
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	devDER, err := x509.CreateCertificate(r, dev, root, &devKey.PublicKey, rootKey)
-	if err != nil {
-		return err
-	}
-	rootD, err := rootKey.Bytes()
+	dev, err := issue(r, "Yubico PIV Attestation", fmt.Sprint(serial), parent, parentKey, &devKey.PublicKey)
 	if err != nil {
 		return err
 	}
@@ -91,12 +84,37 @@ func newAttestation(p *pivState, serial uint32, r io.Reader) error {
 	if err != nil {
 		return err
 	}
-	p.AttestRootKey, p.AttestRootCert = rootD, rootDER
 	p.Keys[slotHex(slotAttestation)] = &pivKey{
 		Alg: algP256, PINPolicy: pinNever, TouchPolicy: touchNever, Origin: originImported, D: devD,
 	}
-	p.Objects[objectHex(objAttestation)] = certObject(devDER)
+	p.Objects[objectHex(objAttestation)] = certObject(dev.Raw)
 	return nil
+}
+
+// issue makes a CA certificate for pub named cn, signed by parent's key
+// (parent nil: self-signed).
+func issue(r io.Reader, cn, serialName string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, pub *ecdsa.PublicKey) (*x509.Certificate, error) {
+	sn, err := randomSerial(r)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          sn,
+		Subject:               pkix.Name{CommonName: cn, SerialNumber: serialName},
+		NotBefore:             attestNotBefore,
+		NotAfter:              attestNotAfter,
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	if parent == nil {
+		parent = tmpl
+	}
+	der, err := x509.CreateCertificate(r, tmpl, parent, pub, parentKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
 }
 
 // AttestationRoot is the fake Yubico root that the card's attestations
@@ -105,6 +123,41 @@ func (c *Card) AttestationRoot() (*x509.Certificate, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return x509.ParseCertificate(c.st.PIV.AttestRootCert)
+}
+
+// AttestationIntermediates are the fake Yubico CAs between the root and
+// the device certificate, root side first (none before firmware 5.7).
+func (c *Card) AttestationIntermediates() ([]*x509.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*x509.Certificate
+	for _, der := range c.st.PIV.AttestIntermediates {
+		cert, err := x509.ParseCertificate(der)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cert)
+	}
+	return out, nil
+}
+
+// AttestationPEM is the root and the intermediates as one PEM bundle, the
+// form a bgtest build of bg-agent reads from
+// BG_AGENT_TEST_ATTESTATION_ROOTS.
+func (c *Card) AttestationPEM() ([]byte, error) {
+	root, err := c.AttestationRoot()
+	if err != nil {
+		return nil, err
+	}
+	inter, err := c.AttestationIntermediates()
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	for _, cert := range append([]*x509.Certificate{root}, inter...) {
+		b = append(b, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
+	}
+	return b, nil
 }
 
 // deviceAttestation returns the slot-F9 certificate and key.
@@ -148,13 +201,14 @@ func (c *Card) pivAttest(cmd command) response {
 	if err != nil {
 		return status(0x6F00)
 	}
+	fw := c.firmware()
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "YubiKey PIV Attestation " + strings.ToLower(slotHex(slot))},
 		NotBefore:    devCert.NotBefore,
 		NotAfter:     devCert.NotAfter,
 		ExtraExtensions: []pkix.Extension{
-			{Id: oidFirmware, Value: Firmware[:]},
+			{Id: oidFirmware, Value: fw[:]},
 			{Id: oidSerial, Value: serialDER},
 			{Id: oidPolicy, Value: []byte{k.PINPolicy, k.TouchPolicy}},
 			{Id: oidFormFactor, Value: []byte{formFactorUSBAKeychain}},

@@ -26,10 +26,14 @@ var DefaultManagementKey = []byte{
 // JSON file holds. Maps are keyed by lowercase hex (slot "9a", object
 // "5fc105") so the file stays readable.
 type state struct {
-	Format int       `json:"format"`
-	Serial uint32    `json:"serial"`
-	PIV    pivState  `json:"piv"`
-	OATH   oathState `json:"oath"`
+	Format int    `json:"format"`
+	Serial uint32 `json:"serial"`
+	// The Profile; a file without firmware (written before profiles) is
+	// DefaultProfile.
+	Firmware    [3]byte   `json:"firmware"`
+	PIVDisabled bool      `json:"piv_disabled,omitempty"`
+	PIV         pivState  `json:"piv"`
+	OATH        oathState `json:"oath"`
 }
 
 type pivState struct {
@@ -48,6 +52,9 @@ type pivState struct {
 	// certificate in object 5fff01 (its key lives in slot f9).
 	AttestRootKey  []byte `json:"attest_root_key"`
 	AttestRootCert []byte `json:"attest_root_cert"`
+	// The CAs between that root and the device certificate, root side
+	// first (the 5.7 chain has two; the 2018 one none).
+	AttestIntermediates [][]byte `json:"attest_intermediates,omitempty"`
 }
 
 type pivKey struct {

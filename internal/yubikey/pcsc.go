@@ -1,8 +1,10 @@
 package yubikey
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -96,16 +98,44 @@ func gaveUp(serial uint32, err error) error {
 // waited for (it is typically released within milliseconds).
 const busyWait = 2 * time.Second
 
-// IsYubiKeyReader reports whether a PC/SC reader name is a YubiKey's.
+// IsYubiKeyReader reports whether a PC/SC reader name is a YubiKey's over
+// USB. It is only a hint: over NFC a YubiKey sits in a reader named for
+// the reader ("ACS ACR122U PICC Interface"), so keys are recognised by
+// what the card answers (identify), and a reader's name counts only for
+// a card that another program holds, which cannot be asked.
 func IsYubiKeyReader(name string) bool {
 	return strings.Contains(strings.ToLower(name), "yubikey")
 }
 
+// atrSaysYubiKey reports whether an answer-to-reset names a YubiKey: its
+// historical bytes spell "YubiKey" over USB and, from the ATS, over NFC.
+func atrSaysYubiKey(atr []byte) bool {
+	return bytes.Contains(bytes.ToLower(atr), []byte("yubikey"))
+}
+
 // Info describes one plugged-in YubiKey.
 type Info struct {
-	Serial  uint32 // 0 when the key does not tell (firmware before 5)
+	Serial  uint32 // 0 when the key does not tell (firmware before 5, or Busy)
 	Version [3]byte
 	Reader  string
+	// NoPIV is a key whose PIV interface is disabled (ykman config usb
+	// --disable PIV): it serves OATH codes but cannot unseal.
+	NoPIV bool
+	// Busy is a key that another program holds exclusively: nothing but
+	// its reader is known.
+	Busy bool
+}
+
+// Note is what `yubikey list` says besides serial and firmware: "" for a
+// usable key.
+func (i Info) Note() string {
+	switch {
+	case i.Busy:
+		return "in use by another program"
+	case i.NoPIV:
+		return "PIV disabled"
+	}
+	return ""
 }
 
 // VersionString is "5.4.3".
@@ -122,9 +152,11 @@ type conn struct {
 }
 
 var (
-	apduSelectPIV = []byte{0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08}
-	apduSerial    = []byte{0x00, 0xF8, 0x00, 0x00, 0x00}
-	apduVersion   = []byte{0x00, 0xFD, 0x00, 0x00, 0x00}
+	apduSelectMgmt = []byte{0x00, 0xA4, 0x04, 0x00, 0x08, 0xA0, 0x00, 0x00, 0x05, 0x27, 0x47, 0x11, 0x17}
+	apduReadConfig = []byte{0x00, 0x1D, 0x00, 0x00, 0x00}
+	apduSelectPIV  = []byte{0x00, 0xA4, 0x04, 0x00, 0x05, 0xA0, 0x00, 0x00, 0x03, 0x08}
+	apduSerial     = []byte{0x00, 0xF8, 0x00, 0x00, 0x00}
+	apduVersion    = []byte{0x00, 0xFD, 0x00, 0x00, 0x00}
 )
 
 // status words
@@ -209,27 +241,96 @@ func leave(card *scard.Card) {
 	_ = card.Disconnect(scard.LeaveCard)
 }
 
-// identify reads the serial and firmware through the PIV applet (GET
-// SERIAL, GET VERSION), which every YubiKey 5 has.
+// errNotYubiKey is identify's answer for a card that is not a YubiKey.
+var errNotYubiKey = errors.New("not a yubikey")
+
+// identify reads the serial, firmware and whether PIV is enabled.
 func (c *conn) identify() error {
-	_, sw, err := c.transmit(apduSelectPIV, 0xC0)
+	info, err := identifyCard(func(apdu []byte) ([]byte, uint16, error) { return c.transmit(apdu, 0xC0) })
 	if err != nil {
 		return err
 	}
-	if sw != swOK {
-		return nil // no PIV applet: serial and version stay unknown
-	}
-	if b, sw, err := c.transmit(apduVersion, 0xC0); err != nil {
-		return err
-	} else if sw == swOK && len(b) == 3 {
-		copy(c.info.Version[:], b)
-	}
-	if b, sw, err := c.transmit(apduSerial, 0xC0); err != nil {
-		return err
-	} else if sw == swOK && len(b) == 4 {
-		c.info.Serial = binary.BigEndian.Uint32(b)
-	}
+	info.Reader = c.info.Reader
+	c.info = info
 	return nil
+}
+
+// Capability bit of PIV in the management applet's READ CONFIG.
+const capPIV = 0x0010
+
+// identifyCard asks the card who it is, through send: first the
+// management applet (READ CONFIG: serial, firmware, enabled interfaces),
+// which answers even with PIV disabled; then the PIV applet (Yubico's
+// GET VERSION and GET SERIAL), for keys without management over CCID. A
+// card that answers neither as a YubiKey does (another vendor's PIV card
+// has no GET VERSION) is errNotYubiKey.
+func identifyCard(send func([]byte) ([]byte, uint16, error)) (Info, error) {
+	var info Info
+	mgmt := false
+	if _, sw, err := send(apduSelectMgmt); err != nil {
+		return info, err
+	} else if sw == swOK {
+		b, sw, err := send(apduReadConfig)
+		if err != nil {
+			return info, err
+		}
+		if cfg, ok := parseConfig(b); sw == swOK && ok {
+			mgmt = true
+			if v, ok := cfg[0x02]; ok && len(v) == 4 {
+				info.Serial = binary.BigEndian.Uint32(v)
+			}
+			if v, ok := cfg[0x05]; ok && len(v) == 3 {
+				copy(info.Version[:], v)
+			}
+			if v, ok := cfg[0x03]; ok && len(v) == 2 { // USB enabled
+				info.NoPIV = binary.BigEndian.Uint16(v)&capPIV == 0
+			}
+		}
+	}
+	_, sw, err := send(apduSelectPIV)
+	if err != nil {
+		return info, err
+	}
+	if sw != swOK {
+		if !mgmt {
+			return info, errNotYubiKey
+		}
+		info.NoPIV = true
+		return info, nil
+	}
+	info.NoPIV = false // it answers, whatever the configuration said
+	if b, sw, err := send(apduVersion); err != nil {
+		return info, err
+	} else if sw == swOK && len(b) == 3 {
+		copy(info.Version[:], b)
+	} else if !mgmt {
+		return info, errNotYubiKey // a PIV card, but not Yubico's
+	}
+	if info.Serial == 0 {
+		if b, sw, err := send(apduSerial); err != nil {
+			return info, err
+		} else if sw == swOK && len(b) == 4 {
+			info.Serial = binary.BigEndian.Uint32(b)
+		}
+	}
+	return info, nil
+}
+
+// parseConfig splits READ CONFIG's answer (a length byte, then one-byte
+// tags with one-byte lengths) into its values.
+func parseConfig(b []byte) (map[byte][]byte, bool) {
+	if len(b) < 1 || int(b[0]) != len(b)-1 {
+		return nil, false
+	}
+	out := map[byte][]byte{}
+	for b = b[1:]; len(b) > 0; {
+		if len(b) < 2 || len(b) < 2+int(b[1]) {
+			return nil, false
+		}
+		out[b[0]] = b[2 : 2+int(b[1])]
+		b = b[2+int(b[1]):]
+	}
+	return out, true
 }
 
 // connect opens reader shared with T=1 and begins a transaction, waiting
@@ -264,22 +365,25 @@ func connect(ctx context.Context, sc *scard.Context, reader string) (*scard.Card
 	}
 }
 
-// readers lists the YubiKey readers pcscd knows.
+// readers lists every reader pcscd knows: YubiKeys are told by what
+// their card answers, not by the reader's name (NFC readers).
 func readers(sc *scard.Context) ([]string, error) {
 	names, err := sc.ListReaders()
 	if code, ok := pcscCode(err); ok && code == scard.ErrNoReadersAvailable {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
+	return names, err
+}
+
+// heldYubiKey reports whether the card in reader, which another program
+// holds so that it cannot be asked, looks like a YubiKey: by its ATR,
+// which pcscd gives without connecting, or its reader's name.
+func heldYubiKey(sc *scard.Context, reader string) bool {
+	rs := []scard.ReaderState{{Reader: reader, CurrentState: scard.StateUnaware}}
+	if err := sc.GetStatusChange(rs, 0); err == nil && atrSaysYubiKey(rs[0].Atr) {
+		return true
 	}
-	var out []string
-	for _, n := range names {
-		if IsYubiKeyReader(n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
+	return IsYubiKeyReader(reader)
 }
 
 // notPluggedIn explains that the wanted YubiKey (or any) is missing.
@@ -332,7 +436,9 @@ func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
 				continue
 			}
 			if busy(err) {
-				busyErr = err
+				if heldYubiKey(sc, name) {
+					busyErr = err
+				}
 				continue
 			}
 			if chosen != nil {
@@ -344,7 +450,7 @@ func open(ctx context.Context, kind bgerr.Kind, want uint32) (*conn, error) {
 		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
 		if err := c.identify(); err != nil {
 			leave(card)
-			if absent(err) {
+			if absent(err) || errors.Is(err, errNotYubiKey) {
 				continue
 			}
 			if chosen != nil {
@@ -381,21 +487,27 @@ func several(kind bgerr.Kind, seen []uint32, hint string) error {
 	return bgerr.Wrap(kind, ErrSeveral, "several YubiKeys are plugged in ("+serialList(seen)+")", hint)
 }
 
-// List returns the YubiKeys plugged in, sorted by serial.
+// List returns the YubiKeys plugged in, sorted by serial; one that
+// another program holds is listed Busy, after the others.
 func List(ctx context.Context) ([]Info, error) {
 	release, err := acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	return list(ctx, bgerr.KindUnknown)
+}
+
+// list is List for a caller that holds cardLock.
+func list(ctx context.Context, kind bgerr.Kind) ([]Info, error) {
 	sc, err := scard.EstablishContext()
 	if err != nil {
-		return nil, cardError(bgerr.KindUnknown, 0, "connecting to the smart card service", err)
+		return nil, cardError(kind, 0, "connecting to the smart card service", err)
 	}
 	defer sc.Release()
 	names, err := readers(sc)
 	if err != nil {
-		return nil, cardError(bgerr.KindUnknown, 0, "listing smart card readers", err)
+		return nil, cardError(kind, 0, "listing smart card readers", err)
 	}
 	var out []Info
 	for _, name := range names {
@@ -404,18 +516,38 @@ func List(ctx context.Context) ([]Info, error) {
 			if absent(err) {
 				continue
 			}
-			return nil, cardError(bgerr.KindUnknown, 0, "connecting to "+name, err)
+			if busy(err) {
+				// Held by another program: the other keys are still listed.
+				if heldYubiKey(sc, name) {
+					out = append(out, Info{Reader: name, Busy: true})
+				}
+				continue
+			}
+			return nil, cardError(kind, 0, "connecting to "+name, err)
 		}
 		c := &conn{sc: sc, card: card, info: Info{Reader: name}}
 		err = c.identify()
 		leave(card)
-		if err != nil && !absent(err) {
-			return nil, cardError(bgerr.KindUnknown, 0, "reading the serial number", err)
-		}
-		if err == nil {
+		switch {
+		case err == nil:
 			out = append(out, c.info)
+		case absent(err) || errors.Is(err, errNotYubiKey):
+		default:
+			return nil, cardError(kind, 0, "reading the serial number", err)
 		}
 	}
-	slices.SortFunc(out, func(a, b Info) int { return int(int64(a.Serial) - int64(b.Serial)) })
+	slices.SortStableFunc(out, func(a, b Info) int {
+		if a.Busy != b.Busy {
+			return boolInt(a.Busy) - boolInt(b.Busy)
+		}
+		return int(int64(a.Serial) - int64(b.Serial))
+	})
 	return out, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

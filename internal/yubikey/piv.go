@@ -34,6 +34,8 @@ type PIV struct {
 	Notify *Notifier
 	// TouchTimeout bounds a wait for a touch (default DefaultTouchTimeout).
 	TouchTimeout time.Duration
+	// Attestation is whom Attest trusts; nil is Yubico (production).
+	Attestation *Trust
 }
 
 // PINRequest is what a PIN prompt shows.
@@ -50,6 +52,7 @@ type SlotKey struct {
 	Public      *ecdh.PublicKey // P-256
 	PINPolicy   piv.PINPolicy
 	TouchPolicy piv.TouchPolicy
+	Origin      piv.Origin // 0 when the key does not tell (before 5.3)
 }
 
 // ParseSlot reads a slot as ykman names them: 9a, 9c, 9d, 9e or a retired
@@ -102,59 +105,57 @@ var errKeyType = errors.New("not a P-256 key")
 const kindPIV = bgerr.KindKeystore
 
 // openPIV opens the YubiKey with serial want (0: the only one) with piv-go.
-// The caller holds cardLock.
+// The caller holds cardLock. The keys are found as list finds them (by
+// what the card answers, not the reader's name) and only the chosen one
+// is opened: piv-go holds a card exclusively, and on a key with PIV
+// disabled its Open fails but keeps the exclusive connection (v2.6.0
+// client.Open closes only the transaction), locking others out.
 func openPIV(ctx context.Context, want uint32) (*piv.YubiKey, Info, error) {
-	cards, err := piv.Cards()
+	keys, err := list(ctx, kindPIV)
 	if err != nil {
-		return nil, Info{}, cardError(kindPIV, want, "listing smart card readers", err)
+		return nil, Info{}, err
 	}
 	var (
-		chosen  *piv.YubiKey
-		info    Info
+		chosen  *Info
 		seen    []uint32
 		busyErr error
 	)
-	for _, name := range cards {
-		if !IsYubiKeyReader(name) {
+	for i, k := range keys {
+		if k.Busy {
+			busyErr = scard.ErrSharingViolation
 			continue
 		}
-		yk, err := openRetry(ctx, name)
-		if err != nil {
-			switch {
-			case absent(err):
-				continue
-			case busy(err):
-				busyErr = err
-				continue
-			}
-			if chosen != nil {
-				chosen.Close()
-			}
-			return nil, Info{}, cardError(kindPIV, want, "opening the PIV applet", err)
+		seen = append(seen, k.Serial)
+		if chosen == nil && (want == 0 || k.Serial == want) {
+			chosen = &keys[i]
 		}
-		s, err := yk.Serial()
-		if err != nil {
-			s = 0
-		}
-		seen = append(seen, s)
-		if chosen == nil && (want == 0 || s == want) {
-			v := yk.Version()
-			chosen, info = yk, Info{Serial: s, Reader: name, Version: [3]byte{byte(v.Major), byte(v.Minor), byte(v.Patch)}}
-			if want != 0 {
-				break
-			}
-			continue
-		}
-		yk.Close()
 	}
-	if chosen == nil {
+	switch {
+	case chosen == nil:
 		return nil, Info{}, notPluggedIn(kindPIV, want, seen, busyErr)
-	}
-	if want == 0 && len(seen) > 1 {
-		chosen.Close()
+	case want == 0 && len(seen) > 1:
 		return nil, Info{}, several(kindPIV, seen, "name the one to use with --yubikey-serial, or unplug the others")
+	case chosen.NoPIV:
+		return nil, *chosen, bgerr.Wrap(kindPIV, ErrPIVDisabled,
+			"the PIV interface of "+keyName(chosen.Serial)+" is disabled: it cannot hold or use a sealing key",
+			"enable it with: ykman --device "+fmt.Sprint(chosen.Serial)+" config usb --enable PIV")
 	}
-	return chosen, info, nil
+	yk, err := openRetry(ctx, chosen.Reader)
+	if err != nil {
+		if absent(err) {
+			return nil, Info{}, notPluggedIn(kindPIV, want, nil, nil)
+		}
+		return nil, Info{}, cardError(kindPIV, want, "opening the PIV applet", err)
+	}
+	info := *chosen
+	if s, err := yk.Serial(); err == nil && info.Serial != 0 && s != info.Serial {
+		// Swapped between the look and the open.
+		yk.Close()
+		return nil, Info{}, notPluggedIn(kindPIV, want, nil, nil)
+	}
+	v := yk.Version()
+	info.Version = [3]byte{byte(v.Major), byte(v.Minor), byte(v.Patch)}
+	return yk, info, nil
 }
 
 // forgetPIN ends the PIV session that piv-go leaves behind: with
@@ -223,8 +224,11 @@ func slotKey(yk *piv.YubiKey, serial uint32, slot piv.Slot) (SlotKey, error) {
 	ki, err := yk.KeyInfo(slot)
 	switch {
 	case err == nil:
-		pub, out.PINPolicy, out.TouchPolicy = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy
+		pub, out.PINPolicy, out.TouchPolicy, out.Origin = ki.PublicKey, ki.PINPolicy, ki.TouchPolicy, ki.Origin
 	case statusOf(err) == 0x6D00: // no GET METADATA before 5.3
+		if !canAttest(yk.Version()) {
+			return out, cannotAttest(serial, yk.Version())
+		}
 		cert, aerr := yk.Attest(slot)
 		if aerr != nil {
 			err = aerr

@@ -34,6 +34,10 @@ type Options struct {
 	Touch  vyubikey.TouchPolicy
 	// State is a state file to load or create; "" keeps the card in memory.
 	State string
+	// Profile is the model of key (firmware, PIV disabled); the zero
+	// value is vyubikey.DefaultProfile. A State file that exists keeps
+	// its own.
+	Profile vyubikey.Profile
 	// Setup runs before the card is plugged in (add OATH credentials, …).
 	Setup func(*vyubikey.Card) error
 }
@@ -92,9 +96,9 @@ func newCard(o Options) (*vyubikey.Card, error) {
 	var card *vyubikey.Card
 	var err error
 	if o.State != "" {
-		card, err = vyubikey.LoadOrCreate(o.State, o.Serial)
+		card, err = vyubikey.LoadOrCreateProfile(o.State, o.Serial, o.Profile)
 	} else {
-		card, err = vyubikey.New(o.Serial)
+		card, err = vyubikey.NewProfile(o.Serial, o.Profile)
 	}
 	if err != nil {
 		return nil, err
