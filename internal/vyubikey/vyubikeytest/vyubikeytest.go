@@ -237,3 +237,69 @@ func Ykman(tb testing.TB, args ...string) (string, error) {
 // --device SERIAL) ykman counts vpcd's second, empty reader as another
 // YubiKey and refuses with "Multiple YubiKeys detected".
 func YkmanReaderArgs() []string { return []string{"--reader", vyubikey.ReaderName} }
+
+// NoReaderPCSCD starts a second, private pcscd that has no reader at all
+// (no vpcd, an empty reader config) and returns the PCSCLITE_CSOCK_NAME
+// under which clients reach it: the state of a machine where another
+// program (gpg's scdaemon with its own CCID driver) holds the only reader.
+// pcscd 1.9.9 always listens on /run/pcscd/pcscd.comm and refuses to run
+// twice, so it runs in a mount namespace of its own, with /run/pcscd a
+// private tmpfs, and is reached through /proc/PID/root. Root only: the
+// test skips otherwise. On a machine with a USB reader this pcscd sees
+// that reader too: callers check that it lists none.
+func NoReaderPCSCD(tb testing.TB) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("a private pcscd needs root (mount namespace)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		tb.Skip("unshare (util-linux) is not installed")
+	}
+	pcscd, err := exec.LookPath("pcscd")
+	if err != nil {
+		missing(tb, "pcscd is not installed; run: sudo scripts/pcsc-world.sh install")
+	}
+	dir, err := os.MkdirTemp("", "bgpc")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	conf := filepath.Join(dir, "reader.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "-m", "sh", "-c",
+		`mount --make-rprivate / && mount -t tmpfs none /run/pcscd && exec "$0" -f -c "$1"`, pcscd, conf)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	sock := fmt.Sprintf("/proc/%d/root/run/pcscd/pcscd.comm", cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	comm := fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)
+	for {
+		// Only once pcscd runs (the mounts are done) is the socket its own:
+		// before, /proc/PID/root/run/pcscd is still the world's.
+		b, _ := os.ReadFile(comm)
+		if fi, err := os.Stat(sock); strings.TrimSpace(string(b)) == "pcscd" && err == nil && fi.Mode()&os.ModeSocket != 0 {
+			break
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("private pcscd exited: %s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("private pcscd never made %s: %s", sock, out.String())
+		}
+	}
+	return sock
+}
