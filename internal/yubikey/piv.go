@@ -269,11 +269,15 @@ type GenerateOptions struct {
 	// Overwrite replaces a key already in the slot. Without it Generate
 	// returns the existing key and an error wrapping ErrSlotInUse.
 	Overwrite bool
+	// PIN, when the caller knows it (setup has just set it), opens a
+	// PIN-protected management key without asking again.
+	PIN string
 }
 
 // Generate creates a P-256 key in slot on the card. It authenticates with
-// the default management key or, failing that, the PIN-protected one
-// ykman stores (which needs the PIN).
+// the default management key or the PIN-protected one ykman stores (which
+// needs the PIN), as the card's metadata says (firmware 5.3 and later;
+// older keys: the default first, then the protected one).
 func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions) (SlotKey, error) {
 	if o.PINPolicy == 0 {
 		o.PINPolicy = piv.PINPolicyOnce
@@ -281,7 +285,14 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	if o.TouchPolicy == 0 {
 		o.TouchPolicy = piv.TouchPolicyCached
 	}
-	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (SlotKey, error) {
+	acc, err := p.Access(ctx, serial)
+	if err != nil {
+		return SlotKey{}, err
+	}
+	if serial == 0 {
+		serial = acc.Serial // the same card again
+	}
+	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, touching func()) (SlotKey, error) {
 		existing, err := slotKey(yk, s, slot)
 		switch {
 		case (err == nil || errors.Is(err, errKeyType)) && !o.Overwrite:
@@ -296,13 +307,18 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 			return SlotKey{}, err
 		}
 		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
-		_, err = yk.GenerateKey(piv.DefaultManagementKey, slot, key)
-		if err != nil && strings.Contains(err.Error(), "authenticating with management key") {
-			mk, merr := p.protectedManagementKey(yk, s)
-			if merr != nil {
-				return SlotKey{}, merr
+		mk := piv.DefaultManagementKey
+		if acc.Known && !acc.DefaultManagementKey {
+			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+				return SlotKey{}, err
 			}
-			_, err = yk.GenerateKey(mk, slot, key)
+		}
+		err = p.generate(yk, s, acc, mk, slot, key, touching)
+		if err != nil && !acc.Known && strings.Contains(err.Error(), "authenticating with management key") {
+			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+				return SlotKey{}, err
+			}
+			err = p.generate(yk, s, acc, mk, slot, key, touching)
 		}
 		if err != nil {
 			return SlotKey{}, cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
@@ -311,14 +327,23 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	})
 }
 
+// generate runs GenerateKey with the management key mk.
+func (p *PIV) generate(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot piv.Slot, key piv.Key, touching func()) error {
+	_, err := yk.GenerateKey(mk, slot, key)
+	return err
+}
+
 // protectedManagementKey reads the management key that ykman keeps in
-// PIN-protected data (`ykman piv access change-management-key --protect`).
-func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32) ([]byte, error) {
+// PIN-protected data (`ykman piv access change-management-key --protect`),
+// with pin or, when it is "", the PIN it asks for.
+func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin string) ([]byte, error) {
 	notDefault := bgerr.New(kindPIV, keyName(serial)+" does not use the default PIV management key",
 		"bg-agent can use the default management key or a PIN-protected one: ykman piv access change-management-key --protect")
-	pin, err := p.askPIN(yk, serial, "read its PIN-protected management key")
-	if err != nil {
-		return nil, err
+	if pin == "" {
+		var err error
+		if pin, err = p.askPIN(yk, serial, "read its PIN-protected management key"); err != nil {
+			return nil, err
+		}
 	}
 	m, err := yk.Metadata(pin)
 	if err != nil {
