@@ -4,10 +4,12 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-piv/piv-go/v2/piv"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
 	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
 )
 
@@ -118,5 +120,46 @@ func TestAccessFactoryCredentials(t *testing.T) {
 	k, err := p.Generate(ctx, serial, piv.SlotKeyManagement, GenerateOptions{PIN: "13572468"})
 	if err != nil || k.Public == nil {
 		t.Fatalf("Generate with the protected management key: %+v, %v", k, err)
+	}
+}
+
+// A management key that needs a touch: generation announces it, and a
+// touch that never comes is reported as one, when the card gives up.
+func TestGenerateTouchManagementKey(t *testing.T) {
+	const serial = 13000212
+	card := startCard(t, vyubikeytest.Options{Serial: serial})
+	if _, err := vyubikeytest.Ykman(t, "piv", "access", "change-management-key", "-m", factoryMgmtHex,
+		"-P", FactoryPIN, "--protect", "--touch", "--force"); err != nil {
+		t.Fatal(err)
+	}
+	var n notices
+	pp := &pins{answers: []string{FactoryPIN}}
+	p := &PIV{PIN: pp.prompt, Notify: n.notifier(time.Hour)}
+	if a := access(t, p, serial); !a.ManagementTouch || a.DefaultManagementKey || !a.Protected {
+		t.Fatalf("after ykman --protect --touch: %+v", a)
+	}
+
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchNever, Timeout: time.Second})
+	start := time.Now()
+	_, err := p.Generate(context.Background(), serial, piv.SlotKeyManagement, GenerateOptions{})
+	wantErr(t, err, bgerr.KindKeystore, ErrTouchTimeout, "YubiKey 13000212 was not touched in time",
+		"run the command again and touch the YubiKey while it blinks")
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("the touch timeout took %v", d)
+	}
+	const line = "touch your YubiKey 13000212 to allow the new key in slot 9d (its management key needs a touch)"
+	if lines, _ := n.get(); len(lines) != 1 || lines[0] != line {
+		t.Fatalf("notices %q, want %q", lines, line)
+	}
+
+	card.SetTouch(vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: 200 * time.Millisecond})
+	if _, err := p.Generate(context.Background(), serial, piv.SlotKeyManagement, GenerateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if lines, _ := n.get(); len(lines) != 2 || lines[1] != line {
+		t.Fatalf("notices %q", lines)
+	}
+	if got := len(pp.requests()); got != 2 {
+		t.Errorf("%d PIN requests, want one per generation", got)
 	}
 }

@@ -277,7 +277,9 @@ type GenerateOptions struct {
 // Generate creates a P-256 key in slot on the card. It authenticates with
 // the default management key or the PIN-protected one ykman stores (which
 // needs the PIN), as the card's metadata says (firmware 5.3 and later;
-// older keys: the default first, then the protected one).
+// older keys: the default first, then the protected one). A management
+// key that needs a touch is announced, and a touch that never comes is
+// reported as such.
 func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions) (SlotKey, error) {
 	if o.PINPolicy == 0 {
 		o.PINPolicy = piv.PINPolicyOnce
@@ -321,14 +323,24 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 			err = p.generate(yk, s, acc, mk, slot, key, touching)
 		}
 		if err != nil {
+			if acc.ManagementTouch && statusOf(err) == swSecurityStatus {
+				// The card gave up waiting for the touch (notes: 6982).
+				return SlotKey{}, touchTimeout(kindPIV, s)
+			}
 			return SlotKey{}, cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
 		}
 		return slotKey(yk, s, slot)
 	})
 }
 
-// generate runs GenerateKey with the management key mk.
+// generate runs GenerateKey with the management key mk, announcing the
+// touch that a touch-protected management key waits for.
 func (p *PIV) generate(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot piv.Slot, key piv.Key, touching func()) error {
+	if acc.ManagementTouch {
+		touching()
+		stop := p.Notify.touch(s, "allow the new key in slot "+SlotName(slot)+" (its management key needs a touch)", true)
+		defer stop()
+	}
 	_, err := yk.GenerateKey(mk, slot, key)
 	return err
 }
