@@ -117,7 +117,7 @@ func WaitPresent(card *vyubikey.Card) error {
 	if err := card.WaitPresent(ctx); err != nil {
 		return err
 	}
-	return waitReader(ctx, scard.StatePresent)
+	return waitReader(ctx, vyubikey.ReaderName, scard.StatePresent)
 }
 
 // WaitRemoved waits until pcscd reports the reader empty, e.g. after
@@ -125,20 +125,72 @@ func WaitPresent(card *vyubikey.Card) error {
 func WaitRemoved() error {
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	return waitReader(ctx, scard.StateEmpty)
+	return waitReader(ctx, vyubikey.ReaderName, scard.StateEmpty)
 }
 
-func waitReader(ctx context.Context, want scard.StateFlag) error {
+// vpcd's second reader (port 35964), empty in every test but those that
+// plug a second card with StartSecond.
+const (
+	secondVPCDAddr = "localhost:35964"
+	// SecondReaderName is the PC/SC reader of a card plugged in by StartSecond.
+	SecondReaderName = "Yubico YubiKey OTP+FIDO+CCID 00 01"
+)
+
+// StartSecond plugs another virtual YubiKey into vpcd's second reader, for
+// tests of several keys plugged in at once. Call it after Start: the test
+// then holds the first reader's lock, so no other package's test (which
+// expects one YubiKey at most) runs meanwhile. The card is unplugged, and
+// the reader seen empty, before that lock is released.
+func StartSecond(tb testing.TB, o Options) *vyubikey.Card {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	unlock, err := vyubikey.LockVPCD(ctx, secondVPCDAddr)
+	if err != nil {
+		tb.Fatalf("%v: a bg-vyubikey run holds vpcd's second reader", err)
+	}
+	if o.Serial == 0 {
+		o.Serial = 13000002
+	}
+	card, err := newCard(o)
+	if err != nil {
+		unlock()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		card.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+		defer cancel()
+		if err := waitReader(ctx, SecondReaderName, scard.StateEmpty); err != nil {
+			tb.Error(err)
+		}
+		unlock()
+	})
+	if err := card.Connect(secondVPCDAddr); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := card.WaitPresent(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := waitReader(ctx, SecondReaderName, scard.StatePresent); err != nil {
+		tb.Fatal(err)
+	}
+	return card
+}
+
+func waitReader(ctx context.Context, reader string, want scard.StateFlag) error {
 	sc, err := scard.EstablishContext()
 	if err != nil {
 		return fmt.Errorf("connecting to pcscd: %w", err)
 	}
 	defer sc.Release()
-	rs := []scard.ReaderState{{Reader: vyubikey.ReaderName, CurrentState: scard.StateUnaware}}
+	rs := []scard.ReaderState{{Reader: reader, CurrentState: scard.StateUnaware}}
 	for {
 		err := sc.GetStatusChange(rs, 200*time.Millisecond)
 		if err != nil && !errors.Is(err, scard.ErrTimeout) {
-			return fmt.Errorf("watching reader %q: %w", vyubikey.ReaderName, err)
+			return fmt.Errorf("watching reader %q: %w", reader, err)
 		}
 		if err == nil {
 			if rs[0].EventState&want != 0 {
@@ -147,7 +199,7 @@ func waitReader(ctx context.Context, want scard.StateFlag) error {
 			rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("reader %q never reached state %#x: %w", vyubikey.ReaderName, want, ctx.Err())
+			return fmt.Errorf("reader %q never reached state %#x: %w", reader, want, ctx.Err())
 		}
 	}
 }
