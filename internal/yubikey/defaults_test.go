@@ -163,3 +163,32 @@ func TestGenerateTouchManagementKey(t *testing.T) {
 		t.Errorf("%d PIN requests, want one per generation", got)
 	}
 }
+
+// A factory key of firmware 5.7 is AES-192 (here: the factory value set
+// as AES-192 with ykman): the random key keeps the card's algorithm.
+func TestProtectManagementKeyKeepsAlgorithm(t *testing.T) {
+	const serial = 13000213
+	startCard(t, vyubikeytest.Options{Serial: serial})
+	if _, err := vyubikeytest.Ykman(t, "piv", "access", "change-management-key", "-m", factoryMgmtHex,
+		"-n", factoryMgmtHex, "-a", "AES192", "--force"); err != nil {
+		t.Fatal(err)
+	}
+	p := &PIV{}
+	if a := access(t, p, serial); !a.DefaultManagementKey || a.ManagementAlg != algAES192 {
+		t.Fatalf("factory AES-192 key: %+v", a)
+	}
+	if err := p.ProtectManagementKey(context.Background(), serial, FactoryPIN); err != nil {
+		t.Fatal(err)
+	}
+	if a := access(t, p, serial); a.DefaultManagementKey || a.ManagementAlg != algAES192 || !a.Protected {
+		t.Fatalf("after ProtectManagementKey: %+v", a)
+	}
+	info, err := vyubikeytest.Ykman(t, "piv", "info")
+	if err != nil || !strings.Contains(info, "Management key algorithm: AES192") ||
+		!strings.Contains(info, "Management key is stored on the YubiKey, protected by PIN.") {
+		t.Fatalf("ykman piv info: %v\n%s", err, info)
+	}
+	if _, err := vyubikeytest.Ykman(t, "piv", "objects", "generate", "-P", FactoryPIN, "chuid"); err != nil {
+		t.Errorf("ykman with the protected AES-192 key: %v", err)
+	}
+}
