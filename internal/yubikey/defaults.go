@@ -93,6 +93,11 @@ func (a Access) Defaults() []string {
 func (p *PIV) Access(ctx context.Context, serial uint32) (Access, error) {
 	return onCard(ctx, kindPIV, serial, p.TouchTimeout, nil, func(func(uint32)) (Access, error) {
 		c, err := open(ctx, kindPIV, serial)
+		if errors.Is(err, ErrSeveral) {
+			// As for every PIV operation: the caller is a command with a
+			// flag, not a profile.
+			return Access{}, bgerr.Wrap(kindPIV, ErrSeveral, err.Error(), pivSeveralHint)
+		}
 		if err != nil {
 			return Access{}, err
 		}

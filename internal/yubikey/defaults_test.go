@@ -192,3 +192,20 @@ func TestProtectManagementKeyKeepsAlgorithm(t *testing.T) {
 		t.Errorf("ykman with the protected AES-192 key: %v", err)
 	}
 }
+
+// With two YubiKeys and none named, setup's first step says how to name
+// one on the command line (not in a profile), as generation always did.
+func TestAccessSeveralKeys(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000214})
+	vyubikeytest.StartSecond(t, vyubikeytest.Options{Serial: 13000215})
+	p := &PIV{}
+	_, err := p.Access(context.Background(), 0)
+	wantErr(t, err, bgerr.KindKeystore, ErrSeveral, "several YubiKeys are plugged in (13000214, 13000215)",
+		"name the one to use with --yubikey-serial, or unplug the others")
+	if hints := bgerr.HintsOf(err); len(hints) != 1 {
+		t.Errorf("hints %q", hints)
+	}
+	if a := access(t, p, 13000215); a.Serial != 13000215 || !a.DefaultPIN {
+		t.Errorf("the named key: %+v", a)
+	}
+}

@@ -99,6 +99,9 @@ var ErrSlotInUse = errors.New("slot holds a key")
 
 var errKeyType = errors.New("not a P-256 key")
 
+// pivSeveralHint is how the commands that use PIV name one YubiKey.
+const pivSeveralHint = "name the one to use with --yubikey-serial, or unplug the others"
+
 const kindPIV = bgerr.KindKeystore
 
 // openPIV opens the YubiKey with serial want (0: the only one) with piv-go.
@@ -152,7 +155,7 @@ func openPIV(ctx context.Context, want uint32) (*piv.YubiKey, Info, error) {
 	}
 	if want == 0 && len(seen) > 1 {
 		chosen.Close()
-		return nil, Info{}, several(kindPIV, seen, "name the one to use with --yubikey-serial, or unplug the others")
+		return nil, Info{}, several(kindPIV, seen, pivSeveralHint)
 	}
 	return chosen, info, nil
 }
