@@ -56,6 +56,15 @@ func TestAccessFactoryCredentials(t *testing.T) {
 	if a := access(t, p, serial); !a.DefaultPIN {
 		t.Fatalf("PIN back to the factory one: %+v", a)
 	}
+	if _, err := vyubikeytest.Ykman(t, "piv", "access", "change-puk", "-p", FactoryPUK, "-n", "24681357"); err != nil {
+		t.Fatal(err)
+	}
+	if a := access(t, p, serial); !a.DefaultPIN || a.DefaultPUK {
+		t.Fatalf("after ykman change-puk: %+v", a)
+	}
+	if _, err := vyubikeytest.Ykman(t, "piv", "access", "change-puk", "-p", "24681357", "-n", FactoryPUK); err != nil {
+		t.Fatal(err)
+	}
 
 	// bg-agent changes all three.
 	err := p.ChangePIN(ctx, serial, FactoryPIN, "12345") // too short: nothing sent
