@@ -70,7 +70,7 @@ func (a *appCtx) doctor() *doctor.Report {
 	} else {
 		entries, lerr := store.List()
 		rep.Secrets(profiles, entries, lerr, store.Backend(), time.Now())
-		a.doctorYubiKeys(rep, profiles, entries)
+		a.doctorYubiKeys(rep, file, profiles, entries)
 	}
 	rep.MFA(profiles, (&prompt.Terminal{Open: a.env.Terminal}).Available(), nil)
 	rep.Clock(func(name string, args ...string) (string, error) {
@@ -107,8 +107,9 @@ func (a *appCtx) doctorAgent(rep *doctor.Report) {
 }
 
 // doctorYubiKeys checks the YubiKeys that bg_mfa = yubikey profiles and
-// sealed secrets need are present.
-func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, entries []keystore.Entry) {
+// sealed secrets need are present, and that profiles name their YubiKey
+// when several are plugged in.
+func (a *appCtx) doctorYubiKeys(rep *doctor.Report, file string, profiles []*config.Profile, entries []keystore.Entry) {
 	needs := map[uint32][]string{}
 	for _, p := range profiles {
 		if p.MFA == config.MFAYubiKey {
@@ -118,6 +119,8 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, 
 	for _, e := range entries {
 		if e.SealedTo != 0 {
 			needs[e.SealedTo] = append(needs[e.SealedTo], "the sealed key of "+e.User)
+		} else if e.Sealed != "" {
+			needs[0] = append(needs[0], "the sealed key of "+e.User)
 		}
 	}
 	if len(needs) == 0 {
@@ -131,4 +134,7 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, profiles []*config.Profile, 
 		serials = append(serials, i.Serial)
 	}
 	rep.YubiKeys(needs, serials, err)
+	if err == nil {
+		rep.YubiKeyChoice(file, profiles, entries, serials)
+	}
 }

@@ -43,12 +43,16 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 		Usage: "generate the P-256 sealing key in a PIV slot (asks before replacing a key)",
 		Description: "The key is generated on the YubiKey and never leaves it. Defaults: slot 9d, PIN once per\n" +
 			"session, touch cached for 15 s. Replacing a key makes every secret sealed to it unreadable,\n" +
-			"so an existing key is only replaced after typing yes (or with --yes).",
+			"so an existing key is only replaced after typing yes (or with --yes).\n\n" +
+			"A PIN, PUK or management key still at its factory value is warned about and, on a terminal,\n" +
+			"offered to be changed: a new PIN and PUK, and a random management key stored on the YubiKey\n" +
+			"behind the PIN (as ykman piv access change-management-key --generate --protect does).",
 		Flags: []cli.Flag{
 			yubikeySerialFlag, slotFlag,
 			&cli.StringFlag{Name: "touch", Value: "cached", Usage: "touch policy: cached, always or never"},
 			&cli.StringFlag{Name: "pin-policy", Value: "once", Usage: "PIN policy: once, always or never"},
-			&cli.BoolFlag{Name: "yes", Usage: "replace a key already in the slot without asking"},
+			&cli.BoolFlag{Name: "yes", Usage: "replace a key already in the slot without asking (factory credentials: warn only)"},
+			keepDefaultsFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 0, ""); err != nil {
@@ -63,7 +67,11 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 				return err
 			}
 			p := a.piv()
-			serial := uint32(c.Uint(yubikeySerialFlag.Name))
+			serial, pin, err := a.factoryCredentials(c, p, uint32(c.Uint(yubikeySerialFlag.Name)))
+			if err != nil {
+				return err
+			}
+			opts.PIN = pin
 			k, err := p.Generate(c.Context, serial, slot, opts)
 			if errors.Is(err, yubikey.ErrSlotInUse) {
 				if !c.Bool("yes") {

@@ -238,3 +238,83 @@ func TestRunAndControl(t *testing.T) {
 		t.Errorf("ca: exit %d, %q", code, stdout)
 	}
 }
+
+// SIGTERM (the cancelled context) while the card waits for a touch pulls
+// the card out at once, as for a real key: vpcd sees the socket close
+// without an answer, and run returns, well before the touch timeout.
+func TestRunStopDuringTouch(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	vpcd := &fakeVPCD{t: t, ln: ln}
+	state := filepath.Join(stateDir(t), "card.json")
+	if code, _, stderr := runMain(t, context.Background(), "oath", "add", "--state", state, "touchy",
+		"--secret-base32", "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", "--touch"); code != 0 {
+		t.Fatalf("oath add: exit %d: %s", code, stderr)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var runErr bytes.Buffer
+	go func() {
+		done <- Main(ctx, []string{"bg-vyubikey", "run", "--state", state, "--vpcd", ln.Addr().String(),
+			"--touch", "never", "--touch-timeout", "30s"}, io.Discard, &runErr)
+	}()
+	conn := vpcd.insert()
+	send := func(apdu []byte) {
+		t.Helper()
+		if _, err := conn.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(apdu))), apdu...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recv := func() ([]byte, error) {
+		var hdr [2]byte
+		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+			return nil, err
+		}
+		b := make([]byte, binary.BigEndian.Uint16(hdr[:]))
+		_, err := io.ReadFull(conn, b)
+		return b, err
+	}
+	send([]byte{0, 0xA4, 4, 0, 7, 0xA0, 0, 0, 5, 0x27, 0x21, 1})
+	if r, err := recv(); err != nil || !bytes.HasSuffix(r, []byte{0x90, 0}) {
+		t.Fatalf("select oath: %x %v", r, err)
+	}
+	data := append([]byte{0x71, 6}, "touchy"...)
+	data = append(data, 0x74, 8, 0, 0, 0, 0, 0, 0, 0, 1)
+	send(append([]byte{0, 0xA2, 0, 1, byte(len(data))}, data...))
+	// The card now waits for the touch that never comes.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		code, stdout, _ := runMain(t, context.Background(), "ctl", "--state", state, "status")
+		if code == 0 && strings.Contains(stdout, "touch_pending=true") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the card never waited for the touch: %q", stdout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	cancel()
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if r, err := recv(); err == nil {
+		t.Errorf("the card answered %x after it was stopped; want the socket closed, as on removal", r)
+	}
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("run exit %d: %s", code, runErr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("run did not return after the context was cancelled")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("stopping took %v, want well under the touch timeout", d)
+	}
+	if !strings.Contains(runErr.String(), "card 17000001 unplugged") {
+		t.Errorf("run stderr %q", runErr.String())
+	}
+}

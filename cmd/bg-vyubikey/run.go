@@ -104,10 +104,16 @@ func run(c *cli.Context) error {
 	if err := card.Connect(c.String("vpcd")); err != nil {
 		return bgerr.Wrap(bgerr.KindUnknown, err, err.Error())
 	}
+	cardSerial := card.Serial()
 	infof(c, "card %d plugged into vpcd at %s (reader %q when run with scripts/pcsc-world.sh); touch %s; control %s",
-		card.Serial(), c.String("vpcd"), vyubikey.ReaderName, policy.Mode, ctlPath)
+		cardSerial, c.String("vpcd"), vyubikey.ReaderName, policy.Mode, ctlPath)
 	<-c.Context.Done()
-	infof(c, "card %d unplugged", card.Serial())
+	// SIGTERM or SIGINT pulls the card out at once, also while an
+	// operation waits for a touch (and holds the card's lock, so nothing
+	// here may wait for that): pcscd reports the removal to the client, as
+	// for a real key, instead of the client waiting out the touch timeout.
+	card.Close()
+	infof(c, "card %d unplugged", cardSerial)
 	return nil
 }
 

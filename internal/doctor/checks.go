@@ -195,6 +195,9 @@ func (r *Report) YubiKeys(needs map[uint32][]string, serials []uint32, listErr e
 		switch {
 		case s == 0 && len(serials) == 0:
 			r.Add(Fail, "yubikey", "no YubiKey is plugged in (needed by "+who+")", "plug in the YubiKey that holds the MFA account")
+		case s == 0 && len(serials) > 1:
+			// Not OK and not a failure by itself: YubiKeyChoice says which
+			// profile must name its YubiKey.
 		case s == 0:
 			r.Add(OK, "yubikey", fmt.Sprintf("%d YubiKey(s) plugged in (for %s)", len(serials), who), "")
 		case !have[s]:

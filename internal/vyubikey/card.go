@@ -56,9 +56,10 @@ type Card struct {
 	path string
 	sess session
 
-	rand  io.Reader
-	touch *toucher
-	link  link
+	serial uint32 // st.Serial, fixed for the card's life
+	rand   io.Reader
+	touch  *toucher
+	link   link
 }
 
 // New returns a factory-fresh card with the given serial, kept in memory.
@@ -106,7 +107,7 @@ func LoadOrCreateProfile(path string, serial uint32, p Profile) (*Card, error) {
 }
 
 func newCard(st *state, path string) *Card {
-	c := &Card{st: st, path: path, rand: rand.Reader, touch: newToucher(TouchPolicy{})}
+	c := &Card{st: st, serial: st.Serial, path: path, rand: rand.Reader, touch: newToucher(TouchPolicy{})}
 	c.link.init()
 	return c
 }
@@ -127,12 +128,9 @@ func newState(serial uint32, p Profile, r io.Reader) (*state, error) {
 	return st, nil
 }
 
-// Serial is the card's serial number.
-func (c *Card) Serial() uint32 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.st.Serial
-}
+// Serial is the card's serial number. It never changes, so it is read
+// without c.mu, which an operation waiting for a touch holds.
+func (c *Card) Serial() uint32 { return c.serial }
 
 // Path is the state file, or "" for an in-memory card.
 func (c *Card) Path() string {

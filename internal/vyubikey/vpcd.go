@@ -170,6 +170,8 @@ func (c *Card) tracef(format string, args ...any) {
 }
 
 // Close unplugs the card for good and waits for the connection to end.
+// Like Disconnect it ends a wait for a touch at once, without an answer:
+// pcscd reports the card removed, as when a real key is pulled out.
 func (c *Card) Close() error {
 	l := &c.link
 	l.mu.Lock()
@@ -178,10 +180,10 @@ func (c *Card) Close() error {
 		return nil
 	}
 	l.closed = true
-	closeOnce(l.abort)
 	if l.conn != nil {
-		l.conn.Close()
+		l.conn.Close() // first, as in Disconnect: an aborted operation cannot answer
 	}
+	closeOnce(l.abort)
 	l.kickLocked()
 	started := l.started
 	l.mu.Unlock()

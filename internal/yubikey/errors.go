@@ -126,9 +126,7 @@ func pcscError(kind bgerr.Kind, serial uint32, err error) *bgerr.Error {
 		return bgerr.Wrap(kind, fmt.Errorf("%w: %w", ErrNoService, err),
 			"cannot reach the smart card service (pcscd) to talk to the YubiKey", serviceHint(runtime.GOOS))
 	case scard.ErrNoReadersAvailable:
-		return bgerr.Wrap(kind, fmt.Errorf("%w: %w", ErrNoKey, err),
-			"no YubiKey is plugged in (the smart card service sees no reader)",
-			"plug in the YubiKey and retry")
+		return noReaderError(kind, 0, err)
 	case scard.ErrSharingViolation:
 		return bgerr.Wrap(kind, fmt.Errorf("%w: %w", ErrBusy, err),
 			name+" is in use by another program",

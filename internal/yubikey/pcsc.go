@@ -394,6 +394,12 @@ func notPluggedIn(kind bgerr.Kind, want uint32, others []uint32, busyErr error) 
 			return e
 		}
 	}
+	if len(others) == 0 && noReader() {
+		// Nothing at all, not even an empty reader: a plugged-in key may be
+		// held by gpg's scdaemon through its own CCID driver, which pcscd
+		// then never sees.
+		return noReaderError(kind, want, nil)
+	}
 	if want == 0 {
 		return bgerr.Wrap(kind, ErrNoKey, "no YubiKey is plugged in", "plug in the YubiKey and retry")
 	}
@@ -402,6 +408,39 @@ func notPluggedIn(kind bgerr.Kind, want uint32, others []uint32, busyErr error) 
 		msg += " (found: " + serialList(others) + ")"
 	}
 	return bgerr.Wrap(kind, ErrNoKey, msg, fmt.Sprintf("plug in YubiKey %d and retry", want))
+}
+
+// scdaemonHint is for a smart card service that sees no reader at all.
+const scdaemonHint = "if it is plugged in, gpg's scdaemon may hold it with its own CCID driver: " +
+	"add disable-ccid to ~/.gnupg/scdaemon.conf, then run: gpgconf --kill scdaemon"
+
+// noReaderError says that the smart card service sees no reader at all.
+func noReaderError(kind bgerr.Kind, want uint32, cause error) *bgerr.Error {
+	err := ErrNoKey
+	if cause != nil {
+		err = fmt.Errorf("%w: %w", ErrNoKey, cause)
+	}
+	what := "no YubiKey is plugged in"
+	plug := "plug in the YubiKey and retry"
+	if want != 0 {
+		what, plug = fmt.Sprintf("YubiKey %d is not plugged in", want), fmt.Sprintf("plug in YubiKey %d and retry", want)
+	}
+	return bgerr.Wrap(kind, err, what+" (the smart card service sees no reader)", plug, scdaemonHint)
+}
+
+// noReader reports whether pcscd lists no reader at all, YubiKey or not.
+// A variable for tests.
+var noReader = func() bool {
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		return false
+	}
+	defer sc.Release()
+	names, err := sc.ListReaders()
+	if code, ok := pcscCode(err); ok && code == scard.ErrNoReadersAvailable {
+		return true
+	}
+	return err == nil && len(names) == 0
 }
 
 func serialList(serials []uint32) string {

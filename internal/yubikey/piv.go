@@ -102,6 +102,9 @@ var ErrSlotInUse = errors.New("slot holds a key")
 
 var errKeyType = errors.New("not a P-256 key")
 
+// pivSeveralHint is how the commands that use PIV name one YubiKey.
+const pivSeveralHint = "name the one to use with --yubikey-serial, or unplug the others"
+
 const kindPIV = bgerr.KindKeystore
 
 // openPIV opens the YubiKey with serial want (0: the only one) with piv-go.
@@ -134,7 +137,7 @@ func openPIV(ctx context.Context, want uint32) (*piv.YubiKey, Info, error) {
 	case chosen == nil:
 		return nil, Info{}, notPluggedIn(kindPIV, want, seen, busyErr)
 	case want == 0 && len(seen) > 1:
-		return nil, Info{}, several(kindPIV, seen, "name the one to use with --yubikey-serial, or unplug the others")
+		return nil, Info{}, several(kindPIV, seen, pivSeveralHint)
 	case chosen.NoPIV:
 		return nil, *chosen, bgerr.Wrap(kindPIV, ErrPIVDisabled,
 			"the PIV interface of "+keyName(chosen.Serial)+" is disabled: it cannot hold or use a sealing key",
@@ -273,11 +276,17 @@ type GenerateOptions struct {
 	// Overwrite replaces a key already in the slot. Without it Generate
 	// returns the existing key and an error wrapping ErrSlotInUse.
 	Overwrite bool
+	// PIN, when the caller knows it (setup has just set it), opens a
+	// PIN-protected management key without asking again.
+	PIN string
 }
 
 // Generate creates a P-256 key in slot on the card. It authenticates with
-// the default management key or, failing that, the PIN-protected one
-// ykman stores (which needs the PIN).
+// the default management key or the PIN-protected one ykman stores (which
+// needs the PIN), as the card's metadata says (firmware 5.3 and later;
+// older keys: the default first, then the protected one). A management
+// key that needs a touch is announced, and a touch that never comes is
+// reported as such.
 func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions) (SlotKey, error) {
 	if o.PINPolicy == 0 {
 		o.PINPolicy = piv.PINPolicyOnce
@@ -285,7 +294,14 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	if o.TouchPolicy == 0 {
 		o.TouchPolicy = piv.TouchPolicyCached
 	}
-	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (SlotKey, error) {
+	acc, err := p.Access(ctx, serial)
+	if err != nil {
+		return SlotKey{}, err
+	}
+	if serial == 0 {
+		serial = acc.Serial // the same card again
+	}
+	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, touching func()) (SlotKey, error) {
 		existing, err := slotKey(yk, s, slot)
 		switch {
 		case (err == nil || errors.Is(err, errKeyType)) && !o.Overwrite:
@@ -300,29 +316,53 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 			return SlotKey{}, err
 		}
 		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
-		_, err = yk.GenerateKey(piv.DefaultManagementKey, slot, key)
-		if err != nil && strings.Contains(err.Error(), "authenticating with management key") {
-			mk, merr := p.protectedManagementKey(yk, s)
-			if merr != nil {
-				return SlotKey{}, merr
+		mk := piv.DefaultManagementKey
+		if acc.Known && !acc.DefaultManagementKey {
+			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+				return SlotKey{}, err
 			}
-			_, err = yk.GenerateKey(mk, slot, key)
+		}
+		err = p.generate(yk, s, acc, mk, slot, key, touching)
+		if err != nil && !acc.Known && strings.Contains(err.Error(), "authenticating with management key") {
+			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+				return SlotKey{}, err
+			}
+			err = p.generate(yk, s, acc, mk, slot, key, touching)
 		}
 		if err != nil {
+			if acc.ManagementTouch && statusOf(err) == swSecurityStatus {
+				// The card gave up waiting for the touch (notes: 6982).
+				return SlotKey{}, touchTimeout(kindPIV, s)
+			}
 			return SlotKey{}, cardError(kindPIV, s, "generating a key in slot "+SlotName(slot), err)
 		}
 		return slotKey(yk, s, slot)
 	})
 }
 
+// generate runs GenerateKey with the management key mk, announcing the
+// touch that a touch-protected management key waits for.
+func (p *PIV) generate(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot piv.Slot, key piv.Key, touching func()) error {
+	if acc.ManagementTouch {
+		touching()
+		stop := p.Notify.touch(s, "allow the new key in slot "+SlotName(slot)+" (its management key needs a touch)", true)
+		defer stop()
+	}
+	_, err := yk.GenerateKey(mk, slot, key)
+	return err
+}
+
 // protectedManagementKey reads the management key that ykman keeps in
-// PIN-protected data (`ykman piv access change-management-key --protect`).
-func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32) ([]byte, error) {
+// PIN-protected data (`ykman piv access change-management-key --protect`),
+// with pin or, when it is "", the PIN it asks for.
+func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin string) ([]byte, error) {
 	notDefault := bgerr.New(kindPIV, keyName(serial)+" does not use the default PIV management key",
 		"bg-agent can use the default management key or a PIN-protected one: ykman piv access change-management-key --protect")
-	pin, err := p.askPIN(yk, serial, "read its PIN-protected management key")
-	if err != nil {
-		return nil, err
+	if pin == "" {
+		var err error
+		if pin, err = p.askPIN(yk, serial, "read its PIN-protected management key"); err != nil {
+			return nil, err
+		}
 	}
 	m, err := yk.Metadata(pin)
 	if err != nil {

@@ -121,7 +121,7 @@ func WaitPresent(card *vyubikey.Card) error {
 	if err := card.WaitPresent(ctx); err != nil {
 		return err
 	}
-	return waitReader(ctx, scard.StatePresent)
+	return waitReader(ctx, vyubikey.ReaderName, scard.StatePresent)
 }
 
 // WaitRemoved waits until pcscd reports the reader empty, e.g. after
@@ -129,20 +129,72 @@ func WaitPresent(card *vyubikey.Card) error {
 func WaitRemoved() error {
 	ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 	defer cancel()
-	return waitReader(ctx, scard.StateEmpty)
+	return waitReader(ctx, vyubikey.ReaderName, scard.StateEmpty)
 }
 
-func waitReader(ctx context.Context, want scard.StateFlag) error {
+// vpcd's second reader (port 35964), empty in every test but those that
+// plug a second card with StartSecond.
+const (
+	secondVPCDAddr = "localhost:35964"
+	// SecondReaderName is the PC/SC reader of a card plugged in by StartSecond.
+	SecondReaderName = "Yubico YubiKey OTP+FIDO+CCID 00 01"
+)
+
+// StartSecond plugs another virtual YubiKey into vpcd's second reader, for
+// tests of several keys plugged in at once. Call it after Start: the test
+// then holds the first reader's lock, so no other package's test (which
+// expects one YubiKey at most) runs meanwhile. The card is unplugged, and
+// the reader seen empty, before that lock is released.
+func StartSecond(tb testing.TB, o Options) *vyubikey.Card {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), lockWait)
+	defer cancel()
+	unlock, err := vyubikey.LockVPCD(ctx, secondVPCDAddr)
+	if err != nil {
+		tb.Fatalf("%v: a bg-vyubikey run holds vpcd's second reader", err)
+	}
+	if o.Serial == 0 {
+		o.Serial = 13000002
+	}
+	card, err := newCard(o)
+	if err != nil {
+		unlock()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		card.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+		defer cancel()
+		if err := waitReader(ctx, SecondReaderName, scard.StateEmpty); err != nil {
+			tb.Error(err)
+		}
+		unlock()
+	})
+	if err := card.Connect(secondVPCDAddr); err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), presenceTimeout)
+	defer cancel()
+	if err := card.WaitPresent(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	if err := waitReader(ctx, SecondReaderName, scard.StatePresent); err != nil {
+		tb.Fatal(err)
+	}
+	return card
+}
+
+func waitReader(ctx context.Context, reader string, want scard.StateFlag) error {
 	sc, err := scard.EstablishContext()
 	if err != nil {
 		return fmt.Errorf("connecting to pcscd: %w", err)
 	}
 	defer sc.Release()
-	rs := []scard.ReaderState{{Reader: vyubikey.ReaderName, CurrentState: scard.StateUnaware}}
+	rs := []scard.ReaderState{{Reader: reader, CurrentState: scard.StateUnaware}}
 	for {
 		err := sc.GetStatusChange(rs, 200*time.Millisecond)
 		if err != nil && !errors.Is(err, scard.ErrTimeout) {
-			return fmt.Errorf("watching reader %q: %w", vyubikey.ReaderName, err)
+			return fmt.Errorf("watching reader %q: %w", reader, err)
 		}
 		if err == nil {
 			if rs[0].EventState&want != 0 {
@@ -151,7 +203,7 @@ func waitReader(ctx context.Context, want scard.StateFlag) error {
 			rs[0].CurrentState = rs[0].EventState &^ scard.StateChanged
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("reader %q never reached state %#x: %w", vyubikey.ReaderName, want, ctx.Err())
+			return fmt.Errorf("reader %q never reached state %#x: %w", reader, want, ctx.Err())
 		}
 	}
 }
@@ -241,3 +293,69 @@ func Ykman(tb testing.TB, args ...string) (string, error) {
 // --device SERIAL) ykman counts vpcd's second, empty reader as another
 // YubiKey and refuses with "Multiple YubiKeys detected".
 func YkmanReaderArgs() []string { return []string{"--reader", vyubikey.ReaderName} }
+
+// NoReaderPCSCD starts a second, private pcscd that has no reader at all
+// (no vpcd, an empty reader config) and returns the PCSCLITE_CSOCK_NAME
+// under which clients reach it: the state of a machine where another
+// program (gpg's scdaemon with its own CCID driver) holds the only reader.
+// pcscd 1.9.9 always listens on /run/pcscd/pcscd.comm and refuses to run
+// twice, so it runs in a mount namespace of its own, with /run/pcscd a
+// private tmpfs, and is reached through /proc/PID/root. Root only: the
+// test skips otherwise. On a machine with a USB reader this pcscd sees
+// that reader too: callers check that it lists none.
+func NoReaderPCSCD(tb testing.TB) string {
+	tb.Helper()
+	if os.Geteuid() != 0 {
+		tb.Skip("a private pcscd needs root (mount namespace)")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		tb.Skip("unshare (util-linux) is not installed")
+	}
+	pcscd, err := exec.LookPath("pcscd")
+	if err != nil {
+		missing(tb, "pcscd is not installed; run: sudo scripts/pcsc-world.sh install")
+	}
+	dir, err := os.MkdirTemp("", "bgpc")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	conf := filepath.Join(dir, "reader.conf")
+	if err := os.WriteFile(conf, nil, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(unshare, "-m", "sh", "-c",
+		`mount --make-rprivate / && mount -t tmpfs none /run/pcscd && exec "$0" -f -c "$1"`, pcscd, conf)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	tb.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	sock := fmt.Sprintf("/proc/%d/root/run/pcscd/pcscd.comm", cmd.Process.Pid)
+	deadline := time.Now().Add(10 * time.Second)
+	comm := fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid)
+	for {
+		// Only once pcscd runs (the mounts are done) is the socket its own:
+		// before, /proc/PID/root/run/pcscd is still the world's.
+		b, _ := os.ReadFile(comm)
+		if fi, err := os.Stat(sock); strings.TrimSpace(string(b)) == "pcscd" && err == nil && fi.Mode()&os.ModeSocket != 0 {
+			break
+		}
+		select {
+		case <-exited:
+			tb.Fatalf("private pcscd exited: %s", out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("private pcscd never made %s: %s", sock, out.String())
+		}
+	}
+	return sock
+}
