@@ -34,6 +34,9 @@ type PIV struct {
 	Notify *Notifier
 	// TouchTimeout bounds a wait for a touch (default DefaultTouchTimeout).
 	TouchTimeout time.Duration
+	// BusyTimeout bounds the wait for a card another program holds
+	// (default DefaultBusyTimeout).
+	BusyTimeout time.Duration
 }
 
 // PINRequest is what a PIN prompt shows.
@@ -176,7 +179,7 @@ func forgetPIN(reader string) {
 }
 
 func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
-	deadline := time.Now().Add(busyWait)
+	deadline := busyDeadline(ctx)
 	for {
 		yk, err := piv.Open(name)
 		if err == nil || !busy(err) || time.Now().After(deadline) {
@@ -190,21 +193,26 @@ func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
 	}
 }
 
-// withPIV opens the YubiKey serial with piv-go under onCard and runs f on
-// it; f calls touching() when the card may now wait for a touch. The card
-// is closed, and its PIN session ended, before the result comes back;
-// discard (nil: none) gets a result that the caller gave up on.
+// withPIV opens the YubiKey serial with piv-go under onCardWait and runs f
+// on it; f calls touching() when the card may now wait for a touch. The
+// card is closed, and its PIN session ended, before the result comes back;
+// discard (nil: none) gets a result that the caller gave up on. A card that
+// another program holds is waited for, announced and bounded (BusyTimeout).
 func withPIV[T any](ctx context.Context, p *PIV, serial uint32, discard func(T),
 	f func(yk *piv.YubiKey, serial uint32, touching func()) (T, error)) (T, error) {
-	return onCard(ctx, kindPIV, serial, p.TouchTimeout, discard, func(touching func(uint32)) (T, error) {
-		yk, info, err := openPIV(ctx, serial)
+	op := cardOp{kind: kindPIV, serial: serial, touch: p.TouchTimeout, busy: p.BusyTimeout, notify: p.Notify}
+	return onCardWait(ctx, op, discard, func(busyCtx context.Context, w cardWaits) (T, error) {
+		var zero T
+		yk, info, err := openPIV(busyCtx, serial)
 		if err != nil {
-			var zero T
 			return zero, err
 		}
 		defer forgetPIN(info.Reader) // after Close
 		defer yk.Close()
-		return f(yk, info.Serial, func() { touching(info.Serial) })
+		if !w.opened() {
+			return zero, context.Canceled // nobody waits: touch nothing
+		}
+		return f(yk, info.Serial, func() { w.touching(info.Serial) })
 	})
 }
 
