@@ -37,6 +37,19 @@ type PIV struct {
 	// BusyTimeout bounds the wait for a card another program holds
 	// (default DefaultBusyTimeout).
 	BusyTimeout time.Duration
+	// LockDir holds the per-YubiKey PIN prompt locks and wrong-PIN records
+	// shared with other bg-agent processes (the state dir's locks
+	// directory); "" serialises PIN prompts within this process only.
+	LockDir string
+	// PINWait bounds the wait for another bg-agent asking for the same
+	// YubiKey's PIN (default DefaultPINWait).
+	PINWait time.Duration
+	// Since is when the request this client serves began (zero: when each
+	// operation begins). A wrong PIN that another bg-agent entered for the
+	// same YubiKey after Since stops the operation before it asks: the
+	// operator typed that PIN for this request too, and bg-agent never
+	// retries a PIN by itself.
+	Since time.Time
 }
 
 // PINRequest is what a PIN prompt shows.
@@ -345,14 +358,30 @@ func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32) ([]byte, er
 // and asks for the PIN once. It returns "" when the PIN is already
 // verified in this session.
 func (p *PIV) askPIN(yk *piv.YubiKey, serial uint32, purpose string) (string, error) {
-	name := keyName(serial)
-	retries, err := yk.Retries()
+	retries, verified, err := pinTries(yk, serial)
+	if err != nil || verified {
+		return "", err
+	}
+	return p.ask(serial, retries, purpose)
+}
+
+// pinTries reads the PIN tries left without spending one; verified says
+// that the PIN is verified in this session already.
+func pinTries(yk *piv.YubiKey, serial uint32) (retries int, verified bool, err error) {
+	retries, err = yk.Retries()
 	if err != nil {
 		if statusOf(err) == 0 && strings.Contains(err.Error(), "expected error code") {
-			return "", nil // VERIFY without a PIN succeeded: already verified
+			return 0, true, nil // VERIFY without a PIN succeeded: already verified
 		}
-		return "", cardError(kindPIV, serial, "reading the PIN tries left", err)
+		return 0, false, cardError(kindPIV, serial, "reading the PIN tries left", err)
 	}
+	return retries, false, nil
+}
+
+// ask applies the rules on the tries left (refusing at 0, and at 1 unless
+// allowed) and asks for the PIN once; no card is held meanwhile.
+func (p *PIV) ask(serial uint32, retries int, purpose string) (string, error) {
+	name := keyName(serial)
 	switch {
 	case retries == 0:
 		return "", bgerr.Wrap(kindPIV, ErrPINBlocked, "the PIN of "+name+" is blocked",
@@ -414,27 +443,109 @@ type ECDHRequest struct {
 
 // ECDH returns the shared secret (the X coordinate) of the slot key and
 // req.Peer, asking for the PIN and a touch as the slot's policies say.
+//
+// The card is never held while the operator types the PIN: piv-go holds
+// it exclusively (notes/yubikey-pcsc-protocols.md, "PC/SC layer"), so
+// other programs (ykman, a browser) would get sharing violations, and
+// Windows resets a card left idle in a transaction for 5 s. ECDH looks at
+// the card (slot key, policies, PIN tries left) and lets it go, takes the
+// YubiKey's PIN prompt lock (one prompt per YubiKey across bg-agent
+// processes), asks, and then reopens the card for one short transaction:
+// the same YubiKey with the same slot key, VERIFY and the key agreement.
 func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
+	since := p.Since
+	if since.IsZero() {
+		since = time.Now()
+	}
+	look, err := p.look(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	serial := look.key.Serial
+	var pin string
+	if look.key.PINPolicy != piv.PINPolicyNever && !look.verified {
+		unlock, waited, err := p.lockPIN(ctx, serial)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if waited {
+			// Another bg-agent asked for this PIN meanwhile: look again,
+			// so that the tries shown are the card's.
+			before := look.retries
+			if look, err = p.look(ctx, req); err != nil {
+				return nil, err
+			}
+			if look.retries < before && !look.verified {
+				return nil, otherWrongPIN(serial, look.retries)
+			}
+		}
+		if at, left, ok := p.lastWrongPIN(serial); ok && at.After(since) {
+			return nil, otherWrongPIN(serial, left)
+		}
+		if !look.verified {
+			if pin, err = p.ask(serial, look.retries, req.Purpose); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p.use(ctx, req, look.key, pin)
+}
+
+// pivLook is what ECDH learns before asking for the PIN.
+type pivLook struct {
+	key      SlotKey
+	retries  int  // PIN tries left
+	verified bool // the PIN is verified in this session: none is asked
+}
+
+// look reads the slot key (checking it is the sealed-to one) and the PIN
+// tries left, and closes the card again.
+func (p *PIV) look(ctx context.Context, req ECDHRequest) (pivLook, error) {
+	return withPIV(ctx, p, req.Serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (pivLook, error) {
+		k, err := slotKey(yk, s, req.Slot)
+		if err != nil {
+			return pivLook{}, err
+		}
+		if req.Recipient != nil && !req.Recipient(k.Public) {
+			return pivLook{}, bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
+				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+		}
+		out := pivLook{key: k}
+		if k.PINPolicy != piv.PINPolicyNever {
+			out.retries, out.verified, err = pinTries(yk, s)
+		}
+		return out, err
+	})
+}
+
+// use reopens the YubiKey that look saw and, in one transaction, checks
+// that its slot still holds that key, sends the PIN (if any) and runs the
+// key agreement. A wrong PIN is recorded for other bg-agents.
+func (p *PIV) use(ctx context.Context, req ECDHRequest, want SlotKey, pin string) ([]byte, error) {
 	// A secret the card computes after the caller gave up is cleared.
 	discard := func(shared []byte) { clear(shared) }
-	return withPIV(ctx, p, req.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
+	return withPIV(ctx, p, want.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
 		k, err := slotKey(yk, s, req.Slot)
 		if err != nil {
 			return nil, err
 		}
-		if req.Recipient != nil && !req.Recipient(k.Public) {
+		if !k.Public.Equal(want.Public) {
 			return nil, bgerr.Wrap(kindPIV, ErrNotFound,
-				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
-				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+				fmt.Sprintf("the key in slot %s of %s changed while the PIN was asked; the PIN was not sent", SlotName(req.Slot), keyName(s)),
+				"another program replaced the slot key: if that was not you, do not use this YubiKey, and run the command again")
 		}
-		auth := piv.KeyAuth{PINPolicy: k.PINPolicy}
-		if k.PINPolicy != piv.PINPolicyNever {
-			if auth.PIN, err = p.askPIN(yk, s, req.Purpose); err != nil {
+		if pin == "" && k.PINPolicy != piv.PINPolicyNever {
+			// look found the PIN verified (another program's session):
+			// still so? Else ask now, inside the transaction, as before.
+			if pin, err = p.askPIN(yk, s, req.Purpose); err != nil {
 				return nil, err
 			}
-			if auth.PIN == "" {
-				auth.PINPolicy = piv.PINPolicyNever // verified already in this session
-			}
+		}
+		auth := piv.KeyAuth{PINPolicy: k.PINPolicy, PIN: pin}
+		if pin == "" {
+			auth.PINPolicy = piv.PINPolicyNever // verified already in this session, or no PIN needed
 		}
 		priv, err := yk.PrivateKey(req.Slot, ecdsaPublic(k.Public), auth)
 		if err != nil {
@@ -452,6 +563,10 @@ func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
 		if err != nil {
 			clear(shared)
 			if e := wrongPIN(s, err); e != nil {
+				var ae piv.AuthErr
+				if errors.As(err, &ae) {
+					p.recordWrongPIN(s, ae.Retries)
+				}
 				return nil, e
 			}
 			if statusOf(err) == swSecurityStatus && k.TouchPolicy != piv.TouchPolicyNever {
