@@ -196,3 +196,45 @@ func TestPIVWrongPINSinceRequest(t *testing.T) {
 		t.Fatalf("prompts %+v", r)
 	}
 }
+
+// setup with a PIN-protected management key asks for the PIN with the
+// card released, then generates the key.
+func TestPIVGenerateProtectedKeyReleasesCard(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000216})
+	mk := []byte("0123456789abcdef01234567") // 24 bytes, like the default
+	if _, err := withPIV(context.Background(), &PIV{}, 13000216, nil, func(yk *piv.YubiKey, _ uint32, _ func()) (int, error) {
+		if err := yk.SetManagementKey(piv.DefaultManagementKey, mk); err != nil {
+			return 0, err
+		}
+		return 0, yk.SetMetadata(mk, &piv.Metadata{ManagementKey: &mk})
+	}); err != nil {
+		t.Fatalf("protecting the management key: %v", err)
+	}
+	h := newHeldPIN()
+	p := &PIV{PIN: h.prompt}
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Generate(context.Background(), 13000216, piv.SlotKeyManagement, GenerateOptions{TouchPolicy: piv.TouchPolicyNever})
+		done <- err
+	}()
+	h.waitAsked(t)
+	sc, err := scard.EstablishContext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Release()
+	card, err := sc.Connect(vyubikey.ReaderName, scard.ShareExclusive, scard.ProtocolAny)
+	if err != nil {
+		h.answer <- "123456"
+		<-done
+		t.Fatalf("exclusive connect during the PIN prompt: %v (the prompt holds the card)", err)
+	}
+	card.Disconnect(scard.LeaveCard)
+	h.answer <- "123456"
+	if err := <-done; err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	if k, err := p.Key(context.Background(), 13000216, piv.SlotKeyManagement); err != nil || k.Public == nil {
+		t.Fatalf("Key after Generate: %+v, %v", k, err)
+	}
+}

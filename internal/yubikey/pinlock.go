@@ -175,3 +175,51 @@ func otherWrongPIN(serial uint32, left int) error {
 		fmt.Sprintf("a wrong PIN was entered for %s while this request waited (%d %s left); the PIN was not asked again", keyName(serial), left, tries),
 		"run the command again to enter the PIN (bg-agent never retries a PIN by itself)")
 }
+
+// needPIN stops a card operation that needs the PIN: the caller closes the
+// card, asks (askReleased) and runs the operation again.
+type needPIN struct {
+	serial  uint32
+	retries int
+	purpose string
+}
+
+func (e *needPIN) Error() string { return keyName(e.serial) + " needs its PIN" }
+
+// releasedPIN is a PIN asked with the card released, and the prompt lock
+// held until the operation that sends it is over.
+type releasedPIN struct {
+	asked    bool
+	value    string
+	unlockFn func()
+}
+
+func (pin *releasedPIN) unlock() {
+	if pin.unlockFn != nil {
+		pin.unlockFn()
+		pin.unlockFn = nil
+	}
+}
+
+// askReleased takes the YubiKey's PIN prompt lock and asks for the PIN
+// into pin (whose unlock the caller defers), as ECDH does.
+func (p *PIV) askReleased(ctx context.Context, need *needPIN, pin *releasedPIN) error {
+	since := p.Since
+	if since.IsZero() {
+		since = time.Now()
+	}
+	unlock, _, err := p.lockPIN(ctx, need.serial)
+	if err != nil {
+		return err
+	}
+	pin.unlockFn = unlock
+	if at, left, ok := p.lastWrongPIN(need.serial); ok && at.After(since) {
+		return otherWrongPIN(need.serial, left)
+	}
+	v, err := p.ask(need.serial, need.retries, need.purpose)
+	if err != nil {
+		return err
+	}
+	pin.asked, pin.value = true, v
+	return nil
+}

@@ -302,6 +302,24 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	if o.TouchPolicy == 0 {
 		o.TouchPolicy = piv.TouchPolicyCached
 	}
+	// The PIN of a PIN-protected management key is asked with the card
+	// released (see ECDH), and the whole operation then runs again.
+	var pin releasedPIN
+	defer pin.unlock()
+	for {
+		k, err := p.generate(ctx, serial, slot, o, &pin)
+		var need *needPIN
+		if !errors.As(err, &need) || pin.asked {
+			return k, err
+		}
+		if err := p.askReleased(ctx, need, &pin); err != nil {
+			return SlotKey{}, err
+		}
+		serial = need.serial
+	}
+}
+
+func (p *PIV) generate(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions, pin *releasedPIN) (SlotKey, error) {
 	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (SlotKey, error) {
 		existing, err := slotKey(yk, s, slot)
 		switch {
@@ -319,7 +337,7 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
 		_, err = yk.GenerateKey(piv.DefaultManagementKey, slot, key)
 		if err != nil && strings.Contains(err.Error(), "authenticating with management key") {
-			mk, merr := p.protectedManagementKey(yk, s)
+			mk, merr := p.protectedManagementKey(yk, s, pin)
 			if merr != nil {
 				return SlotKey{}, merr
 			}
@@ -334,16 +352,27 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 
 // protectedManagementKey reads the management key that ykman keeps in
 // PIN-protected data (`ykman piv access change-management-key --protect`).
-func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32) ([]byte, error) {
+// Without an answer in pin yet it returns a *needPIN, for the caller to
+// ask with the card released and run again.
+func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin *releasedPIN) ([]byte, error) {
 	notDefault := bgerr.New(kindPIV, keyName(serial)+" does not use the default PIV management key",
 		"bg-agent can use the default management key or a PIN-protected one: ykman piv access change-management-key --protect")
-	pin, err := p.askPIN(yk, serial, "read its PIN-protected management key")
-	if err != nil {
-		return nil, err
+	if !pin.asked {
+		retries, verified, err := pinTries(yk, serial)
+		if err != nil {
+			return nil, err
+		}
+		if !verified {
+			return nil, &needPIN{serial: serial, retries: retries, purpose: "read its PIN-protected management key"}
+		}
 	}
-	m, err := yk.Metadata(pin)
+	m, err := yk.Metadata(pin.value)
 	if err != nil {
 		if e := wrongPIN(serial, err); e != nil {
+			var ae piv.AuthErr
+			if errors.As(err, &ae) {
+				p.recordWrongPIN(serial, ae.Retries)
+			}
 			return nil, e
 		}
 		return nil, cardError(kindPIV, serial, "reading the protected management key", err)
