@@ -59,7 +59,9 @@ func TestYubiKeyConcurrentWrongPIN(t *testing.T) {
 			": a wrong PIN was entered for YubiKey 13000402 while this request waited (2 tries left); the PIN was not asked again\n"):
 			stopped++
 			wantError(t, r, "", "run the command again to enter the PIN (bg-agent never retries a PIN by itself)")
-			if !strings.Contains(r.stderr, "bg-agent: waiting for another bg-agent asking for the PIN of YubiKey 13000402\n") {
+			// Waiting for the PIN prompt lock (or for the MFA device lock,
+			// should the broker take it before the secret is read).
+			if !strings.Contains(r.stderr, "bg-agent: waiting for another bg-agent ") {
 				t.Errorf("no waiting notice:\n%s", r.stderr)
 			}
 		default:
