@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -46,7 +47,7 @@ func Main(ctx context.Context, env *Env) int {
 }
 
 func newApp(env *Env, u *ui.UI) *cli.App {
-	a := &appCtx{env: env, ui: u}
+	a := &appCtx{env: env, ui: u, started: time.Now()}
 	app := &cli.App{
 		Name:                 "bg-agent",
 		Usage:                "break-glass AWS credentials from the OS keychain and a hardware MFA, over regional STS",
@@ -94,6 +95,8 @@ type appCtx struct {
 	// what is asked on its behalf — the PIN that unseals its user's key —
 	// follows its bg_prompt.
 	profile *config.Profile
+	// started is when this run (one request in direct mode) began.
+	started time.Time
 }
 
 // needArgs checks the positional arguments of c.

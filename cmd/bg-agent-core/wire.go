@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -232,9 +233,19 @@ func (a *appCtx) oath(p *config.Profile) *yubikey.OATH {
 }
 
 // piv is the YubiKey PIV client that unseals keystore items. It never
-// sends a PIN with one try left unless BG_AGENT_ALLOW_LAST_PIN_TRY=1.
+// sends a PIN with one try left unless BG_AGENT_ALLOW_LAST_PIN_TRY=1, and
+// asks for one YubiKey's PIN once at a time across bg-agent processes
+// (lock files in the state dir's locks directory, as for MFA devices).
 func (a *appCtx) piv() *yubikey.PIV {
+	var lockDir string
+	if dir, err := a.stateDir(); err == nil {
+		lockDir = filepath.Join(dir, "locks")
+	}
 	return &yubikey.PIV{
+		LockDir: lockDir,
+		// A wrong PIN another bg-agent enters after this run began stops
+		// it before it asks: the operator typed the same PIN for both.
+		Since:        a.started,
 		Notify:       a.touchNotifier(),
 		AllowLastTry: a.env.Getenv("BG_AGENT_ALLOW_LAST_PIN_TRY") == "1",
 		LastTryHint:  "to use the last try anyway, set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry",

@@ -18,8 +18,12 @@ import (
 // processes in direct mode: AWS refuses a TOTP code that was already accepted,
 // and two `aws` commands started within one 30-s window would otherwise burn
 // the same code. It remembers, per device, hashes of the codes it handed out
-// in the last few windows (in Dir, 0600, and in this process's memory), and
-// when the source repeats one it waits for the next window and asks again.
+// in the last few windows (in Dir, 0600, and in this process's memory). A
+// code was handed out in this window already: it waits for the next window
+// before asking the source, because a TOTP source gives one code per window
+// and asking now would cost the operator a touch (or a typed code) for a
+// code that is then refused. When the source repeats one anyway it waits
+// for the next window and asks again.
 // Callers serialise use of one device (the per-device file lock) so the
 // record is read and written by one process at a time.
 //
@@ -250,6 +254,9 @@ func (g *Guard) Code(ctx context.Context, req Request) (string, error) {
 				return "", err
 			}
 		}
+		if err := g.waitFresh(ctx, req.Serial); err != nil {
+			return "", err
+		}
 		code, err := g.Source.Code(ctx, req)
 		if err != nil {
 			return "", err
@@ -278,6 +285,24 @@ func (g *Guard) Code(ctx context.Context, req Request) (string, error) {
 			return "", err
 		}
 	}
+}
+
+// waitFresh waits, before the source is asked, for the next window when a
+// code of serial was handed out in this one (by this or another process):
+// the source would give that code again.
+func (g *Guard) waitFresh(ctx context.Context, serial string) error {
+	now := g.now()
+	w := Window(now)
+	for _, used := range g.load(serial).Codes {
+		if used == w {
+			d := UntilNextWindow(now)
+			if g.Wait != nil {
+				g.Wait(d)
+			}
+			return Sleep(ctx, d)
+		}
+	}
+	return nil
 }
 
 // check refuses a link or another user's file as the device's record

@@ -82,7 +82,7 @@ func TestGuardUnwritable(t *testing.T) {
 	t.Run("goes on", func(t *testing.T) {
 		dir := blocked(t)
 		base := time.Unix(1_800_000_000/30*30+30, 0).Add(-20 * time.Millisecond)
-		src := &seq{codes: []string{"444444", "444444", "555555"}}
+		src := &seq{codes: []string{"444444", "555555"}} // one per window
 		var told []error
 		var waited []time.Duration
 		newGuard := func() *Guard {
@@ -96,12 +96,16 @@ func TestGuardUnwritable(t *testing.T) {
 		if len(told) == 0 {
 			t.Fatal("Unwritable was not told")
 		}
-		// Another request of this process gets the same code from its source.
+		// Another request of this process, in the same window, waits for
+		// the next one before asking its source.
 		if c, err := newGuard().Code(context.Background(), r); err != nil || c != "555555" {
 			t.Fatalf("second: %q %v", c, err)
 		}
 		if len(waited) != 1 {
 			t.Fatalf("waited %v: the code was handed out twice", waited)
+		}
+		if src.n != 2 {
+			t.Fatalf("source asked %d times, want 2", src.n)
 		}
 	})
 }

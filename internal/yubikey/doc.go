@@ -28,6 +28,13 @@
 //     a bad slot name or a slot that setup would overwrite (KindUsage).
 //   - After each PIV operation the PIV applet is deselected, so a PIN
 //     verified for it does not stay verified on the card for others.
+//   - No card is held while the operator types a PIN: the card is read,
+//     released, the PIN asked, and VERIFY and the key operation run in one
+//     new transaction on the same YubiKey and slot key. PIN prompts for
+//     one YubiKey run one at a time across bg-agent processes (PIV.LockDir);
+//     a caller that waited while a wrong PIN was entered stops unasked.
+//   - A card another program holds is waited for at most BusyTimeout
+//     (DefaultBusyTimeout), with a notice after Notifier.Delay.
 //
 // Profile keys read by the callers (cmd/bg-agent): bg_yubikey_serial picks
 // the YubiKey, bg_oath_account names the OATH credential (default: the MFA

@@ -34,6 +34,9 @@ type OATH struct {
 	Notify *Notifier
 	// TouchTimeout bounds a wait for a touch (default DefaultTouchTimeout).
 	TouchTimeout time.Duration
+	// BusyTimeout bounds the wait for a card another program holds
+	// (default DefaultBusyTimeout).
+	BusyTimeout time.Duration
 	// Now is the clock for the TOTP time step (default time.Now).
 	Now func() time.Time
 
@@ -167,13 +170,17 @@ func (o *OATH) forget(serial uint32, salt []byte) {
 // and the touch timeout bound the wait even while the card blocks inside
 // SCardTransmit.
 func (o *OATH) run(ctx context.Context, req CodeRequest) (Code, error) {
-	return onCard(ctx, bgerr.KindMFA, req.Serial, o.TouchTimeout, nil, func(touching func(uint32)) (Code, error) {
-		c, err := open(ctx, bgerr.KindMFA, req.Serial)
+	op := cardOp{kind: bgerr.KindMFA, serial: req.Serial, touch: o.TouchTimeout, busy: o.BusyTimeout, notify: o.Notify}
+	return onCardWait(ctx, op, nil, func(busyCtx context.Context, w cardWaits) (Code, error) {
+		c, err := open(busyCtx, bgerr.KindMFA, req.Serial)
 		if err != nil {
 			return Code{}, err
 		}
 		defer c.close()
-		return o.session(c, req, func() { touching(c.info.Serial) })
+		if !w.opened() {
+			return Code{}, context.Canceled // nobody waits: touch nothing
+		}
+		return o.session(c, req, func() { w.touching(c.info.Serial) })
 	})
 }
 

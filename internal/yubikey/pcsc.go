@@ -89,14 +89,138 @@ func onCard[T any](ctx context.Context, kind bgerr.Kind, serial uint32, d time.D
 	}
 }
 
+// cardOp is what bounds one card operation and whom it tells: busy bounds
+// the wait for a card that another program holds (a transaction or an
+// exclusive connection, see notes/yubikey-pcsc-protocols.md, "Coexistence
+// facts"), touch the wait for a touch once the card asks for one.
+type cardOp struct {
+	kind   bgerr.Kind
+	serial uint32 // asked for (0: the only one), named when the caller gives up
+	touch  time.Duration
+	busy   time.Duration // default DefaultBusyTimeout
+	notify *Notifier
+}
+
+// cardWaits is what work under onCardWait reports: touching(serial) when
+// the card may now wait for a touch of YubiKey serial, opened() once the
+// card is open (false: the caller gave up meanwhile, so work must close the
+// card and stop without touching it).
+type cardWaits struct {
+	touching func(serial uint32)
+	opened   func() bool
+}
+
+// onCardWait is onCard with a bounded, announced wait for a busy card.
+// pcscd makes SCardConnect wait, server-side and without limit, while
+// another handle holds a transaction, and libpcsclite retries
+// BeginTransaction every 100 ms without limit (notes, "Coexistence
+// facts"): the call cannot be interrupted, so the wait is bounded here,
+// from the caller's side. From the start until work calls opened() (the
+// in-process card lock included) a notice says after Notifier.Delay that
+// another program holds the card, and after op.busy the caller gets
+// ErrBusy; the goroutine then finds out at opened() that nobody waits and
+// closes the card as soon as it gets it. ctx, given to work, ends at the
+// busy bound for retry loops (piv-go's sharing violations) until opened.
+func onCardWait[T any](ctx context.Context, op cardOp, discard func(T),
+	work func(ctx context.Context, w cardWaits) (T, error)) (T, error) {
+	var zero T
+	if op.touch <= 0 {
+		op.touch = DefaultTouchTimeout
+	}
+	if op.busy <= 0 {
+		op.busy = DefaultBusyTimeout
+	}
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result)        // unbuffered: a result is received or discarded
+	touching := make(chan uint32)    // unbuffered: the timeout starts when the card waits
+	opened := make(chan struct{})    // unbuffered: the busy bound ends when the card is open
+	abandoned := make(chan struct{}) // closed when the caller returns
+	defer close(abandoned)
+	busyCtx, cancel := context.WithTimeout(ctx, op.busy)
+	defer cancel()
+	go func() {
+		select {
+		case cardLock <- struct{}{}:
+		case <-abandoned:
+			return
+		}
+		defer func() { <-cardLock }()
+		v, err := work(busyCtx, cardWaits{
+			touching: func(s uint32) {
+				select {
+				case touching <- s:
+				case <-abandoned:
+				}
+			},
+			opened: func() bool {
+				select {
+				case opened <- struct{}{}:
+					return true
+				case <-abandoned:
+					return false
+				}
+			},
+		})
+		select {
+		case done <- result{v, err}:
+		case <-abandoned:
+			if discard != nil {
+				discard(v)
+			}
+		}
+	}()
+	var timeout <-chan time.Time
+	busyTimer := time.NewTimer(op.busy)
+	defer busyTimer.Stop()
+	noticeTimer := time.NewTimer(op.notify.delay())
+	defer noticeTimer.Stop()
+	busyC, noticeC := busyTimer.C, noticeTimer.C
+	touched := op.serial
+	for {
+		select {
+		case r := <-done:
+			return r.v, r.err
+		case <-opened:
+			busyC, noticeC = nil, nil
+		case <-noticeC:
+			op.notify.notice("waiting for the YubiKey: in use by another program")
+		case <-busyC:
+			return zero, busyError(op.kind, op.serial, op.busy)
+		case touched = <-touching:
+			timeout = time.After(op.touch)
+		case <-timeout:
+			return zero, touchTimeout(op.kind, touched)
+		case <-ctx.Done():
+			return zero, gaveUp(op.serial, ctx.Err())
+		}
+	}
+}
+
+// busyError: another program kept the YubiKey serial for all of waited.
+func busyError(kind bgerr.Kind, serial uint32, waited time.Duration) error {
+	return bgerr.Wrap(kind, ErrBusy, fmt.Sprintf("%s was in use by another program for %s", keyName(serial), waited.Round(time.Second)),
+		"close the program that holds it (gpg: gpgconf --kill scdaemon; yubikey-agent: send it SIGHUP; OpenSC: close the browser or app using it), then retry")
+}
+
 // gaveUp says that the caller stopped waiting for the YubiKey serial.
 func gaveUp(serial uint32, err error) error {
 	return bgerr.Wrap(bgerr.KindCanceled, err, "gave up waiting for "+keyName(serial))
 }
 
-// busyWait is how long a card that another program holds exclusively is
-// waited for (it is typically released within milliseconds).
-const busyWait = 2 * time.Second
+// DefaultBusyTimeout bounds the wait for a YubiKey that another program
+// holds (exclusively, or inside a transaction). Such holds are typically
+// over within milliseconds; a program that keeps the card longer (gpg's
+// scdaemon, OpenSC in a browser) does not let go by itself, and in an
+// emergency the operator is better off told at once what to close than
+// waiting on a silent terminal.
+const DefaultBusyTimeout = 30 * time.Second
+
+// busyWait is how long connect retries a sharing violation when its ctx
+// has no earlier deadline.
+const busyWait = DefaultBusyTimeout
 
 // IsYubiKeyReader reports whether a PC/SC reader name is a YubiKey's over
 // USB. It is only a hint: over NFC a YubiKey sits in a reader named for
@@ -336,7 +460,7 @@ func parseConfig(b []byte) (map[byte][]byte, bool) {
 // connect opens reader shared with T=1 and begins a transaction, waiting
 // up to busyWait while another program holds the card exclusively.
 func connect(ctx context.Context, sc *scard.Context, reader string) (*scard.Card, error) {
-	deadline := time.Now().Add(busyWait)
+	deadline := busyDeadline(ctx)
 	for {
 		card, err := sc.Connect(reader, scard.ShareShared, scard.ProtocolT1)
 		if err == nil {
@@ -363,6 +487,16 @@ func connect(ctx context.Context, sc *scard.Context, reader string) (*scard.Card
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// busyDeadline is when a retry loop on a sharing violation stops: busyWait
+// from now, or ctx's deadline if earlier.
+func busyDeadline(ctx context.Context) time.Time {
+	deadline := time.Now().Add(busyWait)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return deadline
 }
 
 // readers lists every reader pcscd knows: YubiKeys are told by what

@@ -36,6 +36,22 @@ type PIV struct {
 	TouchTimeout time.Duration
 	// Attestation is whom Attest trusts; nil is Yubico (production).
 	Attestation *Trust
+	// BusyTimeout bounds the wait for a card another program holds
+	// (default DefaultBusyTimeout).
+	BusyTimeout time.Duration
+	// LockDir holds the per-YubiKey PIN prompt locks and wrong-PIN records
+	// shared with other bg-agent processes (the state dir's locks
+	// directory); "" serialises PIN prompts within this process only.
+	LockDir string
+	// PINWait bounds the wait for another bg-agent asking for the same
+	// YubiKey's PIN (default DefaultPINWait).
+	PINWait time.Duration
+	// Since is when the request this client serves began (zero: when each
+	// operation begins). A wrong PIN that another bg-agent entered for the
+	// same YubiKey after Since stops the operation before it asks: the
+	// operator typed that PIN for this request too, and bg-agent never
+	// retries a PIN by itself.
+	Since time.Time
 }
 
 // PINRequest is what a PIN prompt shows.
@@ -180,7 +196,7 @@ func forgetPIN(reader string) {
 }
 
 func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
-	deadline := time.Now().Add(busyWait)
+	deadline := busyDeadline(ctx)
 	for {
 		yk, err := piv.Open(name)
 		if err == nil || !busy(err) || time.Now().After(deadline) {
@@ -194,21 +210,26 @@ func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
 	}
 }
 
-// withPIV opens the YubiKey serial with piv-go under onCard and runs f on
-// it; f calls touching() when the card may now wait for a touch. The card
-// is closed, and its PIN session ended, before the result comes back;
-// discard (nil: none) gets a result that the caller gave up on.
+// withPIV opens the YubiKey serial with piv-go under onCardWait and runs f
+// on it; f calls touching() when the card may now wait for a touch. The
+// card is closed, and its PIN session ended, before the result comes back;
+// discard (nil: none) gets a result that the caller gave up on. A card that
+// another program holds is waited for, announced and bounded (BusyTimeout).
 func withPIV[T any](ctx context.Context, p *PIV, serial uint32, discard func(T),
 	f func(yk *piv.YubiKey, serial uint32, touching func()) (T, error)) (T, error) {
-	return onCard(ctx, kindPIV, serial, p.TouchTimeout, discard, func(touching func(uint32)) (T, error) {
-		yk, info, err := openPIV(ctx, serial)
+	op := cardOp{kind: kindPIV, serial: serial, touch: p.TouchTimeout, busy: p.BusyTimeout, notify: p.Notify}
+	return onCardWait(ctx, op, discard, func(busyCtx context.Context, w cardWaits) (T, error) {
+		var zero T
+		yk, info, err := openPIV(busyCtx, serial)
 		if err != nil {
-			var zero T
 			return zero, err
 		}
 		defer forgetPIN(info.Reader) // after Close
 		defer yk.Close()
-		return f(yk, info.Serial, func() { touching(info.Serial) })
+		if !w.opened() {
+			return zero, context.Canceled // nobody waits: touch nothing
+		}
+		return f(yk, info.Serial, func() { w.touching(info.Serial) })
 	})
 }
 
@@ -301,6 +322,25 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	if serial == 0 {
 		serial = acc.Serial // the same card again
 	}
+	// The PIN of a PIN-protected management key is asked with the card
+	// released (see ECDH), and the whole operation then runs again; a PIN
+	// that setup has just set is used as it is.
+	pin := releasedPIN{asked: o.PIN != "", value: o.PIN}
+	defer pin.unlock()
+	for {
+		k, err := p.generateOnce(ctx, serial, slot, o, acc, &pin)
+		var need *needPIN
+		if !errors.As(err, &need) || pin.asked {
+			return k, err
+		}
+		if err := p.askReleased(ctx, need, &pin); err != nil {
+			return SlotKey{}, err
+		}
+		serial = need.serial
+	}
+}
+
+func (p *PIV) generateOnce(ctx context.Context, serial uint32, slot piv.Slot, o GenerateOptions, acc Access, pin *releasedPIN) (SlotKey, error) {
 	return withPIV(ctx, p, serial, nil, func(yk *piv.YubiKey, s uint32, touching func()) (SlotKey, error) {
 		existing, err := slotKey(yk, s, slot)
 		switch {
@@ -318,16 +358,16 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 		key := piv.Key{Algorithm: piv.AlgorithmEC256, PINPolicy: o.PINPolicy, TouchPolicy: o.TouchPolicy}
 		mk := piv.DefaultManagementKey
 		if acc.Known && !acc.DefaultManagementKey {
-			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+			if mk, err = p.protectedManagementKey(yk, s, pin); err != nil {
 				return SlotKey{}, err
 			}
 		}
-		err = p.generate(yk, s, acc, mk, slot, key, touching)
+		err = p.generateKey(yk, s, acc, mk, slot, key, touching)
 		if err != nil && !acc.Known && strings.Contains(err.Error(), "authenticating with management key") {
-			if mk, err = p.protectedManagementKey(yk, s, o.PIN); err != nil {
+			if mk, err = p.protectedManagementKey(yk, s, pin); err != nil {
 				return SlotKey{}, err
 			}
-			err = p.generate(yk, s, acc, mk, slot, key, touching)
+			err = p.generateKey(yk, s, acc, mk, slot, key, touching)
 		}
 		if err != nil {
 			if acc.ManagementTouch && statusOf(err) == swSecurityStatus {
@@ -340,9 +380,9 @@ func (p *PIV) Generate(ctx context.Context, serial uint32, slot piv.Slot, o Gene
 	})
 }
 
-// generate runs GenerateKey with the management key mk, announcing the
+// generateKey runs GenerateKey with the management key mk, announcing the
 // touch that a touch-protected management key waits for.
-func (p *PIV) generate(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot piv.Slot, key piv.Key, touching func()) error {
+func (p *PIV) generateKey(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot piv.Slot, key piv.Key, touching func()) error {
 	if acc.ManagementTouch {
 		touching()
 		stop := p.Notify.touch(s, "allow the new key in slot "+SlotName(slot)+" (its management key needs a touch)", true)
@@ -353,20 +393,28 @@ func (p *PIV) generate(yk *piv.YubiKey, s uint32, acc Access, mk []byte, slot pi
 }
 
 // protectedManagementKey reads the management key that ykman keeps in
-// PIN-protected data (`ykman piv access change-management-key --protect`),
-// with pin or, when it is "", the PIN it asks for.
-func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin string) ([]byte, error) {
+// PIN-protected data (`ykman piv access change-management-key --protect`).
+// Without an answer in pin yet it returns a *needPIN, for the caller to
+// ask with the card released and run again.
+func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin *releasedPIN) ([]byte, error) {
 	notDefault := bgerr.New(kindPIV, keyName(serial)+" does not use the default PIV management key",
 		"bg-agent can use the default management key or a PIN-protected one: ykman piv access change-management-key --protect")
-	if pin == "" {
-		var err error
-		if pin, err = p.askPIN(yk, serial, "read its PIN-protected management key"); err != nil {
+	if !pin.asked {
+		retries, verified, err := pinTries(yk, serial)
+		if err != nil {
 			return nil, err
 		}
+		if !verified {
+			return nil, &needPIN{serial: serial, retries: retries, purpose: "read its PIN-protected management key"}
+		}
 	}
-	m, err := yk.Metadata(pin)
+	m, err := yk.Metadata(pin.value)
 	if err != nil {
 		if e := wrongPIN(serial, err); e != nil {
+			var ae piv.AuthErr
+			if errors.As(err, &ae) {
+				p.recordWrongPIN(serial, ae.Retries)
+			}
 			return nil, e
 		}
 		return nil, cardError(kindPIV, serial, "reading the protected management key", err)
@@ -381,14 +429,30 @@ func (p *PIV) protectedManagementKey(yk *piv.YubiKey, serial uint32, pin string)
 // and asks for the PIN once. It returns "" when the PIN is already
 // verified in this session.
 func (p *PIV) askPIN(yk *piv.YubiKey, serial uint32, purpose string) (string, error) {
-	name := keyName(serial)
-	retries, err := yk.Retries()
+	retries, verified, err := pinTries(yk, serial)
+	if err != nil || verified {
+		return "", err
+	}
+	return p.ask(serial, retries, purpose)
+}
+
+// pinTries reads the PIN tries left without spending one; verified says
+// that the PIN is verified in this session already.
+func pinTries(yk *piv.YubiKey, serial uint32) (retries int, verified bool, err error) {
+	retries, err = yk.Retries()
 	if err != nil {
 		if statusOf(err) == 0 && strings.Contains(err.Error(), "expected error code") {
-			return "", nil // VERIFY without a PIN succeeded: already verified
+			return 0, true, nil // VERIFY without a PIN succeeded: already verified
 		}
-		return "", cardError(kindPIV, serial, "reading the PIN tries left", err)
+		return 0, false, cardError(kindPIV, serial, "reading the PIN tries left", err)
 	}
+	return retries, false, nil
+}
+
+// ask applies the rules on the tries left (refusing at 0, and at 1 unless
+// allowed) and asks for the PIN once; no card is held meanwhile.
+func (p *PIV) ask(serial uint32, retries int, purpose string) (string, error) {
+	name := keyName(serial)
 	switch {
 	case retries == 0:
 		return "", bgerr.Wrap(kindPIV, ErrPINBlocked, "the PIN of "+name+" is blocked",
@@ -450,27 +514,109 @@ type ECDHRequest struct {
 
 // ECDH returns the shared secret (the X coordinate) of the slot key and
 // req.Peer, asking for the PIN and a touch as the slot's policies say.
+//
+// The card is never held while the operator types the PIN: piv-go holds
+// it exclusively (notes/yubikey-pcsc-protocols.md, "PC/SC layer"), so
+// other programs (ykman, a browser) would get sharing violations, and
+// Windows resets a card left idle in a transaction for 5 s. ECDH looks at
+// the card (slot key, policies, PIN tries left) and lets it go, takes the
+// YubiKey's PIN prompt lock (one prompt per YubiKey across bg-agent
+// processes), asks, and then reopens the card for one short transaction:
+// the same YubiKey with the same slot key, VERIFY and the key agreement.
 func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
+	since := p.Since
+	if since.IsZero() {
+		since = time.Now()
+	}
+	look, err := p.look(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	serial := look.key.Serial
+	var pin string
+	if look.key.PINPolicy != piv.PINPolicyNever && !look.verified {
+		unlock, waited, err := p.lockPIN(ctx, serial)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		if waited {
+			// Another bg-agent asked for this PIN meanwhile: look again,
+			// so that the tries shown are the card's.
+			before := look.retries
+			if look, err = p.look(ctx, req); err != nil {
+				return nil, err
+			}
+			if look.retries < before && !look.verified {
+				return nil, otherWrongPIN(serial, look.retries)
+			}
+		}
+		if at, left, ok := p.lastWrongPIN(serial); ok && at.After(since) {
+			return nil, otherWrongPIN(serial, left)
+		}
+		if !look.verified {
+			if pin, err = p.ask(serial, look.retries, req.Purpose); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return p.use(ctx, req, look.key, pin)
+}
+
+// pivLook is what ECDH learns before asking for the PIN.
+type pivLook struct {
+	key      SlotKey
+	retries  int  // PIN tries left
+	verified bool // the PIN is verified in this session: none is asked
+}
+
+// look reads the slot key (checking it is the sealed-to one) and the PIN
+// tries left, and closes the card again.
+func (p *PIV) look(ctx context.Context, req ECDHRequest) (pivLook, error) {
+	return withPIV(ctx, p, req.Serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (pivLook, error) {
+		k, err := slotKey(yk, s, req.Slot)
+		if err != nil {
+			return pivLook{}, err
+		}
+		if req.Recipient != nil && !req.Recipient(k.Public) {
+			return pivLook{}, bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
+				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+		}
+		out := pivLook{key: k}
+		if k.PINPolicy != piv.PINPolicyNever {
+			out.retries, out.verified, err = pinTries(yk, s)
+		}
+		return out, err
+	})
+}
+
+// use reopens the YubiKey that look saw and, in one transaction, checks
+// that its slot still holds that key, sends the PIN (if any) and runs the
+// key agreement. A wrong PIN is recorded for other bg-agents.
+func (p *PIV) use(ctx context.Context, req ECDHRequest, want SlotKey, pin string) ([]byte, error) {
 	// A secret the card computes after the caller gave up is cleared.
 	discard := func(shared []byte) { clear(shared) }
-	return withPIV(ctx, p, req.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
+	return withPIV(ctx, p, want.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
 		k, err := slotKey(yk, s, req.Slot)
 		if err != nil {
 			return nil, err
 		}
-		if req.Recipient != nil && !req.Recipient(k.Public) {
+		if !k.Public.Equal(want.Public) {
 			return nil, bgerr.Wrap(kindPIV, ErrNotFound,
-				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
-				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+				fmt.Sprintf("the key in slot %s of %s changed while the PIN was asked; the PIN was not sent", SlotName(req.Slot), keyName(s)),
+				"another program replaced the slot key: if that was not you, do not use this YubiKey, and run the command again")
 		}
-		auth := piv.KeyAuth{PINPolicy: k.PINPolicy}
-		if k.PINPolicy != piv.PINPolicyNever {
-			if auth.PIN, err = p.askPIN(yk, s, req.Purpose); err != nil {
+		if pin == "" && k.PINPolicy != piv.PINPolicyNever {
+			// look found the PIN verified (another program's session):
+			// still so? Else ask now, inside the transaction, as before.
+			if pin, err = p.askPIN(yk, s, req.Purpose); err != nil {
 				return nil, err
 			}
-			if auth.PIN == "" {
-				auth.PINPolicy = piv.PINPolicyNever // verified already in this session
-			}
+		}
+		auth := piv.KeyAuth{PINPolicy: k.PINPolicy, PIN: pin}
+		if pin == "" {
+			auth.PINPolicy = piv.PINPolicyNever // verified already in this session, or no PIN needed
 		}
 		priv, err := yk.PrivateKey(req.Slot, ecdsaPublic(k.Public), auth)
 		if err != nil {
@@ -488,6 +634,10 @@ func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
 		if err != nil {
 			clear(shared)
 			if e := wrongPIN(s, err); e != nil {
+				var ae piv.AuthErr
+				if errors.As(err, &ae) {
+					p.recordWrongPIN(s, ae.Retries)
+				}
 				return nil, e
 			}
 			if statusOf(err) == swSecurityStatus && k.TouchPolicy != piv.TouchPolicyNever {

@@ -326,7 +326,7 @@ func TestPIVBusy(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer holder.Disconnect(scard.LeaveCard)
-	_, err = (&PIV{}).Key(context.Background(), 13000205, piv.SlotKeyManagement)
+	_, err = (&PIV{BusyTimeout: 2 * time.Second}).Key(context.Background(), 13000205, piv.SlotKeyManagement)
 	if !errors.Is(err, ErrBusy) {
 		t.Fatalf("Key on a card held exclusively: %v, want ErrBusy", err)
 	}

@@ -29,6 +29,20 @@ const DefaultNoticeDelay = time.Second
 // by itself after about 15 s; this is the backstop.
 const DefaultTouchTimeout = 30 * time.Second
 
+func (n *Notifier) delay() time.Duration {
+	if n == nil || n.Delay <= 0 {
+		return DefaultNoticeDelay
+	}
+	return n.Delay
+}
+
+// notice shows line to the operator, if anyone listens.
+func (n *Notifier) notice(line string) {
+	if n != nil && n.Notice != nil {
+		n.Notice(line)
+	}
+}
+
 // touch announces a possible wait for a touch of YubiKey serial so that
 // the operator can "purpose" (e.g. "get the MFA code for profile
 // bg-prod"). certain says the card will wait (an OATH touch credential,
