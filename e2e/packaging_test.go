@@ -453,6 +453,11 @@ func TestPackaging(t *testing.T) {
 		}
 	})
 
+	// The MSI installed and run under Wine: the first run of the Windows build.
+	t.Run("msi under wine", func(t *testing.T) {
+		windowsUnderWine(t, find(`\.msi$`), wantVersion)
+	})
+
 	// Signatures, checked with the tools a user has: Authenticode on the
 	// Windows files (osslsigncode here, Get-AuthenticodeSignature there), and
 	// minisign over SHA256SUMS, which covers every artefact.

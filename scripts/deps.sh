@@ -55,10 +55,13 @@ fi
 # zip (the windows zip of bg-agent.exe + bg-agent-core.exe), lintian (Debian's
 # check of the .deb), dpkg-dev (dpkg-shlibdeps computes its Depends), systemd
 # (systemd-analyze verifies the user units), minisign + osslsigncode + openssl
-# (sign and check the release with throwaway keys).
+# (sign and check the release with throwaway keys), wine + wine64 +
+# gcc-mingw-w64-x86-64 (the MSI installed and run under Wine, with a shim DLL
+# that Wine 8.0 lacks).
 # Installed only when missing.
 apt_missing "kit and packaging tests" "packaging and runbook screenshot tests will skip" \
-	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip lintian dpkg-dev systemd minisign osslsigncode openssl
+	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip lintian dpkg-dev systemd minisign osslsigncode openssl \
+	wine wine64 gcc-mingw-w64-x86-64
 
 # --- real keychains for the keystore e2e tests --------------------------------
 # gnome-keyring (Secret Service, driven inside dbus-run-session) and pass (with
