@@ -22,6 +22,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/term"
 	"github.com/bg-agent/bg-agent/internal/ui"
+	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
 // Env is everything bg-agent takes from its process, so tests can run Main
@@ -36,6 +37,10 @@ type Env struct {
 	StderrIsTerminal bool
 	Terminal         ui.Terminal
 	ReadSecret       func(prompt string) (string, error)
+	// AttestationTrust, for in-process tests only, is whom PIV attestation
+	// trusts in place of Yubico's roots; osEnv never sets it, and nothing
+	// a user controls reaches it.
+	AttestationTrust *yubikey.Trust
 }
 
 func osEnv() *Env {

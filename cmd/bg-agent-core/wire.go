@@ -249,7 +249,7 @@ func (a *appCtx) piv() *yubikey.PIV {
 		Notify:       a.touchNotifier(),
 		AllowLastTry: a.env.Getenv("BG_AGENT_ALLOW_LAST_PIN_TRY") == "1",
 		LastTryHint:  "to use the last try anyway, set BG_AGENT_ALLOW_LAST_PIN_TRY=1 and retry",
-		Attestation:  a.attestationTrust(),
+		Attestation:  a.trust(),
 		PIN: func(r yubikey.PINRequest) (string, error) {
 			d, err := a.prompter(a.profile)
 			if err != nil {
@@ -298,4 +298,13 @@ func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, 
 	}
 	defer clear(shared)
 	return s.Open(user, shared)
+}
+
+// trust is whom PIV attestation trusts: an in-process test's CAs, else
+// attestationTrust (Yubico's roots in a release build).
+func (a *appCtx) trust() *yubikey.Trust {
+	if a.env.AttestationTrust != nil {
+		return a.env.AttestationTrust
+	}
+	return a.attestationTrust()
 }

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bg-agent/bg-agent/internal/vyubikey"
 	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
+	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
 // fakeTerminal answers every question asked on the terminal with yes and
@@ -50,8 +52,10 @@ func (t *fakeTerminal) readSecret(prompt string) (string, error) {
 	return s, nil
 }
 
-// runSetup runs `bg-agent yubikey setup ARGS…` in-process with term.
-func runSetup(t *testing.T, home string, term *fakeTerminal, args ...string) (code int, stdout, stderr string) {
+// runSetupTrusting runs `bg-agent yubikey setup ARGS…` in-process with
+// term, attestation trusting the virtual card's CAs (as a bgtest build
+// does; card nil: Yubico's only).
+func runSetupTrusting(t *testing.T, home string, term *fakeTerminal, card *vyubikey.Card, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	vars := map[string]string{"BG_AGENT_HOME": home, "AWS_CONFIG_FILE": filepath.Join(home, "config"),
 		"BG_AGENT_PROMPT": "terminal", "BG_AGENT_BACKEND": "file"}
@@ -62,6 +66,15 @@ func runSetup(t *testing.T, home string, term *fakeTerminal, args ...string) (co
 		Stdin:  strings.NewReader(""), Stdout: &out, Stderr: &errOut,
 		Terminal: term.open, ReadSecret: term.readSecret,
 	}
+	if card != nil {
+		pem, err := card.AttestationPEM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.AttestationTrust, err = yubikey.ParseTrust(pem); err != nil {
+			t.Fatal(err)
+		}
+	}
 	code = Main(context.Background(), env)
 	return code, out.String(), errOut.String()
 }
@@ -71,11 +84,11 @@ func runSetup(t *testing.T, home string, term *fakeTerminal, args ...string) (co
 // key stored behind the PIN. Real ykman then works with all three, sees
 // no default, and a second setup has nothing to warn about.
 func TestYubiKeySetupChangesFactoryCredentials(t *testing.T) {
-	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000231})
+	card := vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000231})
 	home := t.TempDir()
 	const newPIN, newPUK = "86420135", "97531246"
 	term := &fakeTerminal{secrets: []string{newPIN, newPIN, newPUK, newPUK}}
-	code, stdout, stderr := runSetup(t, home, term, "--yubikey-serial", "13000231")
+	code, stdout, stderr := runSetupTrusting(t, home, term, card, "--yubikey-serial", "13000231")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
@@ -131,7 +144,7 @@ func TestYubiKeySetupChangesFactoryCredentials(t *testing.T) {
 	// Again, replacing the key: nothing to warn about; the PIN is asked
 	// once, to open the stored management key.
 	term = &fakeTerminal{secrets: []string{newPIN}}
-	code, _, stderr = runSetup(t, home, term, "--yubikey-serial", "13000231", "--yes")
+	code, _, stderr = runSetupTrusting(t, home, term, card, "--yubikey-serial", "13000231", "--yes")
 	if code != 0 {
 		t.Fatalf("second run: exit %d\n%s", code, stderr)
 	}
@@ -146,10 +159,10 @@ func TestYubiKeySetupChangesFactoryCredentials(t *testing.T) {
 // With --keep-defaults (as without a terminal) setup only warns, saying
 // how to change them, and generates the key with the factory key.
 func TestYubiKeySetupKeepDefaults(t *testing.T) {
-	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000232})
+	card := vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000232})
 	home := t.TempDir()
 	term := &fakeTerminal{secrets: []string{"86420135", "86420135"}}
-	code, _, stderr := runSetup(t, home, term, "--yubikey-serial", "13000232", "--keep-defaults")
+	code, _, stderr := runSetupTrusting(t, home, term, card, "--yubikey-serial", "13000232", "--keep-defaults")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}

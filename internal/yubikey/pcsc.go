@@ -222,6 +222,10 @@ const DefaultBusyTimeout = 30 * time.Second
 // has no earlier deadline.
 const busyWait = DefaultBusyTimeout
 
+// listBusyWait is how long a listing retries a key held exclusively before
+// it lists the key as in use by another program.
+const listBusyWait = 2 * time.Second
+
 // IsYubiKeyReader reports whether a PC/SC reader name is a YubiKey's over
 // USB. It is only a hint: over NFC a YubiKey sits in a reader named for
 // the reader ("ACS ACR122U PICC Interface"), so keys are recognised by
@@ -684,7 +688,12 @@ func list(ctx context.Context, kind bgerr.Kind) ([]Info, error) {
 	}
 	var out []Info
 	for _, name := range names {
-		card, err := connect(ctx, sc, name)
+		// A key another program holds exclusively is usually let go within
+		// milliseconds: a short retry, so that one held key makes neither
+		// the listing nor the search for another key wait DefaultBusyTimeout.
+		lctx, cancel := context.WithTimeout(ctx, listBusyWait)
+		card, err := connect(lctx, sc, name)
+		cancel()
 		if err != nil {
 			if absent(err) {
 				continue
