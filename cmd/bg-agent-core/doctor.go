@@ -128,9 +128,15 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, file string, profiles []*con
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	infos, err := yubikey.List(ctx)
+	infos, err := yubikey.List(ctx, yubikey.ListOptions{})
 	var serials []uint32
 	for _, i := range infos {
+		if i.Busy {
+			// Held by another program, it cannot say which key it is.
+			rep.Add(doctor.Warn, "yubikey", "a YubiKey in "+i.Reader+" is in use by another program: doctor cannot tell which one it is",
+				"close the program that holds it (gpg: gpgconf --kill scdaemon), then run bg-agent doctor again")
+			continue
+		}
 		serials = append(serials, i.Serial)
 	}
 	rep.YubiKeys(needs, serials, err)

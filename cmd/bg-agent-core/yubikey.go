@@ -160,7 +160,7 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			keys, err := yubikey.List(c.Context)
+			keys, err := yubikey.List(c.Context, yubikey.ListOptions{Notify: a.touchNotifier()})
 			if err != nil {
 				return err
 			}

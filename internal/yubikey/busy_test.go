@@ -105,3 +105,28 @@ func TestOATHBusyTransaction(t *testing.T) {
 		t.Fatalf("notices %q", lines)
 	}
 }
+
+// yubikey list and doctor list the keys: a transaction held by another
+// program is announced and bounded there too, instead of a silent hang.
+func TestListBusyTransaction(t *testing.T) {
+	startCard(t, vyubikeytest.Options{Serial: 13000216})
+	var n notices
+	holder := holdCard(t)
+	start := time.Now()
+	_, err := List(context.Background(), ListOptions{BusyTimeout: 2 * time.Second, Notify: n.notifier(200 * time.Millisecond)})
+	took := time.Since(start)
+	wantErr(t, err, bgerr.KindUnknown, ErrBusy, "the YubiKey was in use by another program for 2s",
+		"close the program that holds it (gpg: gpgconf --kill scdaemon; yubikey-agent: send it SIGHUP; OpenSC: close the browser or app using it), then retry")
+	if took > 4*time.Second {
+		t.Errorf("gave up after %v, want about 2s", took)
+	}
+	if lines, _ := n.get(); len(lines) != 1 || lines[0] != busyNotice {
+		t.Fatalf("notices %q", lines)
+	}
+	holder.EndTransaction(scard.LeaveCard)
+	time.Sleep(200 * time.Millisecond)
+	keys, err := List(context.Background(), ListOptions{BusyTimeout: 10 * time.Second})
+	if err != nil || len(keys) != 1 || keys[0].Serial != 13000216 {
+		t.Fatalf("after the other program let go: %v, %v", keys, err)
+	}
+}

@@ -92,7 +92,7 @@ func TestListPIVDisabledAndBusy(t *testing.T) {
 		Setup: func(c *vyubikey.Card) error { return c.AddOATH(awsName, awsSecret, false) }})
 	plugSecond(t, 13000322, nil)
 
-	keys, err := List(context.Background())
+	keys, err := List(context.Background(), ListOptions{})
 	if err != nil || len(keys) != 2 ||
 		keys[0] != (Info{Serial: 13000321, Version: [3]byte{5, 4, 3}, Reader: vyubikey.ReaderName, NoPIV: true}) ||
 		keys[1] != (Info{Serial: 13000322, Version: [3]byte{5, 4, 3}, Reader: secondReader}) {
@@ -119,7 +119,7 @@ func TestListPIVDisabledAndBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err = List(context.Background())
+	keys, err = List(context.Background(), ListOptions{})
 	if err != nil || len(keys) != 2 || keys[0].Serial != 13000321 ||
 		keys[1] != (Info{Reader: secondReader, Busy: true}) || keys[1].Note() != "in use by another program" {
 		t.Errorf("List with one key held = %+v, %v", keys, err)

@@ -319,7 +319,7 @@ func TestOATHSeveralKeys(t *testing.T) {
 	wantErr(t, err, bgerr.KindMFA, ErrNoKey, "YubiKey 13000109 is not plugged in (found: 13000107, 13000108)",
 		"plug in YubiKey 13000109 and retry")
 
-	keys, err := List(context.Background())
+	keys, err := List(context.Background(), ListOptions{})
 	if err != nil || len(keys) != 2 || keys[0].Serial != 13000107 || keys[1].Serial != 13000108 ||
 		keys[0].VersionString() != "5.4.3" || keys[1].Reader != secondReader {
 		t.Fatalf("List = %+v, %v", keys, err)

@@ -664,15 +664,25 @@ func several(kind bgerr.Kind, seen []uint32, hint string) error {
 	return bgerr.Wrap(kind, ErrSeveral, "several YubiKeys are plugged in ("+serialList(seen)+")", hint)
 }
 
+// ListOptions bound and announce List's wait for a card that another
+// program holds inside a transaction.
+type ListOptions struct {
+	Notify      *Notifier     // "waiting for the YubiKey: in use by another program"
+	BusyTimeout time.Duration // default DefaultBusyTimeout
+}
+
 // List returns the YubiKeys plugged in, sorted by serial; one that
-// another program holds is listed Busy, after the others.
-func List(ctx context.Context) ([]Info, error) {
-	release, err := acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	return list(ctx, bgerr.KindUnknown)
+// another program holds exclusively is listed Busy, after the others. A
+// key held inside another program's transaction cannot even be asked
+// (pcscd and libpcsclite wait without limit), so the listing is bounded
+// and announced as every other card operation is (onCardWait).
+func List(ctx context.Context, o ListOptions) ([]Info, error) {
+	return onCardWait(ctx, cardOp{kind: bgerr.KindUnknown, busy: o.BusyTimeout, notify: o.Notify}, nil,
+		func(ctx context.Context, w cardWaits) ([]Info, error) {
+			infos, err := list(ctx, bgerr.KindUnknown)
+			w.opened()
+			return infos, err
+		})
 }
 
 // list is List for a caller that holds cardLock.

@@ -215,7 +215,7 @@ func TestNoService(t *testing.T) {
 		fmt.Printf("oath: %v | %v | %v\n", err, bgerr.KindOf(err), errors.Is(err, ErrNoService))
 		_, err = (&PIV{}).Key(context.Background(), 0, piv.SlotKeyManagement)
 		fmt.Printf("piv: %v | %v | %v\n", err, bgerr.KindOf(err), errors.Is(err, ErrNoService))
-		_, err = List(context.Background())
+		_, err = List(context.Background(), ListOptions{})
 		fmt.Printf("list: %v\n", err)
 		return
 	}
