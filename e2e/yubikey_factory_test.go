@@ -14,7 +14,8 @@ import (
 func TestYubiKeySetupFactoryWarnings(t *testing.T) {
 	requireTool(t, onPath("setsid"), "setsid (util-linux)")
 	o := newOperator(t)
-	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000411})
+	card := vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000411})
+	o.extraEnv = append(o.extraEnv, attestationRoots(t, card)) // setup attests the key it makes
 	bgAgent := filepath.Join(binDir, "bg-agent")
 	r := o.run("", "setsid", "-w", bgAgent, "yubikey", "setup", "--yubikey-serial", "13000411")
 	if r.code != 0 {

@@ -18,7 +18,8 @@ import (
 func TestYubiKeyConcurrentWrongPIN(t *testing.T) {
 	o := newOperator(t)
 	const serial = "13000402"
-	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000402})
+	card := vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000402})
+	o.extraEnv = append(o.extraEnv, attestationRoots(t, card)) // setup attests the key it makes
 	// The dialog: logs each call, and the operator takes a second to type.
 	dir := t.TempDir()
 	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> \"$ZENITY_LOG\"\necho -- >> \"$ZENITY_LOG\"\nsleep 1\necho 000000\n"
