@@ -265,17 +265,9 @@ func (a *appCtx) kitVerifyBundleCommand() *cli.Command {
 			if err := needArgs(c, 1, "--pub FILE BUNDLE.tar.gz"); err != nil {
 				return err
 			}
-			var trusted []*kit.PublicKey
-			for _, p := range c.StringSlice("pub") {
-				pd, err := readFile(p, "public key")
-				if err != nil {
-					return err
-				}
-				pk, err := kit.ParsePublicKey(p, pd)
-				if err != nil {
-					return err
-				}
-				trusted = append(trusted, pk)
+			trusted, err := readTrusted(c.StringSlice("pub"))
+			if err != nil {
+				return err
 			}
 			var relPub *minisign.PublicKey
 			if p := c.String("release-pub"); p != "" {

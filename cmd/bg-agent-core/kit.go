@@ -294,17 +294,9 @@ func (a *appCtx) loadKit(path string, pubs []string, sigPath string, skip bool) 
 			"pass the public key of the team that signs your kits: --pub FILE.pub",
 			"for a kit you wrote yourself and have not signed: --insecure-skip-verify")
 	default:
-		var trusted []*kit.PublicKey
-		for _, p := range pubs {
-			pd, err := readFile(p, "public key")
-			if err != nil {
-				return nil, err
-			}
-			pk, err := kit.ParsePublicKey(p, pd)
-			if err != nil {
-				return nil, err
-			}
-			trusted = append(trusted, pk)
+		trusted, err := readTrusted(pubs)
+		if err != nil {
+			return nil, err
 		}
 		if sigPath == "" {
 			sigPath = path + kit.SigSuffix
@@ -332,6 +324,23 @@ func (a *appCtx) loadKit(path string, pubs []string, sigPath string, skip bool) 
 	}
 	lk.kit = k
 	return lk, nil
+}
+
+// readTrusted reads the trusted kit public key files (--pub).
+func readTrusted(paths []string) ([]*kit.PublicKey, error) {
+	var trusted []*kit.PublicKey
+	for _, p := range paths {
+		pd, err := readFile(p, "public key")
+		if err != nil {
+			return nil, err
+		}
+		pk, err := kit.ParsePublicKey(p, pd)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, pk)
+	}
+	return trusted, nil
 }
 
 func readFile(path, what string) ([]byte, error) {
