@@ -26,8 +26,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# What the demo needs on a fresh machine: Go; gcc, pkg-config and
-# libpcsclite-dev for the core (cgo for PC/SC: without them Go either
+# What the demo needs on a fresh machine: Go; gcc, libc6-dev, pkg-config
+# and libpcsclite-dev for the core (cgo for PC/SC: without them Go either
 # fails in pkg-config or quietly turns cgo off and fails at link time); the
 # AWS CLI it drives; pcscd + vpcd for its YubiKey step. As root, missing
 # Debian packages are installed (idempotently); otherwise it names the one
@@ -40,6 +40,9 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 build_pkgs=()
 command -v gcc >/dev/null 2>&1 || build_pkgs+=(gcc)
+# The C headers: gcc only recommends libc6-dev, so --no-install-recommends
+# (and a minimal system) has a compiler that cannot build cgo.
+have_pkg libc6-dev || build_pkgs+=(libc6-dev)
 command -v pkg-config >/dev/null 2>&1 || build_pkgs+=(pkg-config)
 { pkg-config --exists libpcsclite 2>/dev/null || have_pkg libpcsclite-dev; } || build_pkgs+=(libpcsclite-dev)
 command -v aws >/dev/null 2>&1 || build_pkgs+=(awscli)

@@ -50,7 +50,8 @@ fi
 # wixl + faketime (build the MSI reproducibly), msitools (msiinfo checks it), rpm,
 # ruby (ruby -c on the Homebrew formula), chromium (screenshots the printed
 # runbook), awscli (Debian's AWS CLI v2 at /usr/bin/aws: `aws configure
-# list-profiles` reads what setup wrote), gcc + libpcsclite-dev (the linux
+# list-profiles` reads what setup wrote), gcc + libc6-dev (gcc only
+# recommends the C headers) + libpcsclite-dev (the linux
 # build is cgo for PC/SC), groff-base (checks the man page `bg-agent man` writes),
 # zip (the windows zip of bg-agent.exe + bg-agent-core.exe), lintian (Debian's
 # check of the .deb), dpkg-dev (dpkg-shlibdeps computes its Depends), systemd
@@ -60,7 +61,7 @@ fi
 # that Wine 8.0 lacks).
 # Installed only when missing.
 apt_missing "kit and packaging tests" "packaging and runbook screenshot tests will skip" \
-	msitools wixl faketime rpm ruby chromium awscli gcc libpcsclite-dev groff-base zip lintian dpkg-dev systemd minisign osslsigncode openssl \
+	msitools wixl faketime rpm ruby chromium awscli gcc libc6-dev libpcsclite-dev groff-base zip lintian dpkg-dev systemd minisign osslsigncode openssl \
 	wine wine64 gcc-mingw-w64-x86-64
 
 # --- real keychains for the keystore e2e tests --------------------------------
