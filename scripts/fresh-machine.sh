@@ -60,8 +60,10 @@ if [ ! -x "$root/bin/bash" ]; then
 	say "debootstrap bookworm into $root from $mirror (minbase, + git and ca-certificates)"
 	debootstrap --variant=minbase --include=git,ca-certificates bookworm "$root" "$mirror" >&2
 fi
-# The mirror this machine uses, and its name resolution.
+# The mirror this machine uses, and its name resolution; /etc/hosts as an
+# installed Debian has it (debootstrap writes none).
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+[ -f "$root/etc/hosts" ] || printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
 if [ -f /etc/apt/sources.list.d/debian.sources ]; then
 	cp /etc/apt/sources.list.d/debian.sources "$root/etc/apt/sources.list.d/debian.sources"
 	rm -f "$root/etc/apt/sources.list"

@@ -4,7 +4,7 @@
 # Debian's real pcscd with the vsmartcard-vpcd virtual reader, configured so
 # the reader is named like a YubiKey ("Yubico YubiKey OTP+FIDO+CCID 00 00");
 # the virtual card (bg-vyubikey run) then connects to vpcd on
-# localhost:35963. We run our own pcscd without --auto-exit because the
+# 127.0.0.1:35963. We run our own pcscd without --auto-exit because the
 # packaged one exits after 60 s idle and takes vpcd's listening socket with it.
 #
 #   scripts/pcsc-world.sh install   install missing Debian packages (root)

@@ -131,7 +131,7 @@ func lockReader(c *cli.Context) (func(), error) {
 	unlock, err = vyubikey.LockVPCD(c.Context, addr)
 	if err != nil {
 		return nil, bgerr.Wrap(bgerr.KindCanceled, err, "stopped while waiting for the vpcd reader",
-			"stop the other card, or pass another --vpcd (vpcd's second reader is localhost:35964)")
+			"stop the other card, or pass another --vpcd (vpcd's second reader is 127.0.0.1:35964)")
 	}
 	return unlock, nil
 }

@@ -13,8 +13,11 @@ import (
 )
 
 // DefaultVPCDAddr is where Debian's vpcd (server mode, reader.conf
-// DEVICENAME /dev/null:0x8C7B) waits for the first card.
-const DefaultVPCDAddr = "localhost:35963"
+// DEVICENAME /dev/null:0x8C7B) waits for the first card. vpcd listens on
+// IPv4 INADDR_ANY (notes, "THE VPCD WIRE PROTOCOL"), so the address is
+// 127.0.0.1, not "localhost": without /etc/hosts (a debootstrap root) Go
+// asks DNS for that name, and the card was plugged into whatever answered.
+const DefaultVPCDAddr = "127.0.0.1:35963"
 
 // vpcd control messages (one byte, vpcd.h).
 const (

@@ -135,7 +135,7 @@ func WaitRemoved() error {
 // vpcd's second reader (port 35964), empty in every test but those that
 // plug a second card with StartSecond.
 const (
-	secondVPCDAddr = "localhost:35964"
+	secondVPCDAddr = "127.0.0.1:35964"
 	// SecondReaderName is the PC/SC reader of a card plugged in by StartSecond.
 	SecondReaderName = "Yubico YubiKey OTP+FIDO+CCID 00 01"
 )
