@@ -95,7 +95,7 @@ func plugSecond(t *testing.T, serial uint32, setup func(*vyubikey.Card) error) *
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	unlock, err := vyubikey.LockVPCD(ctx, "localhost:35964")
+	unlock, err := vyubikey.LockVPCD(ctx, "127.0.0.1:35964")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func plugSecond(t *testing.T, serial uint32, setup func(*vyubikey.Card) error) *
 			t.Fatal(err)
 		}
 	}
-	if err := card.Connect("localhost:35964"); err != nil {
+	if err := card.Connect("127.0.0.1:35964"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
