@@ -100,4 +100,8 @@ if [ "$what" = all ]; then
 	run ./scripts/test.sh
 	say "test: ok after $(($(date +%s) - start)) s"
 fi
-say "the README's commands work on a fresh bookworm"
+if [ "$what" = all ]; then
+	say "the README's two commands work on a fresh bookworm"
+else
+	say "the README's first command (the demo) works on a fresh bookworm; run without 'demo' for the tests too"
+fi
