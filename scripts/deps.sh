@@ -36,6 +36,12 @@ else
 	say "not root: skipping Debian packages (pcscd, vsmartcard-vpcd, yubikey-manager); YubiKey tests will skip"
 fi
 
+# The SDK consumers of the credential_process e2e test, from Debian when
+# this machine has none of its own (the CI image brings pip's boto3 and its
+# own Node.js): boto3, and Node.js with npm for the JS SDK v3.
+python3 -c 'import boto3' 2>/dev/null || apt_missing "the boto3 consumer test" "the boto3 consumer test will skip" python3-boto3
+command -v npm >/dev/null 2>&1 || apt_missing "the JS SDK v3 consumer test" "the JS SDK consumer test will skip" nodejs npm
+
 # JS SDK v3 consumer for the credential_process e2e test.
 if command -v npm >/dev/null 2>&1; then
 	if [ ! -d e2e/js/node_modules/@aws-sdk/credential-providers ]; then
