@@ -78,6 +78,11 @@ rm -rf "$root/src"
 git clone -q "$repo" "$root/src"
 git -C "$root/src" checkout -q "$(git rev-parse HEAD)"
 
+# The root a mount point of its own, as / is on a real machine: the tests'
+# private pcscd runs in a mount namespace (unshare --propagation), which
+# fails inside a chroot whose root is a plain directory.
+mount --bind "$root" "$root"
+mounted+=("$root")
 for m in proc sys dev dev/pts; do
 	mkdir -p "$root/$m"
 	mount --bind "/$m" "$root/$m"
