@@ -49,8 +49,20 @@ if [ -z "${FRESH_DIR:-}" ]; then
 fi
 root=$FRESH_DIR
 mounted=()
+# Every process still running in the fresh root (test.sh leaves its pcscd
+# running, e2e its agents), so that the host's own test world can start.
+stop_inside() {
+	local sig p
+	for sig in TERM KILL; do
+		for p in /proc/[0-9]*; do
+			[ "$(readlink "$p/root" 2>/dev/null)" = "$root" ] && kill -s "$sig" "${p#/proc/}" 2>/dev/null
+		done
+		sleep 1
+	done
+}
 cleanup() {
-	local m
+	local i
+	stop_inside
 	for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[i]}" 2>/dev/null || true; done
 	[ -n "$keep" ] || rm -rf --one-file-system "$root"
 }
