@@ -39,7 +39,7 @@ if (exec 3<>/dev/tcp/127.0.0.1/35963) 2>/dev/null; then
 	die "TCP port 35963 (the vpcd reader) is in use on this machine: the fresh root's pcscd could not listen there" \
 		"stop the host's test world first: scripts/pcsc-world.sh stop"
 fi
-mirror=${MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n 1)}
+mirror=${MIRROR:-$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)}
 mirror=${mirror:-http://deb.debian.org/debian}
 
 keep=1
