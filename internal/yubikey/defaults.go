@@ -91,8 +91,8 @@ func (a Access) Defaults() []string {
 // Access reads the PIN, PUK and management-key metadata of the YubiKey
 // serial (0: the only one). It needs neither PIN nor touch.
 func (p *PIV) Access(ctx context.Context, serial uint32) (Access, error) {
-	return onCard(ctx, kindPIV, serial, p.TouchTimeout, nil, func(func(uint32)) (Access, error) {
-		c, err := open(ctx, kindPIV, serial)
+	return onCardWait(ctx, p.op(serial), nil, func(busyCtx context.Context, w cardWaits) (Access, error) {
+		c, err := open(busyCtx, kindPIV, serial)
 		if errors.Is(err, ErrSeveral) {
 			// As for every PIV operation: the caller is a command with a
 			// flag, not a profile.
@@ -102,6 +102,9 @@ func (p *PIV) Access(ctx context.Context, serial uint32) (Access, error) {
 			return Access{}, err
 		}
 		defer c.close()
+		if !w.opened() {
+			return Access{}, context.Canceled // nobody waits
+		}
 		return c.access()
 	})
 }
@@ -284,12 +287,16 @@ func wrongReference(serial uint32, what string, err error) error {
 // stored key. The new key is stored before it is set, so that a failure
 // in between leaves the card on its old, known key.
 func (p *PIV) ProtectManagementKey(ctx context.Context, serial uint32, pin string) error {
-	_, err := onCard(ctx, kindPIV, serial, p.TouchTimeout, nil, func(touching func(uint32)) (struct{}, error) {
-		c, err := open(ctx, kindPIV, serial)
+	_, err := onCardWait(ctx, p.op(serial), nil, func(busyCtx context.Context, w cardWaits) (struct{}, error) {
+		c, err := open(busyCtx, kindPIV, serial)
 		if err != nil {
 			return struct{}{}, err
 		}
 		defer c.close()
+		if !w.opened() {
+			return struct{}{}, context.Canceled // nobody waits: change nothing
+		}
+		touching := w.touching
 		// PIN verified here stays verified on the card after we leave:
 		// end it as forgetPIN does for piv-go (notes: SCARD_LEAVE_CARD).
 		defer func() { _, _, _ = c.transmit(apduSelectOATH, insSendMore) }()

@@ -210,6 +210,11 @@ func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
 	}
 }
 
+// op is how p bounds and announces a wait for the YubiKey serial.
+func (p *PIV) op(serial uint32) cardOp {
+	return cardOp{kind: kindPIV, serial: serial, touch: p.TouchTimeout, busy: p.BusyTimeout, notify: p.Notify}
+}
+
 // withPIV opens the YubiKey serial with piv-go under onCardWait and runs f
 // on it; f calls touching() when the card may now wait for a touch. The
 // card is closed, and its PIN session ended, before the result comes back;
@@ -217,8 +222,7 @@ func openRetry(ctx context.Context, name string) (*piv.YubiKey, error) {
 // another program holds is waited for, announced and bounded (BusyTimeout).
 func withPIV[T any](ctx context.Context, p *PIV, serial uint32, discard func(T),
 	f func(yk *piv.YubiKey, serial uint32, touching func()) (T, error)) (T, error) {
-	op := cardOp{kind: kindPIV, serial: serial, touch: p.TouchTimeout, busy: p.BusyTimeout, notify: p.Notify}
-	return onCardWait(ctx, op, discard, func(busyCtx context.Context, w cardWaits) (T, error) {
+	return onCardWait(ctx, p.op(serial), discard, func(busyCtx context.Context, w cardWaits) (T, error) {
 		var zero T
 		yk, info, err := openPIV(busyCtx, serial)
 		if err != nil {
