@@ -380,3 +380,31 @@ func TestDamagedItem(t *testing.T) {
 		t.Fatalf("Remove of a damaged item: %v", err)
 	}
 }
+
+// TestPrivateItems: bg-agent's own secrets live beside the users' keys
+// without showing up as users, and come back byte for byte.
+func TestPrivateItems(t *testing.T) {
+	s := openFile(t, t.TempDir(), "pw")
+	if _, err := s.GetPrivate(ApproverKey); !errors.Is(err, ErrNoPrivate) {
+		t.Fatalf("empty store: %v", err)
+	}
+	if err := s.PutPrivate(ApproverKey, []byte("secret bytes"), "approver key"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetPrivate(ApproverKey)
+	if err != nil || string(got) != "secret bytes" {
+		t.Fatalf("got %q, %v", got, err)
+	}
+	if users, err := s.List(); err != nil || len(users) != 0 {
+		t.Fatalf("private item listed as a user: %v %v", users, err)
+	}
+	if err := s.RemovePrivate(ApproverKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RemovePrivate(ApproverKey); err != nil {
+		t.Fatalf("second remove: %v", err)
+	}
+	if _, err := s.GetPrivate(ApproverKey); !errors.Is(err, ErrNoPrivate) {
+		t.Fatalf("after remove: %v", err)
+	}
+}
