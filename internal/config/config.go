@@ -7,6 +7,8 @@ package config
 
 import (
 	"time"
+
+	"github.com/bg-agent/bg-agent/internal/approval"
 )
 
 // MFAKind says where the MFA code comes from.
@@ -53,7 +55,21 @@ type Profile struct {
 	NotifyWebhook         string   // bg_notify_webhook: https (http only to loopback)
 	// MFASessionDuration is bg_mfa_session_duration; 0: not set.
 	MFASessionDuration time.Duration
-	File               string
+	// Two-person approval (issue 14), written by setup from the kit.
+	Kit      string // bg_kit: the kit the profile came from
+	Operator string // bg_operator: the requester's name among the kit's operators
+	// Approvals is bg_approvals: distinct approvers other than Operator a
+	// declaration needs before this profile is served; 0: none.
+	Approvals int
+	// Approvers is bg_approvers ("NAME=KEYLINE …"), in escalation order.
+	Approvers []approval.Approver
+	// SelfApprovalAfter is bg_self_approval_after: how long after a
+	// request nobody answered the requester may approve it; 0: never.
+	SelfApprovalAfter time.Duration
+	// DualControl is bg_dual_control: the user's key is dual-sealed and
+	// opens only with an approver's release (never self-approved).
+	DualControl bool
+	File        string
 }
 
 // Defaults and limits.
