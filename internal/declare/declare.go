@@ -30,6 +30,15 @@ type Declaration struct {
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
 	Until  time.Time `json:"until"`
+	// Request is the approval request code, when the profiles in scope
+	// need approvals (bg_approvals); its private request key is in the
+	// keystore (keystore.RequestKey), never here.
+	Request string `json:"request,omitempty"`
+	// Approvals are the approval codes added with --approval, in order.
+	Approvals []string `json:"approvals,omitempty"`
+	// SelfApproved is when the requester approved the request themself
+	// (declare --self-approve, after bg_self_approval_after).
+	SelfApproved time.Time `json:"self_approved,omitzero"`
 }
 
 // Active reports whether d is open at t.
@@ -87,6 +96,11 @@ func End(dir string) error {
 // BG_AGENT_TICKET (non-interactive use), else from the active declaration.
 type Justification struct {
 	Reason, Ticket string
+	// Set by the approval gate (Approved) for profiles with bg_approvals.
+	Request      string // the request's fingerprint
+	ApprovedBy   string // approvers' names, space-separated, in the order added
+	ApprovalIDs  string // their approval ids, in the same order
+	SelfApproved bool
 }
 
 // Resolve picks the justification for a request at time now.
@@ -123,6 +137,12 @@ func Require(profile string, j Justification, d *Declaration, now time.Time) err
 const (
 	TagReason = "bg-agent:reason"
 	TagTicket = "bg-agent:ticket"
+	// Two-person approval: who approved (and which approvals), so
+	// CloudTrail in every account shows it, and a loud self-approval.
+	TagRequest      = "bg-agent:request"
+	TagApprovedBy   = "bg-agent:approved-by"
+	TagApprovals    = "bg-agent:approvals"
+	TagSelfApproved = "bg-agent:self-approved"
 )
 
 // Session tag limits (notes/aws-facts.md): value ≤ 256 characters of
@@ -145,6 +165,12 @@ func (j Justification) Tags() ([]types.Tag, []string) {
 	}
 	add(TagReason, j.Reason)
 	add(TagTicket, j.Ticket)
+	add(TagRequest, j.Request)
+	add(TagApprovedBy, j.ApprovedBy)
+	add(TagApprovals, j.ApprovalIDs)
+	if j.SelfApproved {
+		add(TagSelfApproved, "true")
+	}
 	return tags, keys
 }
 

@@ -46,9 +46,9 @@ func TestResolveAndRequire(t *testing.T) {
 		want           Justification
 		requireMessage string
 	}{
-		{"env wins", "drill", "CHG-9", open, Justification{"drill", "CHG-9"}, ""},
-		{"declaration", "", "", open, Justification{"IdP down", "INC-1"}, ""},
-		{"env ticket overrides", "", "INC-2", open, Justification{"IdP down", "INC-2"}, ""},
+		{"env wins", "drill", "CHG-9", open, Justification{Reason: "drill", Ticket: "CHG-9"}, ""},
+		{"declaration", "", "", open, Justification{Reason: "IdP down", Ticket: "INC-1"}, ""},
+		{"env ticket overrides", "", "INC-2", open, Justification{Reason: "IdP down", Ticket: "INC-2"}, ""},
 		{"nothing", "", "", nil, Justification{}, "profile p requires a declared emergency, and none is open"},
 		{"ended", "", "", ended, Justification{}, "profile p requires a declared emergency; the last one ended at "},
 	}

@@ -4,7 +4,8 @@
 // to bottom:
 //
 //  1. the profile, parsed and validated (config);
-//  2. the declare gate: bg_require_reason refuses a request nothing justifies;
+//  2. the declare gate: bg_require_reason refuses a request nothing justifies,
+//     and bg_approvals one whose declaration is not approved;
 //  3. the audit log opened (fail closed unless BG_AGENT_AUDIT_OVERRIDE), so
 //     an unwritable log stops the request before a PIN, touch or code is asked;
 //  4. the broker: secret, MFA code and STS chain, or the cached sessions,
@@ -156,7 +157,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 var ErrNeedsCaller = bgerr.New(bgerr.KindCanceled, "the first caller hands its request to bg-agent-core")
 
 // Justify resolves why a request is made (BG_AGENT_REASON/TICKET, else the
-// open declaration) and enforces bg_require_reason.
+// open declaration) and enforces bg_require_reason and bg_approvals.
 func Justify(set Settings, p *config.Profile, now time.Time) (declare.Justification, error) {
 	d, err := declare.Load(set.StateDir)
 	if err != nil {
@@ -168,7 +169,8 @@ func Justify(set Settings, p *config.Profile, now time.Time) (declare.Justificat
 			return j, err
 		}
 	}
-	return j, nil
+	// bg_approvals: this declaration's request, approved (declare.Approved).
+	return declare.Approved(p, j, d, now)
 }
 
 // notify announces a newly issued session (bg_notify_sns, bg_notify_webhook).
