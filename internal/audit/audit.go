@@ -79,6 +79,13 @@ const (
 	EventDeclare      = "declare" // bg-agent declare: Result opened or ended
 	EventLock         = "lock"    // bg-agent agent lock
 	EventNotifyFailed = "notify-failed"
+	// Two-person approval: the requester's declaration asked for approvals
+	// (Result opened), an approval added or refused, a self-approval; and
+	// on the approver's machine, an approval signed.
+	EventApprovalRequest = "approval-request"
+	EventApproval        = "approval"
+	EventSelfApproval    = "self-approval"
+	EventApprove         = "approve"
 )
 
 // Via: who ran the chain.
@@ -89,10 +96,13 @@ const (
 
 // Results.
 const (
-	ResultIssued = "issued"
-	ResultFailed = "failed"
-	ResultOpened = "opened"
-	ResultEnded  = "ended"
+	ResultIssued  = "issued"
+	ResultFailed  = "failed"
+	ResultOpened  = "opened"
+	ResultEnded   = "ended"
+	ResultAdded   = "added"   // an approval counted for the declaration
+	ResultRefused = "refused" // an approval that does not count, Error says why
+	ResultSigned  = "signed"  // the approver signed
 )
 
 // Record is one line of the log. Append fills Seq, Prev and Hash, and Time,
@@ -116,6 +126,13 @@ type Record struct {
 	Reason         string    `json:"reason,omitempty"`
 	Expires        time.Time `json:"expires,omitzero"` // of the credentials handed out
 	Error          string    `json:"error,omitempty"`
+	// Request is an approval request's fingerprint; ApprovedBy and
+	// Approvals name the approvers and approval ids that a session or a
+	// record rests on; SelfApproved marks a self-approved one.
+	Request      string   `json:"request,omitempty"`
+	ApprovedBy   []string `json:"approved_by,omitempty"`
+	Approvals    []string `json:"approvals,omitempty"`
+	SelfApproved bool     `json:"self_approved,omitempty"`
 	// Override is the operator's reason for going on while the log could not
 	// be written; OverrideCause is why it could not; Late says the record was
 	// written after the event, once the log was writable again.

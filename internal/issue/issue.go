@@ -22,6 +22,7 @@ package issue
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -116,6 +117,8 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 	rec := audit.Record{
 		Via: s.Via, PID: c.PID, Profile: p.Name, BGUser: p.User, Roles: p.Roles,
 		SourceIdentity: p.SourceIdentity, Reason: why.Reason, Ticket: why.Ticket,
+		Request: why.Request, ApprovedBy: strings.Fields(why.ApprovedBy), Approvals: strings.Fields(why.ApprovalIDs),
+		SelfApproved: why.SelfApproved,
 	}
 	res, err := s.Broker.Credentials(ctx, broker.Request{Profile: p, Secrets: c.Secrets,
 		MFA: lazyMFA{p: p, src: c.MFA}, UI: c.UI, Why: why, Override: set.AuditOverride})

@@ -24,6 +24,12 @@ func payload(ev Event) map[string]any {
 	if len(ev.Roles) > 0 {
 		m["roles"] = ev.Roles
 	}
+	if len(ev.ApprovedBy) > 0 {
+		m["approved_by"] = ev.ApprovedBy
+	}
+	if ev.SelfApproved {
+		m["self_approved"] = true
+	}
 	if !ev.Expires.IsZero() {
 		m["expires"] = ev.Expires.UTC().Format(time.RFC3339)
 	}
@@ -58,6 +64,12 @@ func Text(ev Event) string {
 	if ev.Ticket != "" {
 		b.WriteString("; ticket: " + ev.Ticket)
 	}
+	if len(ev.ApprovedBy) > 0 {
+		b.WriteString("; approved by " + strings.Join(ev.ApprovedBy, ", "))
+	}
+	if ev.SelfApproved {
+		b.WriteString("; SELF-APPROVED: no approver answered")
+	}
 	if ev.Error != "" {
 		b.WriteString("; error: " + ev.Error)
 	}
@@ -73,6 +85,9 @@ func Text(ev Event) string {
 // Subject is SNS's subject: printable ASCII, at most 100 characters.
 func Subject(ev Event) string {
 	s := "bg-agent: break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.BGUser)
+	if ev.SelfApproved {
+		s = "bg-agent: SELF-APPROVED break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.BGUser)
+	}
 	var b strings.Builder
 	for _, r := range s {
 		if r < 0x20 || r > 0x7e {

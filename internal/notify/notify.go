@@ -46,8 +46,11 @@ type Event struct {
 	Region         string   // the STS region that served
 	SourceIdentity string
 	Reason, Ticket string
-	Expires        time.Time
-	Error          string
+	// Two-person approval: who approved, or a self-approval (loud).
+	ApprovedBy   []string
+	SelfApproved bool
+	Expires      time.Time
+	Error        string
 	// AuditSeq and AuditHash name the local audit record of this use: a copy
 	// off the machine that shows a later rewrite of the log.
 	AuditSeq  uint64
@@ -129,5 +132,5 @@ func (n *Notifier) Async(ctx context.Context, ev Event, t Targets, creds aws.Cre
 func FromRecord(r audit.Record) Event {
 	return Event{Time: r.Time, Result: r.Result, OSUser: r.OSUser, Host: r.Host, Profile: r.Profile, BGUser: r.BGUser,
 		Roles: append([]string(nil), r.Roles...), Region: r.Region, SourceIdentity: r.SourceIdentity, Reason: r.Reason,
-		Ticket: r.Ticket, Expires: r.Expires, Error: r.Error, AuditSeq: r.Seq, AuditHash: r.Hash}
+		Ticket: r.Ticket, ApprovedBy: append([]string(nil), r.ApprovedBy...), SelfApproved: r.SelfApproved, Expires: r.Expires, Error: r.Error, AuditSeq: r.Seq, AuditHash: r.Hash}
 }

@@ -423,3 +423,19 @@ func TestFromRecord(t *testing.T) {
 		t.Errorf("FromRecord\n %+v\nwant\n %+v", got, ev)
 	}
 }
+
+// TestApprovalInNotice: a notice names who approved, and a self-approval
+// is loud in the text, the subject and the payload.
+func TestApprovalInNotice(t *testing.T) {
+	ev := Event{Result: "issued", Profile: "bg-prod-ops", BGUser: "alice-bg", ApprovedBy: []string{"carol", "dave"}}
+	if got := Text(ev); !strings.Contains(got, "; approved by carol, dave") || strings.Contains(got, "SELF") {
+		t.Fatalf("text %q", got)
+	}
+	if p := payload(ev); fmt.Sprint(p["approved_by"]) != "[carol dave]" || p["self_approved"] != nil {
+		t.Fatalf("payload %v", p)
+	}
+	ev = Event{Result: "issued", Profile: "bg-prod-ops", BGUser: "alice-bg", SelfApproved: true}
+	if !strings.Contains(Text(ev), "SELF-APPROVED") || !strings.HasPrefix(Subject(ev), "bg-agent: SELF-APPROVED") || payload(ev)["self_approved"] != true {
+		t.Fatalf("self-approval not loud: %q / %q", Text(ev), Subject(ev))
+	}
+}
