@@ -64,7 +64,7 @@ func newApp(env *Env, u *ui.UI) *cli.App {
 		},
 		Commands: []*cli.Command{
 			a.addCommand(), a.lsCommand(), a.rmCommand(),
-			a.processCommand(), a.execCommand(), a.agentCommand(), a.declareCommand(), a.consoleCommand(), a.drillCommand(), a.doctorCommand(), a.auditCommand(),
+			a.processCommand(), a.execCommand(), a.agentCommand(), a.declareCommand(), a.approveCommand(), a.approverCommand(), a.consoleCommand(), a.drillCommand(), a.doctorCommand(), a.auditCommand(),
 			a.setupCommand(), a.kitCommand(), a.runbookCommand(), a.yubikeyCommand(),
 			a.completionCommand(), a.manCommand(),
 			{
