@@ -180,8 +180,17 @@ func TestApprovals(t *testing.T) {
 		t.Fatalf("approver's record %+v", crecs)
 	}
 
+	// A drill goes through the same gate, and reports it as a step.
+	if r := alice.bgAgent("drill", "--json", "bg-ops"); r.code != 0 || !strings.Contains(r.stdout, `"name": "approval"`) ||
+		!strings.Contains(r.stdout, "approved by carol, dave (request "+fp[1]+")") {
+		t.Fatalf("drill: %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
 	// A new declaration needs new approvals; an expired one does not count.
 	code2, _ := declareWithApprovals(t, alice)
+	if r := alice.bgAgent("drill", "--json", "bg-ops"); r.code == 0 || !strings.Contains(r.stdout, `"failed_at": "approval"`) {
+		t.Fatalf("drill without approvals: %d\n%s", r.code, r.stdout)
+	}
 	alice.bgAgent("agent", "lock")
 	short := approve(t, carol, code2, "--for", "2s")
 	if r := alice.bgAgent("declare", "--approval", short, "--approval", approve(t, dave, code2)); r.code != 0 {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -156,9 +157,27 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 		res.Took = time.Since(start)
 		return res
 	}
+	var approved *Step
+	if p.Approvals > 0 {
+		// The approval path is drilled as it is used: a declaration whose
+		// request the approvers approved (or a self-approval the kit
+		// allows). A drill never approves anything itself.
+		j, err := issue.Justify(r.Settings, p, time.Now())
+		if err != nil {
+			return fail("approval", err)
+		}
+		detail := "approved by " + strings.ReplaceAll(j.ApprovedBy, " ", ", ")
+		if j.SelfApproved {
+			detail = "SELF-APPROVED"
+		}
+		approved = &Step{Name: "approval", OK: true, Detail: detail + " (request " + j.Request + ")"}
+	}
 	src, err := r.MFA(p)
 	if err != nil {
 		return fail("MFA", err)
+	}
+	if approved != nil {
+		res.Steps = append(res.Steps, *approved)
 	}
 	out, err := r.Issuer.IssueProfile(ctx, r.Settings, p, issue.Caller{Secrets: r.Secrets,
 		MFA: func(*config.Profile) (mfa.Source, error) { return lockedSource{mu: mfaMu, src: src}, nil }, UI: quiet{r.UI}})
