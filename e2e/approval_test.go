@@ -1,11 +1,15 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -206,5 +210,70 @@ func TestApprovals(t *testing.T) {
 	alice.bgAgent("declare", "--end")
 	if _, err := os.Stat(filepath.Join(alice.home, "declaration.json")); !os.IsNotExist(err) {
 		t.Fatalf("declaration still there: %v", err)
+	}
+}
+
+// TestSelfApproval: nobody answers; where the kit allows it, the requester
+// may approve himself once self_approval_after has passed — loudly: a
+// notice, a webhook post at once, a self-approved tag and audit records.
+func TestSelfApproval(t *testing.T) {
+	t.Parallel()
+	alice, carol := newOperator(t), newOperator(t)
+	alice.store()
+	var mu sync.Mutex
+	var hooks []string
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		hooks = append(hooks, string(b))
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	alice.extraEnv = append(alice.extraEnv, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1")
+	alice.profile("bg-ops", "eu-west-1", "bg_kit = corp", "bg_operator = alice", "bg_approvals = 1",
+		"bg_approvers = carol="+approverInit(t, carol, "carol"), "bg_self_approval_after = 1m", "bg_notify_webhook = "+hook.URL)
+	start := time.Now()
+	_, stderr := declareWithApprovals(t, alice)
+	if !strings.Contains(stderr, ": bg-agent declare --self-approve (announced and tagged as self-approved)") {
+		t.Fatalf("declare does not say when self-approval is possible:\n%s", stderr)
+	}
+	// Too early: refused, and recorded.
+	wantErrorPart(t, alice.bgAgent("declare", "--self-approve"), "self-approval for profile bg-ops is possible from ")
+	r := alice.bgAgent("process", "bg-ops")
+	wantErrorPart(t, r, "1 missing: ask carol")
+	if !strings.Contains(r.stderr, "bg-agent: hint: if nobody answers: bg-agent declare --self-approve, from ") {
+		t.Fatalf("no self-approval hint:\n%s", r.stderr)
+	}
+	time.Sleep(time.Until(start.Add(61 * time.Second)))
+	r = alice.bgAgent("declare", "--self-approve")
+	if r.code != 0 || !strings.Contains(r.stderr, "SELF-APPROVED: nobody approved request ") || !strings.Contains(r.stderr, "bg-ops: SELF-APPROVED") {
+		t.Fatalf("self-approve: %d\n%s", r.code, r.stderr)
+	}
+	mu.Lock()
+	if len(hooks) != 1 || !strings.Contains(hooks[0], `"self_approved":true`) || !strings.Contains(hooks[0], "SELF-APPROVED") {
+		t.Errorf("webhook at self-approval: %q", hooks)
+	}
+	mu.Unlock()
+	if r := alice.bgAgent("process", "bg-ops"); r.code != 0 {
+		t.Fatalf("self-approved: %d\n%s", r.code, r.stderr)
+	}
+	if tags := firstHop(t, alice); tags["bg-agent:self-approved"] != "true" || tags["bg-agent:approved-by"] != "" {
+		t.Fatalf("first hop tags %v", tags)
+	}
+	mu.Lock()
+	if len(hooks) != 2 || !strings.Contains(hooks[1], `"self_approved":true`) {
+		t.Errorf("webhook of the session: %q", hooks)
+	}
+	mu.Unlock()
+	recs, err := audit.ReadRecords(alice.home)
+	check(t, err)
+	var self []string
+	for _, rec := range recs {
+		if rec.Event == audit.EventSelfApproval {
+			self = append(self, rec.Result)
+		}
+	}
+	if strings.Join(self, ",") != "refused,added" || !recs[len(recs)-1].SelfApproved {
+		t.Fatalf("self-approval records %v, last %+v", self, recs[len(recs)-1])
 	}
 }
