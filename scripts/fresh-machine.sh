@@ -47,6 +47,10 @@ if [ -z "${FRESH_DIR:-}" ]; then
 	FRESH_DIR=$(mktemp -d /var/tmp/bg-fresh.XXXXXX)
 	keep=
 fi
+# The root is the chroot's /: 0755 as on a real machine (mktemp makes it
+# 0700, and then the tests that run bg-agent as nobody cannot reach it).
+mkdir -p "$FRESH_DIR"
+chmod 0755 "$FRESH_DIR"
 root=$FRESH_DIR
 mounted=()
 # Every process still running in the fresh root (test.sh leaves its pcscd
