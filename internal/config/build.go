@@ -39,6 +39,7 @@ var knownKeys = []string{
 	"bg_duration", "bg_source_identity", "bg_yubikey_serial", "bg_oath_account",
 	"bg_prompt", "bg_require_reason", "bg_notify_sns", "bg_notify_webhook",
 	"bg_mfa_session_duration",
+	"bg_kit", "bg_operator", "bg_approvals", "bg_approvers", "bg_self_approval_after", "bg_dual_control",
 }
 
 func build(path string, s section) (*Profile, []error) {
@@ -120,6 +121,7 @@ func build(path string, s section) (*Profile, []error) {
 		"(GetSessionToken limits), or remove it to keep the agent's --max-unlock"); ok {
 		p.MFASessionDuration = d
 	}
+	b.approvals(p)
 
 	if len(b.errs) > 0 {
 		return nil, b.errs

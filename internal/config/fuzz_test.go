@@ -27,6 +27,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte("[profile ops]\n"+okKeys+"[profile ops]\nbg_require_reason = true\n"), "ops")
 	f.Add([]byte("[default]\n"+okKeys+"s3 =\n  region = x\n\n  region = y\n[profile default]\n"), "default")
 	f.Add([]byte("\ufeff[profile ops]\r\n"+okKeys+"bg_prompt = gui\nbg_notify_sns = "+topicTokyo+"\nbg_mfa_session_duration = 2h\n"), "ops")
+	f.Add([]byte("[profile ops]\n"+okKeys+"bg_kit = k\nbg_operator = alice\nbg_approvals = 1\nbg_approvers = carol="+softLine(f)+
+		"\n  dave="+p256Line(f)+" alice=bg-approver-p256:AAAA\nbg_self_approval_after = 30m\nbg_dual_control = false\n"), "ops")
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte, name string) {
 		path := filepath.Join(dir, fmt.Sprintf("config-%d", os.Getpid()))
