@@ -218,7 +218,7 @@ func TestAddDualOnCard(t *testing.T) {
 	}
 
 	// The core's keystore, as process opens it (lazyStore).
-	env, _, errOut := coreEnv(home, nil, &fakeTerminal{secrets: []string{"123456", "123456"}}, trust)
+	env, _, errOut := coreEnv(home, nil, &fakeTerminal{secrets: []string{"123456", "123456", "123456"}}, trust)
 	a := &appCtx{env: env, ui: &ui.UI{Stderr: errOut}, started: time.Now()}
 	_, err = a.lazyStore().Get("alice-bg")
 	if err == nil || err.Error() != "the key of alice-bg is dual-controlled: it opens only with an approver's release" {
@@ -253,6 +253,16 @@ func TestAddDualOnCard(t *testing.T) {
 	ok, err := approval.Sign(req, carol, "carol", time.Time{}, now)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// A release that is not S2 (here: a random one) opens nothing, card or not.
+	a.dualShare = func(string, keystore.DualSecret) ([]byte, error) {
+		b := make([]byte, 32)
+		_, err := rand.Read(b)
+		return b, err
+	}
+	if _, err := a.lazyStore().Get("alice-bg"); err == nil ||
+		err.Error() != "the dual-controlled key of alice-bg does not open with the approver's released share" {
+		t.Fatalf("with a made-up release: %v", err)
 	}
 	a.dualShare = func(user string, _ keystore.DualSecret) ([]byte, error) { return ok.OpenShare(req, reqKey) }
 	sec, err := a.lazyStore().Get("alice-bg")
