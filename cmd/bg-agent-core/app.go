@@ -10,6 +10,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
@@ -97,6 +98,10 @@ type appCtx struct {
 	profile *config.Profile
 	// started is when this run (one request in direct mode) began.
 	started time.Time
+	// dualShare releases an approver's share of a dual-controlled key for
+	// the pending declaration (keystore.Options.DualShare; approval.go).
+	// nil: such keys do not open, and the keystore says how to get one.
+	dualShare func(user string, d keystore.DualSecret) ([]byte, error)
 }
 
 // needArgs checks the positional arguments of c.

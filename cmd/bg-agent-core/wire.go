@@ -57,7 +57,8 @@ func (a *appCtx) openStore() (*keystore.Store, error) {
 		HaveSessionBus: a.env.Getenv("DBUS_SESSION_BUS_ADDRESS") != "",
 		Collection:     a.env.Getenv("BG_AGENT_SECRET_SERVICE_COLLECTION"),
 		FilePassphrase: a.filePassphrase,
-		Unseal:         a.unseal,
+		SlotECDH:       a.slotECDH,
+		DualShare:      a.dualShare,
 	})
 }
 
@@ -265,14 +266,16 @@ func (a *appCtx) piv() *yubikey.PIV {
 	}
 }
 
-// unseal opens a keystore item sealed to a YubiKey PIV slot (keystore.Options.Unseal).
-func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, error) {
-	fail := func(err error) (keystore.Secret, error) {
+// slotECDH is the YubiKey half of opening a sealed or dual-controlled
+// keystore item (keystore.Options.SlotECDH): the slot key's ECDH with the
+// item's ephemeral key, on the card that sealed it. The keystore decrypts.
+func (a *appCtx) slotECDH(user string, s keystore.SealedSecret) ([]byte, error) {
+	fail := func(err error) ([]byte, error) {
 		kind := bgerr.KindOf(err)
 		if kind == bgerr.KindUnknown {
 			kind = bgerr.KindKeystore
 		}
-		return keystore.Secret{}, bgerr.Wrap(kind, err, "cannot unseal the key of "+user+": "+err.Error())
+		return nil, bgerr.Wrap(kind, err, "cannot unseal the key of "+user+": "+err.Error())
 	}
 	slot, err := yubikey.ParseSlot(s.Slot)
 	if err != nil {
@@ -296,8 +299,7 @@ func (a *appCtx) unseal(user string, s keystore.SealedSecret) (keystore.Secret, 
 	if err != nil {
 		return fail(err)
 	}
-	defer clear(shared)
-	return s.Open(user, shared)
+	return shared, nil
 }
 
 // trust is whom PIV attestation trusts: an in-process test's CAs, else

@@ -10,6 +10,7 @@ import (
 	"github.com/go-piv/piv-go/v2/piv"
 	"github.com/urfave/cli/v2"
 
+	"github.com/bg-agent/bg-agent/internal/approval"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
@@ -206,8 +207,9 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 	}
 }
 
-// addSealed stores sec sealed to the slot key of a YubiKey (add --seal).
-func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, sec keystore.Secret) error {
+// addSealed stores sec sealed to the slot key of a YubiKey (add --seal),
+// and under dual control with approvers (add --seal --dual).
+func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, sec keystore.Secret, approvers []approval.Approver) error {
 	slot, err := yubikey.ParseSlot(c.String(slotFlag.Name))
 	if err != nil {
 		return err
@@ -218,15 +220,36 @@ func (a *appCtx) addSealed(c *cli.Context, store *keystore.Store, user string, s
 	if err != nil {
 		return err
 	}
-	sealed, err := keystore.SealAttested(user, sec, k.Public, k.Serial, yubikey.SlotName(slot),
-		&keystore.Attested{Serial: att.Serial, Firmware: att.VersionString()})
-	if err != nil {
-		return err
+	attested := &keystore.Attested{Serial: att.Serial, Firmware: att.VersionString()}
+	var to string
+	names := make([]string, len(approvers))
+	if len(approvers) > 0 {
+		keys := make([]*approval.PublicKey, len(approvers))
+		for i, ap := range approvers {
+			keys[i], names[i] = ap.Key, ap.Name
+		}
+		d, err := keystore.SealDual(user, sec, k.Public, k.Serial, yubikey.SlotName(slot), attested, keys)
+		if err != nil {
+			return err
+		}
+		if err := store.PutDual(user, d, sec.Added); err != nil {
+			return err
+		}
+		to = d.To()
+	} else {
+		sealed, err := keystore.SealAttested(user, sec, k.Public, k.Serial, yubikey.SlotName(slot), attested)
+		if err != nil {
+			return err
+		}
+		if err := store.PutSealed(user, sealed, sec.Added); err != nil {
+			return err
+		}
+		to = sealed.To()
 	}
-	if err := store.PutSealed(user, sealed, sec.Added); err != nil {
-		return err
+	a.ui.Infof("stored the access key of %s in the %s keystore, sealed to %s (%s)", user, store.Backend(), to, k.PolicyString())
+	if len(names) > 0 {
+		a.ui.Infof("it opens only with a release from one of: %s (in escalation order)", strings.Join(names, ", "))
 	}
-	a.ui.Infof("stored the access key of %s in the %s keystore, sealed to %s (%s)", user, store.Backend(), sealed.To(), k.PolicyString())
 	a.ui.Infof("the slot key is %s", att)
 	if k.PINPolicy == piv.PINPolicyNever && k.TouchPolicy == piv.TouchPolicyNever {
 		a.ui.Warnf("slot %s of YubiKey %d needs neither PIN nor touch: whoever holds the YubiKey can unseal this key",

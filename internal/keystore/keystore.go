@@ -33,6 +33,7 @@ type Entry struct {
 	AccessKeyID string // masked, e.g. AKIA…ABCD
 	Added       time.Time
 	Sealed      string    // where a sealed key is sealed to ("YubiKey 13000001 slot 9d"), else ""
+	Dual        bool      // dual control: Sealed also needs an approval ("… + approval (dual control)")
 	SealedTo    uint32    // the serial of that YubiKey, else 0
 	Attested    *Attested // what attestation certified at sealing; nil for older items
 }
@@ -56,10 +57,17 @@ type Options struct {
 	// Collection is the Secret Service collection ("" = ServiceName; "login"
 	// = the desktop's default keyring). From BG_AGENT_SECRET_SERVICE_COLLECTION.
 	Collection string
-	// Unseal opens a sealed item (see SealedSecret), so that Get returns
-	// the plain Secret for sealed and unsealed items alike. nil: sealed
-	// items cannot be read.
-	Unseal func(user string, sealed SealedSecret) (Secret, error)
+	// SlotECDH is the key agreement of the YubiKey slot key sealed names
+	// with its EphemeralKey, done on the card (PIN, touch). The keystore
+	// does every decryption itself, so Get returns the plain Secret for
+	// sealed, dual-controlled and plain items alike, and a caller cannot
+	// open a dual-controlled item with the card alone. nil: sealed items
+	// cannot be read.
+	SlotECDH func(user string, sealed SealedSecret) ([]byte, error)
+	// DualShare returns the approver's half of user's dual-controlled data
+	// key (see DualSecret), as released for the pending declaration. nil:
+	// dual-controlled items cannot be read.
+	DualShare func(user string, d DualSecret) ([]byte, error)
 }
 
 // Backends lists the valid Options.Backend values.
@@ -74,7 +82,8 @@ type Store struct {
 	prefix  string // item key prefix, "user:" (see itemPrefix)
 	dir     string // file backend directory, for messages
 
-	unsealFn func(string, SealedSecret) (Secret, error)
+	slotECDHFn  func(string, SealedSecret) ([]byte, error)
+	dualShareFn func(string, DualSecret) ([]byte, error)
 }
 
 // Backend returns the backend in use, e.g. "file".

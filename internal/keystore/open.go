@@ -39,7 +39,8 @@ func Open(opts Options) (*Store, error) {
 	if service == "" {
 		service = defaultService
 	}
-	s := &Store{backend: backend, prefix: itemPrefix(backend, runtime.GOOS), unsealFn: opts.Unseal}
+	s := &Store{backend: backend, prefix: itemPrefix(backend, runtime.GOOS),
+		slotECDHFn: opts.SlotECDH, dualShareFn: opts.DualShare}
 	s.cfg = keyring.Config{
 		AllowedBackends: []keyring.BackendType{keyring.BackendType(backend)},
 		ServiceName:     service,

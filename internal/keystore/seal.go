@@ -70,13 +70,19 @@ func Describe(to string, att *Attested) string {
 }
 
 // aad binds the ciphertext to the user and the slot, so an item copied to
-// another user's name, or edited to name another key, fails to open.
-func (s SealedSecret) aad(user string) []byte {
+// another user's name, or edited to name another key, fails to open. bind
+// names what the plaintext is for ("" for an access key, which keeps the
+// associated data of items sealed before there was anything else), so a
+// dual-control share never opens as an access key or the reverse.
+func (s SealedSecret) aad(user, bind string) []byte {
 	b := fmt.Appendf(nil, "%s\x00%d\x00%d\x00%s\x00%s", sealInfo, s.Version, s.Serial, s.Slot, user)
 	if s.Attested != nil {
 		// Bound too, so an edit of the record fails to open (older items
 		// have none and keep their associated data).
 		b = fmt.Appendf(b, "\x00attested\x00%d\x00%s", s.Attested.Serial, s.Attested.Firmware)
+	}
+	if bind != "" {
+		b = fmt.Appendf(b, "\x00for\x00%s", bind)
 	}
 	return b
 }
@@ -103,11 +109,22 @@ func SealAttested(user string, sec Secret, recipient *ecdh.PublicKey, serial uin
 	if err := checkSecret(sec); err != nil {
 		return SealedSecret{}, err
 	}
-	if recipient == nil || recipient.Curve() != ecdh.P256() {
-		return SealedSecret{}, errors.New("keystore: sealing needs a P-256 public key")
-	}
 	if sec.Added.IsZero() {
 		sec.Added = time.Now().UTC().Truncate(time.Second)
+	}
+	plain, err := json.Marshal(sec)
+	if err != nil {
+		return SealedSecret{}, err
+	}
+	defer clear(plain)
+	return sealBytes(user, "", plain, recipient, serial, slot, att, mask(sec.AccessKeyID))
+}
+
+// sealBytes is the slot-key scheme for any plaintext: an access key's JSON
+// (bind "") or a dual-control share (see DualSecret).
+func sealBytes(user, bind string, plain []byte, recipient *ecdh.PublicKey, serial uint32, slot string, att *Attested, keyID string) (SealedSecret, error) {
+	if recipient == nil || recipient.Curve() != ecdh.P256() {
+		return SealedSecret{}, errors.New("keystore: sealing needs a P-256 public key")
 	}
 	eph, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
@@ -117,13 +134,10 @@ func SealAttested(user string, sec Secret, recipient *ecdh.PublicKey, serial uin
 	if err != nil {
 		return SealedSecret{}, err
 	}
+	defer clear(shared)
 	out := SealedSecret{Version: sealVersion, Serial: serial, Slot: slot, Recipient: Fingerprint(recipient),
-		Ephemeral: eph.PublicKey().Bytes(), KeyID: mask(sec.AccessKeyID), Attested: att}
+		Ephemeral: eph.PublicKey().Bytes(), KeyID: keyID, Attested: att}
 	gcm, err := out.gcm(shared)
-	if err != nil {
-		return SealedSecret{}, err
-	}
-	plain, err := json.Marshal(sec)
 	if err != nil {
 		return SealedSecret{}, err
 	}
@@ -131,8 +145,7 @@ func SealAttested(user string, sec Secret, recipient *ecdh.PublicKey, serial uin
 	if _, err := rand.Read(out.Nonce); err != nil {
 		return SealedSecret{}, err
 	}
-	out.Ciphertext = gcm.Seal(nil, out.Nonce, plain, out.aad(user))
-	clear(plain)
+	out.Ciphertext = gcm.Seal(nil, out.Nonce, plain, out.aad(user, bind))
 	return out, nil
 }
 
@@ -162,19 +175,10 @@ func (s SealedSecret) Open(user string, shared []byte) (Secret, error) {
 			"the item was changed or belongs to another key: remove it with bg-agent rm "+user,
 			"then store the key again with: bg-agent add --seal "+user)
 	}
-	if s.Version != sealVersion {
-		return Secret{}, bgerr.New(bgerr.KindKeystore,
-			fmt.Sprintf("the sealed key of %s has format version %d, which this bg-agent does not know", user, s.Version),
-			"upgrade bg-agent")
+	if err := s.checkVersion(user); err != nil {
+		return Secret{}, err
 	}
-	gcm, err := s.gcm(shared)
-	if err != nil {
-		return Secret{}, damaged(err)
-	}
-	if len(s.Nonce) != gcm.NonceSize() {
-		return Secret{}, damaged(errors.New("bad nonce"))
-	}
-	plain, err := gcm.Open(nil, s.Nonce, s.Ciphertext, s.aad(user))
+	plain, err := s.openBytes(user, "", shared)
 	if err != nil {
 		return Secret{}, damaged(err)
 	}
@@ -184,6 +188,27 @@ func (s SealedSecret) Open(user string, shared []byte) (Secret, error) {
 		return Secret{}, damaged(err)
 	}
 	return sec, nil
+}
+
+func (s SealedSecret) checkVersion(user string) error {
+	if s.Version != sealVersion {
+		return bgerr.New(bgerr.KindKeystore,
+			fmt.Sprintf("the sealed key of %s has format version %d, which this bg-agent does not know", user, s.Version),
+			"upgrade bg-agent")
+	}
+	return nil
+}
+
+// openBytes decrypts what sealBytes sealed for user and bind.
+func (s SealedSecret) openBytes(user, bind string, shared []byte) ([]byte, error) {
+	gcm, err := s.gcm(shared)
+	if err != nil {
+		return nil, err
+	}
+	if len(s.Nonce) != gcm.NonceSize() {
+		return nil, errors.New("bad nonce")
+	}
+	return gcm.Open(nil, s.Nonce, s.Ciphertext, s.aad(user, bind))
 }
 
 // sealedItem is the stored form of a sealed secret.
@@ -204,20 +229,23 @@ func (s *Store) PutSealed(user string, sealed SealedSecret, added time.Time) err
 		"AWS access key of break-glass IAM user "+user+", sealed to "+sealed.To())
 }
 
-// unseal opens a sealed item through Options.Unseal.
+// unseal opens a sealed item with the slot key's ECDH (Options.SlotECDH).
 func (s *Store) unseal(user string, sealed SealedSecret) (Secret, error) {
-	if s.unsealFn == nil {
-		return Secret{}, bgerr.New(bgerr.KindKeystore,
-			"the key of "+user+" is sealed to "+sealed.To()+" and this bg-agent cannot unseal it",
-			"use a bg-agent built with YubiKey support (cgo, PC/SC) on this machine")
-	}
-	sec, err := s.unsealFn(user, sealed)
+	shared, err := s.slotECDH(user, sealed)
 	if err != nil {
 		return Secret{}, err
 	}
-	if err := checkSecret(sec); err != nil {
-		return Secret{}, bgerr.Wrap(bgerr.KindKeystore, err, "the sealed key of "+user+" is damaged",
-			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add --seal "+user)
+	defer clear(shared)
+	return sealed.Open(user, shared)
+}
+
+// slotECDH asks Options.SlotECDH for the ECDH secret of sealed's slot key
+// and ephemeral key.
+func (s *Store) slotECDH(user string, sealed SealedSecret) ([]byte, error) {
+	if s.slotECDHFn == nil {
+		return nil, bgerr.New(bgerr.KindKeystore,
+			"the key of "+user+" is sealed to "+sealed.To()+" and this bg-agent cannot unseal it",
+			"use a bg-agent built with YubiKey support (cgo, PC/SC) on this machine")
 	}
-	return sec, nil
+	return s.slotECDHFn(user, sealed)
 }

@@ -29,18 +29,15 @@ func softSlot(t *testing.T) *ecdh.PrivateKey {
 	return k
 }
 
-func unsealWith(k *ecdh.PrivateKey, calls *atomic.Int32) func(string, SealedSecret) (Secret, error) {
-	return func(user string, s SealedSecret) (Secret, error) {
+// ecdhWith is Options.SlotECDH for the soft slot key k, counting calls.
+func ecdhWith(k *ecdh.PrivateKey, calls *atomic.Int32) func(string, SealedSecret) ([]byte, error) {
+	return func(user string, s SealedSecret) ([]byte, error) {
 		calls.Add(1)
 		eph, err := s.EphemeralKey()
 		if err != nil {
-			return Secret{}, err
+			return nil, err
 		}
-		shared, err := k.ECDH(eph)
-		if err != nil {
-			return Secret{}, err
-		}
-		return s.Open(user, shared)
+		return k.ECDH(eph)
 	}
 }
 
@@ -132,7 +129,7 @@ func TestStoreSealed(t *testing.T) {
 	dir := t.TempDir()
 	k := softSlot(t)
 	var unseals atomic.Int32
-	s, err := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), Unseal: unsealWith(k, &unseals)})
+	s, err := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), SlotECDH: ecdhWith(k, &unseals)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,18 +204,18 @@ func TestStoreSealed(t *testing.T) {
 	wantErr(t, err, bgerr.KindKeystore, "the key of alice-bg is sealed to YubiKey 13000001 slot 9d and this bg-agent cannot unseal it",
 		"use a bg-agent built with YubiKey support (cgo, PC/SC) on this machine")
 
-	// The unsealer's error passes through unchanged.
+	// The card's error passes through unchanged.
 	cardGone := bgerr.New(bgerr.KindKeystore, "YubiKey 13000001 is not plugged in", "plug in YubiKey 13000001 and retry")
 	gone, _ := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil),
-		Unseal: func(string, SealedSecret) (Secret, error) { return Secret{}, cardGone }})
+		SlotECDH: func(string, SealedSecret) ([]byte, error) { return nil, cardGone }})
 	if _, err := gone.Get("alice-bg"); !errors.Is(err, cardGone) {
 		t.Fatalf("Get without the card: %v", err)
 	}
-	// An unsealer that returns garbage is caught.
-	bad, _ := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil),
-		Unseal: func(string, SealedSecret) (Secret, error) { return Secret{AccessKeyID: "x"}, nil }})
+	// Another slot key's agreement does not open it.
+	bad, _ := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), SlotECDH: ecdhWith(softSlot(t), new(atomic.Int32))})
 	_, err = bad.Get("alice-bg")
-	wantErr(t, err, bgerr.KindKeystore, "the sealed key of alice-bg is damaged", "remove it with: bg-agent rm alice-bg")
+	wantErr(t, err, bgerr.KindKeystore, "the sealed key of alice-bg cannot be decrypted with YubiKey 13000001 slot 9d",
+		"the item was changed or belongs to another key: remove it with bg-agent rm alice-bg")
 
 	// Put over a sealed item replaces it with a plain one, and back.
 	if err := s.Put("alice-bg", Secret{AccessKeyID: keyID, SecretAccessKey: secret}); err != nil {
@@ -238,7 +235,7 @@ func TestSealAttested(t *testing.T) {
 	dir := t.TempDir()
 	k := softSlot(t)
 	var unseals atomic.Int32
-	s, err := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), Unseal: unsealWith(k, &unseals)})
+	s, err := Open(Options{Backend: "file", Dir: dir, FilePassphrase: fixed("pw", nil), SlotECDH: ecdhWith(k, &unseals)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,8 +56,9 @@ func (s *Store) set(user string, item any, label, description string) error {
 	return nil
 }
 
-// Get returns user's secret; a sealed one is unsealed through
-// Options.Unseal (outside the store's lock: it may wait for a PIN or a touch).
+// Get returns user's secret; a sealed one is opened with Options.SlotECDH,
+// a dual-controlled one with Options.DualShare too (outside the store's
+// lock: they may wait for a PIN or a touch).
 func (s *Store) Get(user string) (Secret, error) {
 	if err := checkUser(user); err != nil {
 		return Secret{}, err
@@ -65,16 +66,23 @@ func (s *Store) Get(user string) (Secret, error) {
 	s.mu.Lock()
 	it, err := s.get(user)
 	s.mu.Unlock()
-	if err != nil || it.Sealed == nil {
-		return it.Secret, err
+	switch {
+	case err != nil:
+		return Secret{}, err
+	case it.Dual != nil:
+		return s.openDual(user, *it.Dual)
+	case it.Sealed != nil:
+		return s.unseal(user, *it.Sealed)
 	}
-	return s.unseal(user, *it.Sealed)
+	return it.Secret, nil
 }
 
-// item is a stored item: a plain Secret, or a sealed one (see sealedItem).
+// item is a stored item: a plain Secret, a sealed one (see sealedItem) or
+// a dual-controlled one (see dualItem).
 type item struct {
 	Secret
 	Sealed *SealedSecret `json:"sealed,omitempty"`
+	Dual   *DualSecret   `json:"dual,omitempty"`
 }
 
 func (s *Store) get(user string) (item, error) {
@@ -86,7 +94,7 @@ func (s *Store) get(user string) (item, error) {
 		return item{}, s.fail("read the key of", user, err)
 	}
 	var it item
-	if err := json.Unmarshal(ring.Data, &it); err != nil || (it.AccessKeyID == "" && it.Sealed == nil) {
+	if err := json.Unmarshal(ring.Data, &it); err != nil || (it.AccessKeyID == "" && it.Sealed == nil && it.Dual == nil) {
 		return item{}, bgerr.Wrap(bgerr.KindKeystore, err,
 			"the keystore item for "+user+" is damaged",
 			"remove it with: bg-agent rm "+user, "then store the key again with: bg-agent add "+user)
@@ -112,6 +120,10 @@ func (s *Store) List() ([]Entry, error) {
 		if it.Sealed != nil {
 			e.AccessKeyID, e.Sealed, e.SealedTo = it.Sealed.KeyID, it.Sealed.To(), it.Sealed.Serial
 			e.Attested = it.Sealed.Attested
+		}
+		if d := it.Dual; d != nil {
+			e.AccessKeyID, e.Sealed, e.SealedTo = d.Operator.KeyID, d.To(), d.Operator.Serial
+			e.Attested, e.Dual = d.Operator.Attested, true
 		}
 		entries = append(entries, e)
 	}
