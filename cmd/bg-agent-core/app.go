@@ -49,6 +49,7 @@ func Main(ctx context.Context, env *Env) int {
 
 func newApp(env *Env, u *ui.UI) *cli.App {
 	a := &appCtx{env: env, ui: u, started: time.Now()}
+	a.dualShare = a.releasedShare // approve_dual.go
 	app := &cli.App{
 		Name:                 "bg-agent",
 		Usage:                "break-glass AWS credentials from the OS keychain and a hardware MFA, over regional STS",

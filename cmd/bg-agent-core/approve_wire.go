@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/bg-agent/bg-agent/internal/approval"
-	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/urfave/cli/v2"
 	"time"
 
@@ -53,7 +52,4 @@ func (a *appCtx) yubikeySigner(c *cli.Context, rec *approverRecord, pub *approva
 }
 func (a *appCtx) approverOnYubiKey(c *cli.Context, serial uint32) (approverRecord, error) {
 	return approverRecord{}, errors.New("not yet")
-}
-func (a *appCtx) dualShares(st *keystore.Store, user string) ([]approval.Share, error) {
-	return nil, errors.New("not yet")
 }

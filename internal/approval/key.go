@@ -88,11 +88,11 @@ func ParsePublicKey(line string) (*PublicKey, error) {
 		}
 		return &PublicKey{Kind: kind, sign: ed25519.PublicKey(raw[:ed25519.PublicKeySize]), Enc: enc}, nil
 	case KindP256:
-		x, y := elliptic.UnmarshalCompressed(elliptic.P256(), raw)
-		if x == nil {
-			return nil, bad("is not a compressed P-256 point")
+		ec, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+		if err != nil {
+			return nil, bad("is not a P-256 public key")
 		}
-		return p256Key(&ecdsa.PublicKey{Curve: elliptic.P256(), X: x, Y: y})
+		return p256Key(ec)
 	}
 	return nil, bad("has an unknown kind " + kind)
 }
@@ -127,7 +127,7 @@ func (k *PublicKey) String() string {
 	case KindEd25519:
 		return linePrefix + k.Kind + ":" + b64.EncodeToString(append(append([]byte{}, k.sign...), k.Enc.Bytes()...))
 	default:
-		return linePrefix + k.Kind + ":" + b64.EncodeToString(elliptic.MarshalCompressed(elliptic.P256(), k.ec.X, k.ec.Y))
+		return linePrefix + k.Kind + ":" + b64.EncodeToString(k.Enc.Bytes()) // the uncompressed point
 	}
 }
 
