@@ -3,10 +3,11 @@
 // its operator role, the emergency administrators, the workload accounts and
 // their emergency roles, STS regions, durations, require-reason and
 // notification targets, and who approves an emergency: the approvers, how
-// many approvals each account needs, self-approval and dual control). Parse validates everything and reports each problem
-// as a bgerr.KindConfig error of the form "FILE:LINE: FIELD: what is wrong",
-// with a hint naming the fix. Profiles turns a kit into the AWS config
-// profiles of one operator, using exactly the keys internal/config reads.
+// many approvals each account needs, self-approval and dual control). Parse
+// validates everything and reports each problem as a bgerr.KindConfig error
+// of the form "FILE:LINE: FIELD: what is wrong", with a hint naming the fix.
+// Profiles turns a kit into the AWS config profiles of one operator, using
+// exactly the keys internal/config reads.
 //
 // Kits are signed with Ed25519 (sign.go): a tampered kit could route an
 // operator's emergency session into an attacker's account, so setup refuses
