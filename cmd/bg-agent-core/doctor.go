@@ -63,6 +63,7 @@ func (a *appCtx) doctor() *doctor.Report {
 	if data, err := os.ReadFile(file); err == nil {
 		blocks, err := awsconfig.Read(file, data)
 		rep.Kits(file, blocks, err)
+		rep.Approvals(profiles, blocks)
 	}
 	store, err := a.openStore()
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/awsconfig"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/kit"
 )
 
 // kitFlags are shared by setup and runbook.
@@ -60,7 +61,8 @@ func (a *appCtx) setup(c *cli.Context) error {
 	var (
 		block *awsconfig.Block
 		what  string
-		next  []string // what the operator does after a successful setup
+		next  []string              // what the operator does after a successful setup
+		gates = map[string]string{} // profile: its approval gate, for the list
 	)
 	if name := c.String("remove"); name != "" {
 		if c.String("kit") != "" {
@@ -99,8 +101,17 @@ func (a *appCtx) setup(c *cli.Context) error {
 		src.Bundle = bundleOf(lk.path, src.SHA256)
 		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, src)
 		what = fmt.Sprintf("wrote %d profile(s) of kit %s for operator %s", len(block.Profiles), lk.kit.Name, op.Name)
+		add := "bg-agent add " + op.User
+		for _, p := range lk.kit.Profiles(*op) {
+			if g := gate(p.Policy); g != "" {
+				gates[p.Name] = g
+			}
+			if p.DualControl {
+				add = "bg-agent add --seal --dual " + op.User
+			}
+		}
 		next = []string{
-			fmt.Sprintf("next, if not done yet: bg-agent add %s   (the IAM user's access key, asked without echo)", op.User),
+			fmt.Sprintf("next, if not done yet: %s   (the IAM user's access key, asked without echo)", add),
 			fmt.Sprintf("then: aws sts get-caller-identity --profile %s", block.Profiles[0].Name),
 		}
 	}
@@ -135,10 +146,33 @@ func (a *appCtx) setup(c *cli.Context) error {
 		a.ui.Infof("the previous file is saved as %s", backup)
 	}
 	for _, p := range block.Profiles {
-		a.ui.Infof("  %s", p.Name)
+		if g := gates[p.Name]; g != "" {
+			a.ui.Infof("  %s   (%s)", p.Name, g)
+		} else {
+			a.ui.Infof("  %s", p.Name)
+		}
 	}
 	a.infoLines(next)
 	return nil
+}
+
+// gate is a profile's approval gate in a few words; "" when it has none.
+func gate(p kit.Policy) string {
+	if p.Approvals == 0 {
+		return ""
+	}
+	var names []string
+	for _, ap := range p.Approvers {
+		names = append(names, ap.Name)
+	}
+	s := fmt.Sprintf("%d approval(s) from %s", p.Approvals, strings.Join(names, ", "))
+	switch {
+	case p.DualControl:
+		s += "; dual control, never self-approved"
+	case p.SelfApprovalAfter > 0:
+		s += "; self-approval after " + kit.FormatDuration(p.SelfApprovalAfter)
+	}
+	return s
 }
 
 func (a *appCtx) infoLines(lines []string) {

@@ -2,9 +2,11 @@ package awsconfig
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/approval"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/kit"
@@ -47,11 +49,38 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 	}
 	meta("kit-sha256", src.SHA256)
 	meta("bundle", src.Bundle)
+	// The kit's approval settings as written, so that Export and the
+	// runbook see the kit (the bg_ keys carry each profile's result).
+	if e.Approvals != 0 {
+		meta("approvals", strconv.Itoa(e.Approvals))
+	}
+	if e.SelfApprovalAfter != 0 {
+		meta("self-approval-after", kit.FormatDuration(e.SelfApprovalAfter))
+	}
+	if e.DualControl {
+		meta("dual-control", "true")
+	}
+	if op.DualControl {
+		meta("operator-dual-control", "true")
+	}
+	for i, ap := range k.Approvers {
+		line := ap.Name + " " + ap.Key.String()
+		if ap.YubiKeySerial != 0 {
+			line += " yubikey " + strconv.FormatUint(uint64(ap.YubiKeySerial), 10)
+		}
+		meta(fmt.Sprintf("approver-%d", i+1), line)
+	}
 
 	for _, p := range k.Profiles(op) {
 		pr := Profile{Name: p.Name}
 		pr.Meta = append(pr.Meta, KV{"account", strings.TrimSpace(p.Account.Alias + " " + p.Account.ID + " " + p.Account.Description)})
 		pr.Meta = append(pr.Meta, KV{"role", p.Role.Alias})
+		if a := p.Account.Approvals; a != nil {
+			pr.Meta = append(pr.Meta, KV{"approvals", strconv.Itoa(*a)})
+		}
+		if d := p.Account.SelfApprovalAfter; d != nil {
+			pr.Meta = append(pr.Meta, KV{"self-approval-after", formatSelfApproval(*d)})
+		}
 		kv := func(key, v string) {
 			if v != "" {
 				pr.Keys = append(pr.Keys, KV{key, v})
@@ -74,6 +103,22 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 		}
 		kv("bg_notify_sns", p.Notify.SNS)
 		kv("bg_notify_webhook", p.Notify.Webhook)
+		kv("bg_kit", k.Name)
+		kv("bg_operator", op.Name)
+		if p.Approvals > 0 {
+			kv("bg_approvals", strconv.Itoa(p.Approvals))
+			var list []string
+			for _, ap := range p.Approvers {
+				list = append(list, ap.Name+"="+ap.Key.String())
+			}
+			kv("bg_approvers", strings.Join(list, " "))
+			if p.SelfApprovalAfter > 0 {
+				kv("bg_self_approval_after", kit.FormatDuration(p.SelfApprovalAfter))
+			}
+			if p.DualControl {
+				kv("bg_dual_control", "true")
+			}
+		}
 		b.Profiles = append(b.Profiles, pr)
 	}
 	return b
@@ -138,6 +183,9 @@ func Export(path string, f Found) (*kit.Kit, error) {
 	for i := 1; f.Meta[fmt.Sprintf("runbook-contact-%d", i)] != ""; i++ {
 		k.Runbook.Contacts = append(k.Runbook.Contacts, f.Meta[fmt.Sprintf("runbook-contact-%d", i)])
 	}
+	if err := exportApprovals(path, f, k); err != nil {
+		return nil, err
+	}
 
 	byAlias := map[string]int{}
 	for i, fp := range f.Profiles {
@@ -158,7 +206,7 @@ func Export(path string, f Found) (*kit.Kit, error) {
 			k.Notify = kit.Notify{SNS: strings.Join(p.NotifySNS, " "), Webhook: p.NotifyWebhook}
 			k.Operators = []kit.Operator{{
 				Name: f.Meta["operator"], User: p.User, MFASerial: p.MFASerial, MFA: string(p.MFA),
-				MFACommand: p.MFACommand,
+				MFACommand: p.MFACommand, DualControl: f.Meta["operator-dual-control"] == "true",
 			}}
 			if !p.SourceIdentityDerived {
 				k.Operators[0].SourceIdentity = p.SourceIdentity
@@ -173,6 +221,9 @@ func Export(path string, f Found) (*kit.Kit, error) {
 			if p.Duration != k.Emergency.Duration {
 				a.Duration = p.Duration
 			}
+			if err := exportAccountApprovals(path, f.Kit, fp, &a); err != nil {
+				return nil, err
+			}
 			k.Accounts = append(k.Accounts, a)
 			ai = len(k.Accounts) - 1
 			byAlias[acct[0]] = ai
@@ -183,6 +234,80 @@ func Export(path string, f Found) (*kit.Kit, error) {
 		return nil, damaged(path, f.Kit, "profiles")
 	}
 	return k, nil
+}
+
+// formatSelfApproval writes an account's self_approval_after as the kit
+// does: a duration, or never.
+func formatSelfApproval(d time.Duration) string {
+	if d == 0 {
+		return "never"
+	}
+	return kit.FormatDuration(d)
+}
+
+// exportApprovals reads the kit's approval settings and approvers back from
+// the block's metadata.
+func exportApprovals(path string, f Found, k *kit.Kit) error {
+	e := &k.Emergency
+	if v, ok := f.Meta["approvals"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > config.MaxApprovals {
+			return damaged(path, f.Kit, "approvals")
+		}
+		e.Approvals = n
+	}
+	if v, ok := f.Meta["self-approval-after"]; ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return damaged(path, f.Kit, "self-approval-after")
+		}
+		e.SelfApprovalAfter = d
+	}
+	e.DualControl = f.Meta["dual-control"] == "true"
+	for i := 1; f.Meta[fmt.Sprintf("approver-%d", i)] != ""; i++ {
+		what := fmt.Sprintf("approver-%d", i)
+		fields := strings.Fields(f.Meta[what])
+		if len(fields) != 2 && (len(fields) != 4 || fields[2] != "yubikey") {
+			return damaged(path, f.Kit, what)
+		}
+		key, err := approval.ParsePublicKey(fields[1])
+		if err != nil {
+			return damaged(path, f.Kit, what)
+		}
+		ap := kit.Approver{Name: fields[0], Key: key}
+		if len(fields) == 4 {
+			n, err := strconv.ParseUint(fields[3], 10, 32)
+			if err != nil || n == 0 {
+				return damaged(path, f.Kit, what)
+			}
+			ap.YubiKeySerial = uint32(n)
+		}
+		k.Approvers = append(k.Approvers, ap)
+	}
+	return nil
+}
+
+// exportAccountApprovals reads an account's overrides from its profile's
+// metadata.
+func exportAccountApprovals(path, kitName string, fp FoundProfile, a *kit.Account) error {
+	if v, ok := fp.Meta["approvals"]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > config.MaxApprovals {
+			return damaged(path, kitName, "approvals of profile "+fp.Name)
+		}
+		a.Approvals = &n
+	}
+	if v, ok := fp.Meta["self-approval-after"]; ok {
+		var d time.Duration
+		if v != "never" {
+			var err error
+			if d, err = time.ParseDuration(v); err != nil || d <= 0 {
+				return damaged(path, kitName, "self-approval-after of profile "+fp.Name)
+			}
+		}
+		a.SelfApprovalAfter = &d
+	}
+	return nil
 }
 
 func damaged(path, kitName, what string) error {

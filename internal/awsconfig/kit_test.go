@@ -47,12 +47,127 @@ func TestProfilesLoadWithConfig(t *testing.T) {
 						p.NotifyWebhook != k.Notify.Webhook {
 						t.Errorf("profile %s read back as %+v, want %+v", s.Name, p, s)
 					}
+					checkPolicy(t, k, op, s, p)
 					if want := CredentialProcess(bin, "linux", s.Name); !strings.Contains(string(data), "credential_process = "+want+"\n") {
 						t.Errorf("credential_process of %s is not %s", s.Name, want)
 					}
 				}
 			})
 		}
+	}
+}
+
+// checkPolicy: the approval keys of a profile read back as the kit's
+// policy for that operator and account.
+func checkPolicy(t *testing.T, k *kit.Kit, op kit.Operator, s kit.ProfileSpec, p *config.Profile) {
+	t.Helper()
+	if p.Kit != k.Name || p.Operator != op.Name || p.Approvals != s.Approvals || p.SelfApprovalAfter != s.SelfApprovalAfter ||
+		p.DualControl != s.DualControl || len(p.Approvers) != len(s.Approvers) {
+		t.Fatalf("profile %s: kit %q operator %q approvals %d self %v dual %v approvers %v; want %+v",
+			s.Name, p.Kit, p.Operator, p.Approvals, p.SelfApprovalAfter, p.DualControl, p.Approvers, s.Policy)
+	}
+	for i, a := range p.Approvers {
+		if a.Name != s.Approvers[i].Name || !a.Key.Equal(s.Approvers[i].Key) || a.Name == op.Name {
+			t.Errorf("profile %s: approver %d is %s %s, want %s %s", s.Name, i, a.Name, a.Key, s.Approvers[i].Name, s.Approvers[i].Key)
+		}
+	}
+}
+
+// approvalKit is the example kit with operator carol who is also the first
+// approver, a third approver, and an account without approvals.
+func approvalKit(t *testing.T) *kit.Kit {
+	return exampleKit(t, func(s string) string {
+		s = strings.Replace(s, "# One entry per emergency administrator.", `[[approvers]]
+name = "erin"
+key = "bg-approver-ed25519:lmEI4YkDXOUROQlt8b9-mu1DEufCzsY0c4CGoOIxfYI-cvHCXVrNXiUmPY6i4XzMvd85LkoHe76wft-UtvcPZQ"
+
+[[operators]]
+name = "carol"
+user = "carol-bg"
+mfa = "prompt"
+`, 1)
+		s = strings.Replace(s, "dual_control = true             # optional: bob's", "# bob's", 1)
+		return strings.Replace(s, `description = "Staging"`, "description = \"Staging\"\napprovals = 0", 1)
+	})
+}
+
+// Every operator of a kit with approvals: config reads each profile's
+// policy, the operator is never among their own approvers, and an account
+// without approvals writes no approval keys but still names kit and operator.
+func TestApprovalProfiles(t *testing.T) {
+	k := approvalKit(t)
+	for _, op := range k.Operators {
+		t.Run(op.Name, func(t *testing.T) {
+			b := FromKit(k, op, bin, "linux", Source{})
+			data, err := Apply("config", nil, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "config")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckProfiles(path, b); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range k.Profiles(op) {
+				p, err := config.Load(path, s.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkPolicy(t, k, op, s, p)
+				if strings.HasPrefix(s.Name, "bg-staging-") && (p.Approvals != 0 || p.Approvers != nil || p.Operator != op.Name) {
+					t.Errorf("%s: %+v", s.Name, p)
+				}
+			}
+			if op.Name == "carol" {
+				if p, _ := config.Load(path, "bg-prod-ops"); len(p.Approvers) != 2 || p.Approvers[0].Name != "dave" || p.Approvers[1].Name != "erin" {
+					t.Errorf("carol's approvers: %v", p.Approvers)
+				}
+			}
+			found, err := Read(path, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := Export(path, found[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := *k
+			want.Operators = []kit.Operator{op}
+			if !reflect.DeepEqual(got, &want) {
+				t.Fatalf("export:\n got  %+v\n want %+v", got, &want)
+			}
+		})
+	}
+}
+
+func TestExportDamagedApprover(t *testing.T) {
+	k := exampleKit(t, nil)
+	t.Chdir(t.TempDir())
+	data, err := Apply("config", nil, FromKit(k, k.Operators[0], bin, "linux", Source{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ old, new, what string }{
+		{"# approver-2: dave bg-approver-p256:A", "# approver-2: dave bg-approver-p256:B", "approver-2"},
+		{" yubikey 12345678\n", " yubikey x\n", "approver-2"},
+		{"# approvals: 1\n", "# approvals: many\n", "approvals"},
+		{"# self-approval-after: 1h\n", "# self-approval-after: 0s\n", "self-approval-after of profile bg-prod-ro"},
+	} {
+		if !strings.Contains(string(data), tt.old) {
+			t.Fatalf("no %q in\n%s", tt.old, data)
+		}
+		bad := []byte(strings.Replace(string(data), tt.old, tt.new, 1))
+		found, err := Read("config", bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile("config", bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Export("config", found[0])
+		wantErr(t, err, "config: the managed block of kit example-corp is damaged ("+tt.what+")", "run bg-agent setup again with the kit file to rewrite it")
 	}
 }
 

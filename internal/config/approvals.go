@@ -87,6 +87,10 @@ func (b *builder) approvals(p *Profile) {
 		b.fail("bg_dual_control is true but bg_approvals is not at least 1",
 			"set bg_approvals = 1 or more: a dual-controlled key opens only with an approver's release")
 	}
+	if p.DualControl && p.Operator != "" && approversOK && approversOtherThan(p.Approvers, p.Operator) < len(p.Approvers) {
+		b.fail(fmt.Sprintf("bg_dual_control is true but bg_approvers lists the operator %s", p.Operator),
+			"remove "+p.Operator+"=… from bg_approvers: a share of a dual-controlled key sealed to its own operator's key would need nobody else")
+	}
 	if p.SelfApprovalAfter > 0 {
 		switch {
 		case p.DualControl:

@@ -57,8 +57,13 @@ func TestApprovalKeys(t *testing.T) {
 					p.Approvers[2].Name == "erin" && p.Approvers[0].Key.String() == carol && p.Approvers[1].Key.Kind == approval.KindP256 &&
 					p.SelfApprovalAfter == 30*time.Minute && !p.DualControl
 			}},
-		{name: "operator among approvers, dual control", keys: gate + "bg_approvals = 1\nbg_approvers = alice=" + carol + " dave=" + dave + "\nbg_dual_control = TRUE\n",
-			check: func(p *Profile) bool { return p.Approvals == 1 && len(p.Approvers) == 2 && p.DualControl }},
+		{name: "operator among approvers", keys: gate + "bg_approvals = 1\nbg_approvers = alice=" + carol + " dave=" + dave + "\n",
+			check: func(p *Profile) bool { return p.Approvals == 1 && len(p.Approvers) == 2 && !p.DualControl }},
+		{name: "dual control", keys: gate + "bg_approvals = 1\nbg_approvers = dave=" + dave + "\nbg_dual_control = TRUE\n",
+			check: func(p *Profile) bool { return p.Approvals == 1 && len(p.Approvers) == 1 && p.DualControl }},
+		{name: "dual control with the operator as approver", keys: gate + "bg_approvals = 1\nbg_approvers = alice=" + carol + " dave=" + dave + "\nbg_dual_control = true\n",
+			msg:  "bg_dual_control is true but bg_approvers lists the operator alice",
+			hint: "remove alice=… from bg_approvers: a share of a dual-controlled key sealed to its own operator's key would need nobody else"},
 		{name: "approvers without approvals", keys: gate + "bg_approvers = carol=" + carol + "\nbg_approvals = 0\n",
 			check: func(p *Profile) bool { return p.Approvals == 0 && len(p.Approvers) == 1 }},
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 )
@@ -22,7 +23,13 @@ const KeyAgeWarn = 90 * 24 * time.Hour
 // Config checks the AWS config file's bg-agent profiles.
 func (r *Report) Config(file string, profiles []*config.Profile, errs []error) {
 	for _, e := range errs {
-		r.Add(Fail, "config", e.Error(), "fix the key named above in "+file)
+		// The error's own hint names the fix (for an approver's key: paste
+		// the line approver init printed); the generic one only the file.
+		fix := "fix the key named above in " + file
+		if h := bgerr.HintsOf(e); len(h) > 0 {
+			fix = h[0] + " (in " + file + ")"
+		}
+		r.Add(Fail, "config", e.Error(), fix)
 	}
 	if len(profiles) == 0 && len(errs) == 0 {
 		r.Add(Fail, "config", "no bg-agent profiles in "+file, "write them with: bg-agent setup --kit KIT (or add bg_* keys)")

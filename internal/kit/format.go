@@ -54,6 +54,15 @@ func (k *Kit) Marshal(header string) []byte {
 	kv("regions", e.Regions)
 	kv("duration", FormatDuration(e.Duration))
 	kv("require_reason", e.RequireReason)
+	if e.Approvals != 0 {
+		kv("approvals", e.Approvals)
+	}
+	if e.SelfApprovalAfter != 0 {
+		kv("self_approval_after", FormatDuration(e.SelfApprovalAfter))
+	}
+	if e.DualControl {
+		kv("dual_control", true)
+	}
 
 	if k.Notify != (Notify{}) {
 		b.WriteString("\n[notify]\n")
@@ -70,6 +79,16 @@ func (k *Kit) Marshal(header string) []byte {
 			kv("contacts", r.Contacts)
 		}
 	}
+	for _, ap := range k.Approvers {
+		b.WriteString("\n[[approvers]]\n")
+		kv("name", ap.Name)
+		if ap.Key != nil {
+			kv("key", ap.Key.String())
+		}
+		if ap.YubiKeySerial != 0 {
+			kv("yubikey_serial", ap.YubiKeySerial)
+		}
+	}
 	for _, op := range k.Operators {
 		b.WriteString("\n[[operators]]\n")
 		kv("name", op.Name)
@@ -78,6 +97,9 @@ func (k *Kit) Marshal(header string) []byte {
 		kv("mfa", op.MFA)
 		opt("mfa_command", op.MFACommand)
 		opt("source_identity", op.SourceIdentity)
+		if op.DualControl {
+			kv("dual_control", true)
+		}
 	}
 	for _, a := range k.Accounts {
 		b.WriteString("\n[[accounts]]\n")
@@ -89,6 +111,16 @@ func (k *Kit) Marshal(header string) []byte {
 		}
 		if a.Duration != 0 {
 			kv("duration", FormatDuration(a.Duration))
+		}
+		if a.Approvals != nil {
+			kv("approvals", *a.Approvals)
+		}
+		switch s := a.SelfApprovalAfter; {
+		case s == nil:
+		case *s == 0:
+			kv("self_approval_after", "never")
+		default:
+			kv("self_approval_after", FormatDuration(*s))
 		}
 		b.WriteString("[accounts.roles]\n")
 		for _, r := range a.Roles {

@@ -32,6 +32,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(strings.Replace(base, "[emergency]\n", "emergency = \"x\"\n[x]\n", 1)))
 	f.Add([]byte("format = 1\nname = \"a\"\naccounts = 3\noperators = [1]\n[emergency]\npartition = \"aws-cn\"\n"))
 	f.Add([]byte("[[accounts]]\n[accounts.roles]\n\"q.x\" = 'a'\n[[accounts]]\nroles = { a = 1, 'b c' = \"x\" }\n"))
+	f.Add([]byte(approvalsBase))
+	f.Add([]byte(strings.Replace(approvalsBase, `duration = "1h"`, "duration = \"1h\"\napprovals = 2\nself_approval_after = \"90m\"\ndual_control = true", 1)))
+	f.Add([]byte(strings.Replace(approvalsBase, `id = "222222222222"`, "id = \"222222222222\"\napprovals = 1\nself_approval_after = \"never\"", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := Parse("k.toml", data)
 		if err != nil {
@@ -43,6 +46,7 @@ func FuzzParse(f *testing.F) {
 				if p.Name == "" || p.Region == "" || len(p.Roles) != 2 || p.Duration < MinDuration || p.Duration > MaxDuration {
 					t.Fatalf("profile %+v", p)
 				}
+				checkPolicy(t, op, p)
 			}
 		}
 		out := k.Marshal("fuzz")
@@ -54,6 +58,23 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip differs:\n got %+v\nwant %+v\n%s", back, k, out)
 		}
 	})
+}
+
+// checkPolicy holds what internal/config requires of the approval keys: a
+// gate that can be passed, the operator not among their own approvers,
+// dual control never with self-approval or without approvals.
+func checkPolicy(t *testing.T, op Operator, p ProfileSpec) {
+	t.Helper()
+	pol := p.Policy
+	bad := pol.Approvals < 0 || pol.Approvals > len(pol.Approvers) ||
+		pol.Approvals == 0 && (pol.Approvers != nil || pol.SelfApprovalAfter != 0 || pol.DualControl) ||
+		pol.DualControl && pol.SelfApprovalAfter != 0
+	for _, a := range pol.Approvers {
+		bad = bad || a.Name == op.Name || a.Key == nil
+	}
+	if bad {
+		t.Fatalf("operator %s, profile %s: policy %+v", op.Name, p.Name, pol)
+	}
 }
 
 func checkInvalid(t *testing.T, err error) {

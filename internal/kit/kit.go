@@ -2,10 +2,12 @@
 // file that describes the break-glass setup once (the emergency account and
 // its operator role, the emergency administrators, the workload accounts and
 // their emergency roles, STS regions, durations, require-reason and
-// notification targets). Parse validates everything and reports each problem
-// as a bgerr.KindConfig error of the form "FILE:LINE: FIELD: what is wrong",
-// with a hint naming the fix. Profiles turns a kit into the AWS config
-// profiles of one operator, using exactly the keys internal/config reads.
+// notification targets, and who approves an emergency: the approvers, how
+// many approvals each account needs, self-approval and dual control). Parse
+// validates everything and reports each problem as a bgerr.KindConfig error
+// of the form "FILE:LINE: FIELD: what is wrong", with a hint naming the fix.
+// Profiles turns a kit into the AWS config profiles of one operator, using
+// exactly the keys internal/config reads.
 //
 // Kits are signed with Ed25519 (sign.go): a tampered kit could route an
 // operator's emergency session into an attacker's account, so setup refuses
@@ -19,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/approval"
 	"github.com/bg-agent/bg-agent/internal/config"
 )
 
@@ -37,8 +40,17 @@ type Kit struct {
 	Emergency     Emergency
 	Notify        Notify
 	Runbook       Runbook
+	Approvers     []Approver // in escalation order
 	Operators     []Operator
 	Accounts      []Account
+}
+
+// Approver is one person who may approve another's emergency (issue 14),
+// with the public key their approvals are signed by.
+type Approver struct {
+	Name          string
+	Key           *approval.PublicKey
+	YubiKeySerial uint32 // the YubiKey holding a p256 key; 0: not given
 }
 
 // Emergency is the emergency-access account that holds the IAM users.
@@ -50,6 +62,15 @@ type Emergency struct {
 	Regions       []string
 	Duration      time.Duration
 	RequireReason bool
+	// Approvals is how many approvers other than the requester approve a
+	// declaration; accounts may override it. 0: none.
+	Approvals int
+	// SelfApprovalAfter lets a requester approve their own request when
+	// nobody answered for this long; 0: never.
+	SelfApprovalAfter time.Duration
+	// DualControl: every operator's key opens only with an approver's
+	// release (never self-approved); operators may also opt in one by one.
+	DualControl bool
 }
 
 // Notify names where each use of a profile is announced (bg_notify_* keys).
@@ -74,6 +95,7 @@ type Operator struct {
 	MFA            string // yubikey, prompt or command
 	MFACommand     string
 	SourceIdentity string // optional; bg-agent derives one from User otherwise
+	DualControl    bool   // this operator's key is dual-sealed (as [emergency] dual_control)
 }
 
 // Account is a workload account with its emergency roles.
@@ -84,6 +106,11 @@ type Account struct {
 	Regions     []string      // nil: the emergency regions
 	Duration    time.Duration // 0: the emergency duration
 	Roles       []Role        // in file order
+	// Approvals overrides [emergency] approvals; nil: not set.
+	Approvals *int
+	// SelfApprovalAfter overrides [emergency] self_approval_after; nil: not
+	// set, 0: never ("never" in the kit).
+	SelfApprovalAfter *time.Duration
 }
 
 // Role is one emergency role in a workload account.
@@ -104,7 +131,63 @@ type ProfileSpec struct {
 	Operator      Operator
 	RequireReason bool
 	Notify        Notify
+	Policy        // the approvals this operator needs for this account
 }
+
+// Policy is the two-person approval of one operator's use of one account,
+// as the bg_approvals, bg_approvers, bg_self_approval_after and
+// bg_dual_control keys carry it.
+type Policy struct {
+	Approvals int // approvers other than the operator; 0: none
+	// Approvers are the kit's approvers other than the operator, in
+	// escalation order: the operator never approves themself, and under
+	// dual control no share of their key may be sealed to their own key.
+	Approvers         []approval.Approver
+	SelfApprovalAfter time.Duration // 0: never
+	DualControl       bool
+}
+
+// Policy returns what operator op needs to use account a: the account's
+// approvals (or the emergency's), self-approval unless dual control.
+func (k *Kit) Policy(op Operator, a Account) Policy {
+	p := Policy{Approvals: k.approvals(a), DualControl: k.dualControl(op)}
+	if p.Approvals == 0 {
+		return Policy{}
+	}
+	if !p.DualControl {
+		p.SelfApprovalAfter = k.selfApprovalAfter(a)
+	}
+	p.Approvers = k.ApproversFor(op.Name)
+	return p
+}
+
+// ApproversFor lists the approvers other than the operator called name,
+// in escalation order.
+func (k *Kit) ApproversFor(name string) []approval.Approver {
+	var out []approval.Approver
+	for _, ap := range k.Approvers {
+		if ap.Name != name {
+			out = append(out, approval.Approver{Name: ap.Name, Key: ap.Key})
+		}
+	}
+	return out
+}
+
+func (k *Kit) approvals(a Account) int {
+	if a.Approvals != nil {
+		return *a.Approvals
+	}
+	return k.Emergency.Approvals
+}
+
+func (k *Kit) selfApprovalAfter(a Account) time.Duration {
+	if a.SelfApprovalAfter != nil {
+		return *a.SelfApprovalAfter
+	}
+	return k.Emergency.SelfApprovalAfter
+}
+
+func (k *Kit) dualControl(op Operator) bool { return op.DualControl || k.Emergency.DualControl }
 
 // Operator returns the operator called name; with name "" the kit's only
 // operator. The error lists the operators to choose from.
@@ -161,6 +244,7 @@ func (k *Kit) Profiles(op Operator) []ProfileSpec {
 				Operator:      op,
 				RequireReason: k.Emergency.RequireReason,
 				Notify:        k.Notify,
+				Policy:        k.Policy(op, a),
 			})
 		}
 	}

@@ -33,6 +33,7 @@ func TestParseExample(t *testing.T) {
 			Regions:       []string{"ap-northeast-1", "ap-northeast-3", "us-west-2"},
 			Duration:      time.Hour,
 			RequireReason: true,
+			Approvals:     1, SelfApprovalAfter: 30 * time.Minute,
 		},
 		Notify: Notify{SNS: "arn:aws:sns:ap-northeast-1:111111111111:breakglass-used", Webhook: "https://hooks.example.com/services/breakglass"},
 		Runbook: Runbook{
@@ -41,12 +42,16 @@ func TestParseExample(t *testing.T) {
 			After:    "Tell security you are done, hand over your notes, and expect your IAM user's access key and MFA to be rotated.",
 			Contacts: []string{"Security on-call: +1 555 0100", "Incident channel: #incident"},
 		},
+		Approvers: []Approver{
+			{Name: "carol", Key: mustKey(t, carolKey)},
+			{Name: "dave", Key: mustKey(t, daveKey), YubiKeySerial: 12345678},
+		},
 		Operators: []Operator{
 			{Name: "alice", User: "alice-bg", MFASerial: "arn:aws:iam::111111111111:mfa/alice-bg", MFA: "yubikey"},
-			{Name: "bob", User: "bob-bg", MFASerial: "arn:aws:iam::111111111111:mfa/bob-bg", MFA: "command", MFACommand: "ykman oath accounts code -s bob-bg"},
+			{Name: "bob", User: "bob-bg", MFASerial: "arn:aws:iam::111111111111:mfa/bob-bg", MFA: "command", MFACommand: "ykman oath accounts code -s bob-bg", DualControl: true},
 		},
 		Accounts: []Account{
-			{Alias: "prod", ID: "222222222222", Description: "Production", Roles: []Role{
+			{Alias: "prod", ID: "222222222222", Description: "Production", Approvals: ptr(2), SelfApprovalAfter: ptr(time.Hour), Roles: []Role{
 				{"ro", "arn:aws:iam::222222222222:role/EmergencyRO"},
 				{"ops", "arn:aws:iam::222222222222:role/EmergencyOps"},
 			}},
@@ -63,14 +68,20 @@ func TestParseExample(t *testing.T) {
 	}
 
 	var names []string
-	for _, p := range k.Profiles(k.Operators[1]) {
-		names = append(names, p.Name+" "+p.Region+" "+FormatDuration(p.Duration)+" "+strings.Join(p.Roles, ","))
+	for _, op := range k.Operators {
+		for _, p := range k.Profiles(op) {
+			names = append(names, op.Name+": "+p.Name+" "+p.Region+" "+FormatDuration(p.Duration)+" "+strings.Join(p.Roles, ",")+" "+policyString(p.Policy))
+		}
 	}
 	wantNames := []string{
-		"bg-prod-ro ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyRO",
-		"bg-prod-ops ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyOps",
-		"bg-staging-ro us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/EmergencyRO",
-		"bg-staging-ops us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/emergency/EmergencyOps",
+		"alice: bg-prod-ro ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyRO 2 of carol,dave self 1h",
+		"alice: bg-prod-ops ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyOps 2 of carol,dave self 1h",
+		"alice: bg-staging-ro us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/EmergencyRO 1 of carol,dave self 30m",
+		"alice: bg-staging-ops us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/emergency/EmergencyOps 1 of carol,dave self 30m",
+		"bob: bg-prod-ro ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyRO 2 of carol,dave dual",
+		"bob: bg-prod-ops ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyOps 2 of carol,dave dual",
+		"bob: bg-staging-ro us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/EmergencyRO 1 of carol,dave dual",
+		"bob: bg-staging-ops us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/emergency/EmergencyOps 1 of carol,dave dual",
 	}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Fatalf("profiles:\n%s\nwant\n%s", strings.Join(names, "\n"), strings.Join(wantNames, "\n"))
@@ -176,7 +187,7 @@ func TestParseErrors(t *testing.T) {
 			"k.toml: [emergency] is missing", "add an [emergency] section: alias, account_id, operator_role, regions", 1},
 		{"typo in key", `operator_role =`, `operater_role =`, "k.toml:4: emergency: operator_role is not set", `add operator_role = "BreakGlassOperator" (a role name in the emergency account, or its ARN)`, 2},
 		{"typo reported with line", `duration = "1h"`, `duraton = "1h"`, "k.toml:9: emergency.duraton: unknown key", "did you mean duration?", 1},
-		{"unknown top-level key", "format = 1\n", "format = 1\nversion = 3\n", "k.toml:2: version: unknown key", "remove it; the keys here are: format, name, description, profile_prefix, emergency, notify, runbook, operators, accounts", 1},
+		{"unknown top-level key", "format = 1\n", "format = 1\nversion = 3\n", "k.toml:2: version: unknown key", "remove it; the keys here are: format, name, description, profile_prefix, emergency, notify, runbook, approvers, operators, accounts", 1},
 		{"operator role elsewhere", `operator_role = "BreakGlassOperator"`, `operator_role = "arn:aws:iam::999999999999:role/X"`, `k.toml:7: emergency.operator_role: "arn:aws:iam::999999999999:role/X" is not in the emergency account 111111111111`, "the operator role lives in the emergency account: use a role name, or an ARN with account 111111111111", 1},
 		{"bad role arn", `operator_role = "BreakGlassOperator"`, `operator_role = "arn:aws:iam::111111111111:user/x"`, `k.toml:7: emergency.operator_role: "arn:aws:iam::111111111111:user/x" is not an IAM role ARN`, "use arn:aws:iam::123456789012:role/NAME, or just the role name", 1},
 		{"unknown region", `"us-west-2"]`, `"us-wset-2"]`, `k.toml:8: emergency.regions: "us-wset-2" is not a known AWS region`, "did you mean us-west-2?", 1},

@@ -58,9 +58,11 @@ func Parse(file string, data []byte) (*Kit, error) {
 	}
 
 	_, hasEmergency := m["emergency"]
-	k.Emergency = parseEmergency(root.table("emergency"), d, hasEmergency)
+	emergency := root.table("emergency")
+	k.Emergency = parseEmergency(emergency, d, hasEmergency)
 	k.Notify = parseNotify(root.table("notify"), d)
 	k.Runbook = parseRunbook(root.table("runbook"))
+	k.Approvers = parseApprovers(root.tables("approvers"))
 
 	ops := root.tables("operators")
 	if len(ops) == 0 && m["operators"] == nil {
@@ -108,7 +110,8 @@ func Parse(file string, data []byte) (*Kit, error) {
 		}
 		k.Accounts = append(k.Accounts, a)
 	}
-	root.done("format", "name", "description", "profile_prefix", "emergency", "notify", "runbook", "operators", "accounts")
+	checkApprovals(k, emergency, ops, accts)
+	root.done("format", "name", "description", "profile_prefix", "emergency", "notify", "runbook", "approvers", "operators", "accounts")
 
 	if len(d.problems) > 0 {
 		return nil, d.invalid()
@@ -152,7 +155,13 @@ func parseEmergency(n *node, d *decoder, present bool) Emergency {
 	e.Regions = regions(n, "regions", true, e.Partition)
 	e.Duration = duration(n, "duration", DefaultDuration)
 	e.RequireReason = n.boolean("require_reason")
-	n.done("alias", "account_id", "partition", "operator_role", "regions", "duration", "require_reason")
+	e.Approvals = approvalCount(n)
+	if d := selfApprovalAfter(n); d != nil {
+		e.SelfApprovalAfter = *d
+	}
+	e.DualControl = n.boolean("dual_control")
+	n.done("alias", "account_id", "partition", "operator_role", "regions", "duration", "require_reason",
+		"approvals", "self_approval_after", "dual_control")
 	return e
 }
 
@@ -239,7 +248,8 @@ func parseOperator(n *node, e Emergency) Operator {
 	if op.SourceIdentity != "" && !iam.ValidSourceIdentity(op.SourceIdentity) {
 		n.failKey("source_identity", fmt.Sprintf("%q is not 2-64 letters, digits and +=,.@_- (and not aws:…)", op.SourceIdentity), `set source_identity to the person's name, e.g. "alice"`)
 	}
-	n.done("name", "user", "mfa_serial", "mfa", "mfa_command", "source_identity")
+	op.DualControl = n.boolean("dual_control")
+	n.done("name", "user", "mfa_serial", "mfa", "mfa_command", "source_identity", "dual_control")
 	return op
 }
 
@@ -258,6 +268,11 @@ func parseAccount(n *node, e Emergency) Account {
 		a.Regions = regions(n, "regions", true, e.Partition)
 	}
 	a.Duration = duration(n, "duration", 0)
+	if _, ok := n.m["approvals"]; ok {
+		v := approvalCount(n)
+		a.Approvals = &v
+	}
+	a.SelfApprovalAfter = selfApprovalAfter(n)
 
 	roles := n.table("roles")
 	if _, isTable := n.m["roles"].(map[string]any); len(roles.m) == 0 && (isTable || n.m["roles"] == nil) {
@@ -292,7 +307,7 @@ func parseAccount(n *node, e Emergency) Account {
 		}
 		a.Roles = append(a.Roles, Role{Alias: alias, ARN: arn})
 	}
-	n.done("alias", "id", "description", "regions", "duration", "roles")
+	n.done("alias", "id", "description", "regions", "duration", "approvals", "self_approval_after", "roles")
 	return a
 }
 

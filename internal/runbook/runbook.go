@@ -2,7 +2,8 @@
 // break the glass, how to declare it, the commands to run, every profile
 // with its account and role, the regional console sign-in URLs of the
 // emergency account's IAM users (the path that needs nothing but a browser),
-// and what to do afterwards. Text for the terminal; self-contained HTML (no
+// the approval steps and approvers in escalation order where the kit asks
+// for two-person approval, and what to do afterwards. Text for the terminal; self-contained HTML (no
 // external resources, inline CSS) that prints on one or two A4 or Letter pages.
 package runbook
 
@@ -11,10 +12,12 @@ import (
 	"fmt"
 	htmltemplate "html/template"
 	"io"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/approval"
 	"github.com/bg-agent/bg-agent/internal/kit"
 )
 
@@ -32,9 +35,15 @@ type Card struct {
 	Declare   string
 	After     []string
 	Contacts  []string
-	SignedBy  string // key id, or "" when unverified
-	SHA256    string
-	Generated time.Time
+	// Approvers are whom to send a request code to, in escalation order
+	// (for a card of one operator, without that operator).
+	Approvers []Approver
+	// Approvals is one line per account when any account needs approvals.
+	Approvals    []AccountApproval
+	SelfApproval bool   // some account lets some operator self-approve
+	SignedBy     string // key id, or "" when unverified
+	SHA256       string
+	Generated    time.Time
 }
 
 // Profile is one row of the profile table.
@@ -42,6 +51,23 @@ type Profile struct {
 	Name, Account, AccountID, AccountDesc, Role, RoleARN string
 	Regions                                              []string
 	Duration                                             string
+}
+
+// Approver is one approver on the card.
+type Approver struct {
+	Order int
+	Name  string
+	Key   string // "YubiKey 12345678", "YubiKey", "software key"
+}
+
+// AccountApproval is what one account needs before credentials are issued.
+type AccountApproval struct {
+	Account   string
+	Approvals int
+	// Self says whether and when a requester may approve themself:
+	// "self-approval after 30m", "never: dual control", "no self-approval",
+	// or per operator when the card's operators differ.
+	Self string
 }
 
 // ConsoleURL is a regional sign-in page of the emergency account.
@@ -86,10 +112,71 @@ func New(k *kit.Kit, operators []kit.Operator, signedBy, sha string, generated t
 			Role: p.Role.Alias, RoleARN: p.Role.ARN, Regions: p.Regions, Duration: kit.FormatDuration(p.Duration),
 		})
 	}
+	c.approvals(k)
 	for _, r := range k.Emergency.Regions {
 		c.Console = append(c.Console, ConsoleURL{r, SignInURL(k.Emergency.Partition, k.Emergency.AccountID, r)})
 	}
 	return c
+}
+
+// approvals fills the approval part of the card: nothing when no account
+// needs approvals.
+func (c *Card) approvals(k *kit.Kit) {
+	needed := false
+	for _, a := range k.Accounts {
+		for _, op := range c.Operators {
+			needed = needed || k.Policy(op, a).Approvals > 0
+		}
+	}
+	if !needed {
+		return
+	}
+	for _, ap := range k.Approvers {
+		if len(c.Operators) == 1 && ap.Name == c.Operators[0].Name {
+			continue // nobody approves their own request
+		}
+		key := "software key"
+		if ap.Key != nil && ap.Key.Kind == approval.KindP256 {
+			key = "YubiKey"
+			if ap.YubiKeySerial != 0 {
+				key += " " + strconv.FormatUint(uint64(ap.YubiKeySerial), 10)
+			}
+		}
+		c.Approvers = append(c.Approvers, Approver{Order: len(c.Approvers) + 1, Name: ap.Name, Key: key})
+	}
+	for _, a := range k.Accounts {
+		line := AccountApproval{Account: a.Alias}
+		var labels []string
+		byLabel := map[string][]string{}
+		for _, op := range c.Operators {
+			p := k.Policy(op, a)
+			line.Approvals = max(line.Approvals, p.Approvals)
+			label := "no self-approval"
+			switch {
+			case p.Approvals == 0:
+				label = ""
+			case p.DualControl:
+				label = "never: dual control"
+			case p.SelfApprovalAfter > 0:
+				label = "self-approval after " + kit.FormatDuration(p.SelfApprovalAfter)
+				c.SelfApproval = true
+			}
+			if _, seen := byLabel[label]; !seen {
+				labels = append(labels, label)
+			}
+			byLabel[label] = append(byLabel[label], op.Name)
+		}
+		if len(labels) == 1 {
+			line.Self = labels[0]
+		} else {
+			var parts []string
+			for _, l := range labels {
+				parts = append(parts, or(l, "no approvals")+" for "+strings.Join(byLabel[l], ", "))
+			}
+			line.Self = strings.Join(parts, "; ")
+		}
+		c.Approvals = append(c.Approvals, line)
+	}
 }
 
 func or(s, def string) string {
@@ -135,6 +222,12 @@ var funcs = map[string]any{
 			return "typed code from the MFA device"
 		}
 		return op.MFA
+	},
+	"plural": func(n int, word string) string {
+		if n == 1 {
+			return "1 " + word
+		}
+		return strconv.Itoa(n) + " " + word + "s"
 	},
 	"short": func(s string) string {
 		if len(s) > 16 {

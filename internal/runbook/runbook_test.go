@@ -130,3 +130,92 @@ func TestSignInURL(t *testing.T) {
 		}
 	}
 }
+
+func render(t *testing.T, c *Card) (txt, html string) {
+	t.Helper()
+	var tb, hb bytes.Buffer
+	if err := c.Text(&tb); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.HTML(&hb); err != nil {
+		t.Fatal(err)
+	}
+	return tb.String(), stdhtml.UnescapeString(hb.String())
+}
+
+// inOrder reports whether every string of want is in s, in that order.
+func inOrder(s string, want ...string) bool {
+	for _, w := range want {
+		i := strings.Index(s, w)
+		if i < 0 {
+			return false
+		}
+		s = s[i+len(w):]
+	}
+	return true
+}
+
+// The approval part of the card: approvers in escalation order, each
+// account's approvals and self-approval, per operator where they differ.
+func TestApprovalSteps(t *testing.T) {
+	k := exampleKit(t, nil)
+	tests := []struct {
+		name      string
+		k         *kit.Kit
+		ops       []kit.Operator
+		want      []string // in order, in the text
+		wantHTML  []string // in order, in the page
+		notWanted []string
+	}{
+		{"alice", k, k.Operators[:1],
+			[]string{"APPROVAL:", "prod                   2 approvals, self-approval after 1h", "staging                1 approval, self-approval after 30m",
+				"1. carol            software key", "2. dave             YubiKey 12345678", "bg-agent declare --approval CODE", "bg-agent declare --self-approve"},
+			[]string{"<td>prod</td><td>2 approvals</td><td>self-approval after 1h</td>", "<td>staging</td><td>1 approval</td><td>self-approval after 30m</td>",
+				"<li><b>carol</b> (software key)</li>", "<li><b>dave</b> (YubiKey 12345678)</li>", "bg-agent declare --approval CODE", "bg-agent declare --self-approve"},
+			nil},
+		{"bob: dual control", k, k.Operators[1:],
+			[]string{"prod                   2 approvals, never: dual control", "staging                1 approval, never: dual control", "1. carol", "2. dave", "declare --approval CODE"},
+			[]string{"<td>prod</td><td>2 approvals</td><td>never: dual control</td>", "<b>carol</b>", "<b>dave</b>"},
+			[]string{"--self-approve"}},
+		{"both operators", k, nil,
+			[]string{"prod                   2 approvals, self-approval after 1h for alice; never: dual control for bob",
+				"staging                1 approval, self-approval after 30m for alice; never: dual control for bob", "--self-approve"},
+			[]string{"<td>self-approval after 1h for alice; never: dual control for bob</td>"},
+			nil},
+		{"an operator who is an approver", exampleKit(t, func(s string) string {
+			return strings.Replace(carolOperator(s), `description = "Staging"`, "description = \"Staging\"\napprovals = 0\nself_approval_after = \"never\"", 1)
+		}), nil, []string{"prod                   1 approval, self-approval after 1h", "staging                no approval needed", "1. carol", "2. dave"},
+			[]string{"<td>staging</td><td>none needed</td>"}, nil},
+		{"no approvals", exampleKit(t, func(s string) string {
+			return strings.NewReplacer("approvals = 1 ", "approvals = 0 ", "approvals = 2 ", "approvals = 0 ", `self_approval_after = "30m"`, "", `self_approval_after = "1h"`, "", "dual_control = true ", "dual_control = false ").Replace(s)
+		}), nil, nil, nil, []string{"APPROVAL", "Approval", "--approval", "carol", "--self-approve"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			txt, html := render(t, New(tt.k, tt.ops, "", "", when))
+			if !inOrder(txt, tt.want...) {
+				t.Errorf("text lacks, in order, %q:\n%s", tt.want, txt)
+			}
+			if !inOrder(html, tt.wantHTML...) {
+				t.Errorf("page lacks, in order, %q:\n%s", tt.wantHTML, html)
+			}
+			for _, n := range tt.notWanted {
+				if strings.Contains(txt, n) || strings.Contains(html, n) {
+					t.Errorf("card shows %q:\n%s", n, txt)
+				}
+			}
+		})
+	}
+	// A card for carol alone does not send her to herself.
+	k2 := exampleKit(t, carolOperator)
+	c := New(k2, k2.Operators[1:], "", "", when)
+	if len(c.Approvers) != 1 || c.Approvers[0] != (Approver{Order: 1, Name: "dave", Key: "YubiKey 12345678"}) {
+		t.Errorf("carol's approvers: %+v", c.Approvers)
+	}
+}
+
+// carolOperator makes the example's second operator carol, who is also its
+// first approver (so prod's two approvals become one she can reach).
+func carolOperator(s string) string {
+	return strings.NewReplacer(`name = "bob"`, `name = "carol"`, "dual_control = true ", "dual_control = false ", "approvals = 2 ", "approvals = 1 ").Replace(s)
+}
