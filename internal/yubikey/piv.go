@@ -18,9 +18,10 @@ import (
 )
 
 // PIV uses a P-256 key in a PIV slot through piv-go: key generation for
-// `bg-agent yubikey setup`, the public key for sealing, and ECDH for
-// unsealing. piv-go holds the card exclusively, so each operation opens it
-// and closes it again at once. Safe for concurrent use.
+// `bg-agent yubikey setup`, the public key for sealing, ECDH for
+// unsealing, and signatures for approvals (Sign). piv-go holds the card
+// exclusively, so each operation opens it and closes it again at once.
+// Safe for concurrent use.
 type PIV struct {
 	// PIN asks for the PIV PIN. It is called at most once per operation,
 	// only when the card needs the PIN, and never again after a wrong one.
