@@ -1,6 +1,7 @@
 // Package yubikey talks to YubiKeys over PC/SC for bg-agent: TOTP codes
-// from the OATH applet (OATH) and key agreement with a P-256 key in a PIV
-// slot (PIV), used to unseal keystore items.
+// from the OATH applet (OATH), and key agreement with a P-256 key in a PIV
+// slot (PIV), used to unseal keystore items, or a signature by it, an
+// approver's for two-person approval.
 //
 // Contract:
 //
@@ -24,8 +25,9 @@
 //     serial and whose hints say what to do; the PC/SC conditions (service
 //     not running, no reader, card busy, reset, removed) wrap the sentinels
 //     below for errors.Is. OATH failures are bgerr.KindMFA; PIV failures
-//     are bgerr.KindKeystore (the sealed secret cannot be opened), except
-//     a bad slot name or a slot that setup would overwrite (KindUsage).
+//     are bgerr.KindKeystore (the sealed secret cannot be opened, the
+//     approval cannot be signed), except a bad slot name, a slot that
+//     setup would overwrite or a digest that is not SHA-256's (KindUsage).
 //   - After each PIV operation the PIV applet is deselected, so a PIN
 //     verified for it does not stay verified on the card for others.
 //   - No card is held while the operator types a PIN: the card is read,

@@ -18,9 +18,10 @@ import (
 )
 
 // PIV uses a P-256 key in a PIV slot through piv-go: key generation for
-// `bg-agent yubikey setup`, the public key for sealing, and ECDH for
-// unsealing. piv-go holds the card exclusively, so each operation opens it
-// and closes it again at once. Safe for concurrent use.
+// `bg-agent yubikey setup`, the public key for sealing, ECDH for
+// unsealing, and signatures for approvals (Sign). piv-go holds the card
+// exclusively, so each operation opens it and closes it again at once.
+// Safe for concurrent use.
 type PIV struct {
 	// PIN asks for the PIV PIN. It is called at most once per operation,
 	// only when the card needs the PIN, and never again after a wrong one.
@@ -517,75 +518,105 @@ type ECDHRequest struct {
 }
 
 // ECDH returns the shared secret (the X coordinate) of the slot key and
-// req.Peer, asking for the PIN and a touch as the slot's policies say.
+// req.Peer, asking for the PIN and a touch as the slot's policies say
+// (see useSlotKey for how the card is held).
+func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
+	u := keyUse{serial: req.Serial, slot: req.Slot, recipient: req.Recipient, purpose: req.Purpose,
+		what: "key agreement with slot " + SlotName(req.Slot),
+		replaced: func(s uint32) error {
+			return bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
+				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+		}}
+	// A secret the card computes after the caller gave up is cleared.
+	discard := func(shared []byte) { clear(shared) }
+	return useSlotKey(ctx, p, u, discard, func(k *piv.ECDSAPrivateKey) ([]byte, error) {
+		return k.ECDH(req.Peer)
+	})
+}
+
+// keyUse is one use of a slot's private key: what ECDH and Sign share.
+type keyUse struct {
+	serial    uint32
+	slot      piv.Slot
+	recipient func(*ecdh.PublicKey) bool // nil: any key
+	purpose   string                     // for the PIN prompt and the touch notice
+	what      string                     // names the operation in card errors
+	replaced  func(serial uint32) error  // recipient refused the slot key
+}
+
+// useSlotKey runs op with the slot key of u, asking for the PIN and a
+// touch as the slot's policies say.
 //
 // The card is never held while the operator types the PIN: piv-go holds
 // it exclusively (notes/yubikey-pcsc-protocols.md, "PC/SC layer"), so
 // other programs (ykman, a browser) would get sharing violations, and
-// Windows resets a card left idle in a transaction for 5 s. ECDH looks at
-// the card (slot key, policies, PIN tries left) and lets it go, takes the
-// YubiKey's PIN prompt lock (one prompt per YubiKey across bg-agent
-// processes), asks, and then reopens the card for one short transaction:
-// the same YubiKey with the same slot key, VERIFY and the key agreement.
-func (p *PIV) ECDH(ctx context.Context, req ECDHRequest) ([]byte, error) {
+// Windows resets a card left idle in a transaction for 5 s. useSlotKey
+// looks at the card (slot key, policies, PIN tries left) and lets it go,
+// takes the YubiKey's PIN prompt lock (one prompt per YubiKey across
+// bg-agent processes), asks, and then reopens the card for one short
+// transaction: the same YubiKey with the same slot key, VERIFY and op.
+// discard gets a result that arrives after the caller gave up, or with
+// an error.
+func useSlotKey[T any](ctx context.Context, p *PIV, u keyUse, discard func(T),
+	op func(*piv.ECDSAPrivateKey) (T, error)) (T, error) {
+	var zero T
 	since := p.Since
 	if since.IsZero() {
 		since = time.Now()
 	}
-	look, err := p.look(ctx, req)
+	look, err := p.look(ctx, u)
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	serial := look.key.Serial
 	var pin string
 	if look.key.PINPolicy != piv.PINPolicyNever && !look.verified {
 		unlock, waited, err := p.lockPIN(ctx, serial)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		defer unlock()
 		if waited {
 			// Another bg-agent asked for this PIN meanwhile: look again,
 			// so that the tries shown are the card's.
 			before := look.retries
-			if look, err = p.look(ctx, req); err != nil {
-				return nil, err
+			if look, err = p.look(ctx, u); err != nil {
+				return zero, err
 			}
 			if look.retries < before && !look.verified {
-				return nil, otherWrongPIN(serial, look.retries)
+				return zero, otherWrongPIN(serial, look.retries)
 			}
 		}
 		if at, left, ok := p.lastWrongPIN(serial); ok && at.After(since) {
-			return nil, otherWrongPIN(serial, left)
+			return zero, otherWrongPIN(serial, left)
 		}
 		if !look.verified {
-			if pin, err = p.ask(serial, look.retries, req.Purpose); err != nil {
-				return nil, err
+			if pin, err = p.ask(serial, look.retries, u.purpose); err != nil {
+				return zero, err
 			}
 		}
 	}
-	return p.use(ctx, req, look.key, pin)
+	return useLooked(ctx, p, u, look.key, pin, discard, op)
 }
 
-// pivLook is what ECDH learns before asking for the PIN.
+// pivLook is what useSlotKey learns before asking for the PIN.
 type pivLook struct {
 	key      SlotKey
 	retries  int  // PIN tries left
 	verified bool // the PIN is verified in this session: none is asked
 }
 
-// look reads the slot key (checking it is the sealed-to one) and the PIN
+// look reads the slot key (checking it is the expected one) and the PIN
 // tries left, and closes the card again.
-func (p *PIV) look(ctx context.Context, req ECDHRequest) (pivLook, error) {
-	return withPIV(ctx, p, req.Serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (pivLook, error) {
-		k, err := slotKey(yk, s, req.Slot)
+func (p *PIV) look(ctx context.Context, u keyUse) (pivLook, error) {
+	return withPIV(ctx, p, u.serial, nil, func(yk *piv.YubiKey, s uint32, _ func()) (pivLook, error) {
+		k, err := slotKey(yk, s, u.slot)
 		if err != nil {
 			return pivLook{}, err
 		}
-		if req.Recipient != nil && !req.Recipient(k.Public) {
-			return pivLook{}, bgerr.Wrap(kindPIV, ErrNotFound,
-				fmt.Sprintf("slot %s of %s holds another key than the one this secret was sealed to", SlotName(req.Slot), keyName(s)),
-				"the slot key was replaced: store the access key again with: bg-agent add --seal USER")
+		if u.recipient != nil && !u.recipient(k.Public) {
+			return pivLook{}, u.replaced(s)
 		}
 		out := pivLook{key: k}
 		if k.PINPolicy != piv.PINPolicyNever {
@@ -595,61 +626,63 @@ func (p *PIV) look(ctx context.Context, req ECDHRequest) (pivLook, error) {
 	})
 }
 
-// use reopens the YubiKey that look saw and, in one transaction, checks
-// that its slot still holds that key, sends the PIN (if any) and runs the
-// key agreement. A wrong PIN is recorded for other bg-agents.
-func (p *PIV) use(ctx context.Context, req ECDHRequest, want SlotKey, pin string) ([]byte, error) {
-	// A secret the card computes after the caller gave up is cleared.
-	discard := func(shared []byte) { clear(shared) }
-	return withPIV(ctx, p, want.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) ([]byte, error) {
-		k, err := slotKey(yk, s, req.Slot)
+// useLooked reopens the YubiKey that look saw and, in one transaction,
+// checks that its slot still holds that key, sends the PIN (if any) and
+// runs op. A wrong PIN is recorded for other bg-agents.
+func useLooked[T any](ctx context.Context, p *PIV, u keyUse, want SlotKey, pin string, discard func(T),
+	op func(*piv.ECDSAPrivateKey) (T, error)) (T, error) {
+	return withPIV(ctx, p, want.Serial, discard, func(yk *piv.YubiKey, s uint32, touching func()) (T, error) {
+		var zero T
+		k, err := slotKey(yk, s, u.slot)
 		if err != nil {
-			return nil, err
+			return zero, err
 		}
 		if !k.Public.Equal(want.Public) {
-			return nil, bgerr.Wrap(kindPIV, ErrNotFound,
-				fmt.Sprintf("the key in slot %s of %s changed while the PIN was asked; the PIN was not sent", SlotName(req.Slot), keyName(s)),
+			return zero, bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("the key in slot %s of %s changed while the PIN was asked; the PIN was not sent", SlotName(u.slot), keyName(s)),
 				"another program replaced the slot key: if that was not you, do not use this YubiKey, and run the command again")
 		}
 		if pin == "" && k.PINPolicy != piv.PINPolicyNever {
 			// look found the PIN verified (another program's session):
 			// still so? Else ask now, inside the transaction, as before.
-			if pin, err = p.askPIN(yk, s, req.Purpose); err != nil {
-				return nil, err
+			if pin, err = p.askPIN(yk, s, u.purpose); err != nil {
+				return zero, err
 			}
 		}
 		auth := piv.KeyAuth{PINPolicy: k.PINPolicy, PIN: pin}
 		if pin == "" {
 			auth.PINPolicy = piv.PINPolicyNever // verified already in this session, or no PIN needed
 		}
-		priv, err := yk.PrivateKey(req.Slot, ecdsaPublic(k.Public), auth)
+		priv, err := yk.PrivateKey(u.slot, ecdsaPublic(k.Public), auth)
 		if err != nil {
-			return nil, cardError(kindPIV, s, "using the key in slot "+SlotName(req.Slot), err)
+			return zero, cardError(kindPIV, s, "using the key in slot "+SlotName(u.slot), err)
 		}
 		var stop func()
 		if k.TouchPolicy != piv.TouchPolicyNever {
 			touching()
-			stop = p.Notify.touch(s, req.Purpose, k.TouchPolicy == piv.TouchPolicyAlways)
+			stop = p.Notify.touch(s, u.purpose, k.TouchPolicy == piv.TouchPolicyAlways)
 		}
-		shared, err := priv.(*piv.ECDSAPrivateKey).ECDH(req.Peer)
+		out, err := op(priv.(*piv.ECDSAPrivateKey))
 		if stop != nil {
 			stop()
 		}
 		if err != nil {
-			clear(shared)
+			if discard != nil {
+				discard(out)
+			}
 			if e := wrongPIN(s, err); e != nil {
 				var ae piv.AuthErr
 				if errors.As(err, &ae) {
 					p.recordWrongPIN(s, ae.Retries)
 				}
-				return nil, e
+				return zero, e
 			}
 			if statusOf(err) == swSecurityStatus && k.TouchPolicy != piv.TouchPolicyNever {
-				return nil, touchTimeout(kindPIV, s)
+				return zero, touchTimeout(kindPIV, s)
 			}
-			return nil, cardError(kindPIV, s, "key agreement with slot "+SlotName(req.Slot), err)
+			return zero, cardError(kindPIV, s, u.what, err)
 		}
-		return shared, nil
+		return out, nil
 	})
 }
 
