@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
 
-	"github.com/bg-agent/bg-agent/internal/approval"
-	"github.com/urfave/cli/v2"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -44,12 +41,4 @@ func (a *appCtx) announceSelfApproval(pd *pending, rec audit.Record) {
 			a.ui.Warnf("%v", err)
 		}
 	}
-}
-
-// TEMPORARY until the YubiKey signer and the dual keystore land (this session).
-func (a *appCtx) yubikeySigner(c *cli.Context, rec *approverRecord, pub *approval.PublicKey, purpose string) (approval.Signer, error) {
-	return nil, errors.New("not yet")
-}
-func (a *appCtx) approverOnYubiKey(c *cli.Context, serial uint32) (approverRecord, error) {
-	return approverRecord{}, errors.New("not yet")
 }

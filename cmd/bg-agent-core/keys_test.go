@@ -92,7 +92,8 @@ func TestAddDualRules(t *testing.T) {
 	}
 	withCarol := gate("alice=" + alice.Public().String() + " carol=" + carol.Public().String())
 	withDave := gate("dave=" + dave.String())
-	dual := withCarol + "\nbg_dual_control = true"
+	// Under dual control the operator is never among the approvers (config refuses it).
+	dual := gate("carol="+carol.Public().String()) + "\nbg_dual_control = true"
 	tests := []struct {
 		name, config string
 		args         []string
@@ -184,8 +185,8 @@ func TestAddDualOnCard(t *testing.T) {
 	if code, _, stderr := runSetupTrusting(t, home, &fakeTerminal{}, card, "--yubikey-serial", "13000241", "--keep-defaults"); code != 0 {
 		t.Fatalf("setup: exit %d\n%s", code, stderr)
 	}
-	approvers := "bg_kit = acme\nbg_operator = alice\nbg_approvals = 1\nbg_dual_control = true\nbg_approvers = alice=" + alice.Public().String() +
-		" carol=" + carol.Public().String() + " dave=" + dave.String()
+	approvers := "bg_kit = acme\nbg_operator = alice\nbg_approvals = 1\nbg_dual_control = true\nbg_approvers = carol=" + carol.Public().String() +
+		" dave=" + dave.String()
 	config := profileText("bg-ops", "alice-bg", approvers) + profileText("bg-admin", "alice-bg", approvers)
 	if err := os.WriteFile(filepath.Join(home, "config"), []byte(config), 0o600); err != nil {
 		t.Fatal(err)

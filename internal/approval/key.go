@@ -88,7 +88,13 @@ func ParsePublicKey(line string) (*PublicKey, error) {
 		}
 		return &PublicKey{Kind: kind, sign: ed25519.PublicKey(raw[:ed25519.PublicKeySize]), Enc: enc}, nil
 	case KindP256:
-		ec, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), raw)
+		// The line holds the compressed point (33 bytes); crypto/ecdsa
+		// parses only the uncompressed one.
+		x, y := elliptic.UnmarshalCompressed(elliptic.P256(), raw)
+		if x == nil {
+			return nil, bad("is not a compressed P-256 point")
+		}
+		ec, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x.FillBytes(make([]byte, 32))...), y.FillBytes(make([]byte, 32))...))
 		if err != nil {
 			return nil, bad("is not a P-256 public key")
 		}
@@ -127,7 +133,8 @@ func (k *PublicKey) String() string {
 	case KindEd25519:
 		return linePrefix + k.Kind + ":" + b64.EncodeToString(append(append([]byte{}, k.sign...), k.Enc.Bytes()...))
 	default:
-		return linePrefix + k.Kind + ":" + b64.EncodeToString(k.Enc.Bytes()) // the uncompressed point
+		u := k.Enc.Bytes() // 04 || X || Y
+		return linePrefix + k.Kind + ":" + b64.EncodeToString(append([]byte{2 | u[64]&1}, u[1:33]...))
 	}
 }
 
