@@ -51,8 +51,12 @@ func (r *Report) Secrets(profiles []*config.Profile, entries []keystore.Entry, l
 		have[e.User] = e
 	}
 	users := map[string][]string{}
+	dual := map[string]string{} // user → a profile that demands dual control
 	for _, p := range profiles {
 		users[p.User] = append(users[p.User], p.Name)
+		if p.DualControl {
+			dual[p.User] = p.Name
+		}
 	}
 	names := make([]string, 0, len(users))
 	for u := range users {
@@ -65,6 +69,11 @@ func (r *Report) Secrets(profiles []*config.Profile, entries []keystore.Entry, l
 		case !ok:
 			r.Add(Fail, "secret "+u, fmt.Sprintf("not in the %s keystore (used by %s)", backend, strings.Join(users[u], ", ")),
 				"store it: bg-agent add "+u)
+		case dual[u] != "" && !e.Dual:
+			// The gate alone is this laptop's policy; only the dual-sealed
+			// item makes an approver's release necessary.
+			r.Add(Fail, "secret "+u, fmt.Sprintf("profile %s demands dual control, and the key is stored without it", dual[u]),
+				"store it again with: bg-agent add --seal --dual "+u)
 		case !e.Added.IsZero() && now.Sub(e.Added) > KeyAgeWarn:
 			r.Add(Warn, "secret "+u, fmt.Sprintf("key %s stored %d days ago", e.AccessKeyID, int(now.Sub(e.Added).Hours()/24)),
 				"rotate the IAM user's access key, then: bg-agent add "+u)

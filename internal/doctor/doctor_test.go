@@ -152,3 +152,20 @@ func TestMemoryLock(t *testing.T) {
 		t.Fatalf("%+v", r.Checks)
 	}
 }
+
+// A profile that demands dual control fails doctor while the user's key
+// is stored without it: the approval gate alone can be edited away.
+func TestSecretsDualControl(t *testing.T) {
+	now := time.Now()
+	ps := []*config.Profile{{Name: "a", User: "alice-bg", DualControl: true}, {Name: "b", User: "bob-bg", DualControl: true}}
+	entries := []keystore.Entry{{User: "alice-bg", AccessKeyID: "AKIA…AAAA", Added: now, Sealed: "YubiKey 1 slot 9d"},
+		{User: "bob-bg", AccessKeyID: "AKIA…BBBB", Added: now, Sealed: "YubiKey 1 slot 9d + approval (dual control)", Dual: true}}
+	r := &Report{}
+	r.Secrets(ps, entries, nil, "file", now)
+	want := "FAIL  secret alice-bg: profile a demands dual control, and the key is stored without it\n" +
+		"      fix: store it again with: bg-agent add --seal --dual alice-bg\n" +
+		"ok    secret bob-bg: key AKIA…BBBB in the file keystore\n"
+	if got := lines(r); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}
