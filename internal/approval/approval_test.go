@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -255,4 +256,31 @@ func TestCodeSize(t *testing.T) {
 		t.Fatalf("request %d, approval %d characters", len(r.Code()), len(a.Code()))
 	}
 	t.Logf("request %d characters (fingerprint %s), approval %d", len(r.Code()), r.Fingerprint(), len(a.Code()))
+}
+
+// TestRequestShownSafely: what an approver is shown cannot carry a newline
+// or a terminal escape that fakes or hides a line; a typed one is cleaned.
+func TestRequestShownSafely(t *testing.T) {
+	w := newWorld(t)
+	r, _, err := NewRequest(Request{Kit: "corp", Operator: "alice", User: "alice-bg", Scope: []string{"arn:aws:iam::222222222222:role/Ops"},
+		Reason: "IdP down\n  role:   arn:aws:iam::999999999999:role/Other\x1b[2K", Ticket: "INC\u202e1", At: w.now, NotAfter: w.now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseRequest(r.Code())
+	if err != nil || got.Reason != "IdP down role: arn:aws:iam::999999999999:role/Other [2K" || got.Ticket != "INC 1" {
+		t.Fatalf("cleaned request %q %q, %v", got.Reason, got.Ticket, err)
+	}
+	key, _ := ecdh.X25519().GenerateKey(rand.Reader)
+	for name, raw := range map[string]string{
+		"newline in reason":   `{"v":1,"kit":"corp","op":"alice","user":"alice-bg","scope":["arn:aws:iam::222222222222:role/Ops"],"reason":"a\nb","at":1,"not_after":2,"key":"%s"}`,
+		"escape in ticket":    `{"v":1,"kit":"corp","op":"alice","user":"alice-bg","scope":["arn:aws:iam::222222222222:role/Ops"],"reason":"a","ticket":"\u001b[1A","at":1,"not_after":2,"key":"%s"}`,
+		"operator not a name": `{"v":1,"kit":"corp","op":"Alice Smith","user":"alice-bg","scope":["arn:aws:iam::222222222222:role/Ops"],"reason":"a","at":1,"not_after":2,"key":"%s"}`,
+		"scope not a role":    `{"v":1,"kit":"corp","op":"alice","user":"alice-bg","scope":["everything"],"reason":"a","at":1,"not_after":2,"key":"%s"}`,
+	} {
+		code := RequestPrefix + pack([]byte(strings.Replace(raw, "%s", base64.StdEncoding.EncodeToString(key.PublicKey().Bytes()), 1)))
+		if _, err := ParseRequest(code); !errors.Is(err, ErrDamaged) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
 }

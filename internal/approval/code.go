@@ -16,8 +16,10 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
 // Code prefixes: a code names what it is, so pasting one where the other
@@ -78,6 +80,7 @@ func NewRequest(r Request) (*Request, *ecdh.PrivateKey, error) {
 		return nil, nil, err
 	}
 	r.Key = priv.PublicKey()
+	r.Reason, r.Ticket = oneLine(r.Reason), oneLine(r.Ticket)
 	r.At, r.NotAfter = r.At.UTC().Truncate(time.Second), r.NotAfter.UTC().Truncate(time.Second)
 	raw, err := json.Marshal(wireRequest{V: 1, Kit: r.Kit, Operator: r.Operator, User: r.User, Scope: r.Scope,
 		Reason: r.Reason, Ticket: r.Ticket, At: r.At.Unix(), NotAfter: r.NotAfter.Unix(), Key: r.Key.Bytes(), Shares: r.Shares})
@@ -126,8 +129,16 @@ func ParseRequest(code string) (*Request, error) {
 		return nil, damagedCode("request")
 	}
 	key, err := ecdh.X25519().NewPublicKey(w.Key)
-	if err != nil || w.Operator == "" || w.User == "" || len(w.Scope) == 0 || w.NotAfter <= w.At {
+	if err != nil || !personName(w.Operator) || !iam.ValidName(w.User, 64) || len(w.Scope) == 0 || w.NotAfter <= w.At ||
+		(w.Kit != "" && !personName(w.Kit)) || !printable(w.Reason) || !printable(w.Ticket) {
+		// Everything here is shown to an approver who is asked to say yes:
+		// a newline or a terminal escape in it could fake or hide a line.
 		return nil, damagedCode("request")
+	}
+	for _, role := range w.Scope {
+		if _, ok := iam.RoleARN(role); !ok {
+			return nil, damagedCode("request")
+		}
 	}
 	return &Request{Kit: w.Kit, Operator: w.Operator, User: w.User, Scope: w.Scope, Reason: w.Reason, Ticket: w.Ticket,
 		At: time.Unix(w.At, 0).UTC(), NotAfter: time.Unix(w.NotAfter, 0).UTC(), Key: key, Shares: w.Shares, raw: raw}, nil
@@ -185,11 +196,48 @@ func ParseApproval(code string) (*Approval, error) {
 	n := int(binary.BigEndian.Uint16(b))
 	body, sig := b[2:2+n], b[2+n:]
 	var w wireApproval
-	if err := json.Unmarshal(body, &w); err != nil || w.V != 1 || len(w.Request) != sha256.Size || w.ID == "" || len(sig) == 0 {
+	if err := json.Unmarshal(body, &w); err != nil || w.V != 1 || len(w.Request) != sha256.Size || !personName(w.Approver) ||
+		!printable(w.ID) || w.ID == "" || len(w.ID) > 32 || len(sig) == 0 {
 		return nil, damagedCode("approval")
 	}
 	return &Approval{Request: w.Request, Approver: w.Approver, KeyID: w.KeyID, ID: w.ID,
 		At: time.Unix(w.At, 0).UTC(), NotAfter: time.Unix(w.NotAfter, 0).UTC(), Share: w.Share, body: body, sig: sig}, nil
+}
+
+// personName is a kit's name for a person or a kit: lower-case letters,
+// digits and -, as internal/config and internal/kit accept them.
+func personName(s string) bool {
+	if s == "" || len(s) > 40 || s[0] == '-' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// oneLine makes typed text printable: control and format characters
+// become spaces, so the request parses where it is approved.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, " "))), " ")
+}
+
+// printable refuses control and format characters (newlines, terminal
+// escapes, bidirectional overrides) in text shown to an approver.
+func printable(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
 }
 
 // pack is zlib, so a truncated code fails its checksum, then base64url.
