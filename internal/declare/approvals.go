@@ -46,7 +46,9 @@ func Approved(p *config.Profile, j Justification, d *Declaration, now time.Time)
 		return j, bgerr.New(bgerr.KindUsage, fmt.Sprintf("profile %s is not in the scope of the declaration's approval request %s", p.Name, r.Fingerprint()),
 			fmt.Sprintf(`declare again including it: bg-agent declare --reason "…" --profile %s`, p.Name))
 	}
-	j.Request = r.Fingerprint()
+	// The session says what the approvers were shown and signed, never
+	// a BG_AGENT_REASON set since.
+	j.Reason, j.Ticket, j.Request = r.Reason, r.Ticket, r.Fingerprint()
 	st := approval.Evaluate(r, d.Approvals, p.Approvers, p.Approvals, now)
 	for _, v := range st.Valid {
 		j.ApprovedBy = strings.TrimSpace(j.ApprovedBy + " " + v.Approver.Name)
@@ -70,7 +72,7 @@ func Approved(p *config.Profile, j Justification, d *Declaration, now time.Time)
 	if len(st.Problems) > 0 {
 		hints = append(hints, fmt.Sprintf("%d added approval(s) do not count; the first: %v", len(st.Problems), st.Problems[0]))
 	}
-	if p.SelfApprovalAfter > 0 && !p.DualControl {
+	if p.SelfApprovalAfter > 0 && !p.DualControl && len(r.Shares) == 0 {
 		hints = append(hints, "if nobody answers: bg-agent declare --self-approve, from "+
 			r.At.Add(p.SelfApprovalAfter).Local().Format("15:04 Jan 2"))
 	}
@@ -83,7 +85,7 @@ func Approved(p *config.Profile, j Justification, d *Declaration, now time.Time)
 // (dual control means another person must release it).
 func SelfApprovable(p *config.Profile, r *approval.Request, at time.Time) error {
 	switch {
-	case p.DualControl:
+	case p.DualControl || len(r.Shares) > 0: // the kit says so, or the key was stored dual-sealed
 		return bgerr.New(bgerr.KindUsage, fmt.Sprintf("profile %s is under dual control: its key opens only with an approver's release, never a self-approval", p.Name),
 			"keep escalating: every approver in the kit can release it; the runbook card lists them in order")
 	case p.SelfApprovalAfter <= 0:
