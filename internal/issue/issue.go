@@ -104,6 +104,16 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 	start := s.now()
 	why, err := Justify(set, p, start)
 	if err != nil {
+		if p.Approvals > 0 {
+			// A request the approval gate refused is on the record (the
+			// reason gate's refusals are not: nothing was asked for).
+			if log, lerr := audit.Open(set.StateDir, audit.Options{}); lerr == nil {
+				if aerr := log.Append(audit.Record{Event: audit.EventFailure, Result: audit.ResultRefused, Via: s.Via, PID: c.PID,
+					Profile: p.Name, BGUser: p.User, Roles: p.Roles, Request: why.Request, Error: err.Error()}); aerr != nil {
+					c.UI.Warnf("%v", aerr)
+				}
+			}
+		}
 		return nil, err
 	}
 	log, err := audit.Open(set.StateDir, audit.Options{
