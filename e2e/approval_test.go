@@ -90,15 +90,17 @@ func TestApprovals(t *testing.T) {
 		"bob":   approverInit(t, bob, "bob"), // an operator may approve others
 	}
 	approverInit(t, erin, "erin") // not in the kit
-	approvers := "bg_approvers = carol=" + lines["carol"] + " dave=" + lines["dave"] + " bob=" + lines["bob"]
+	// alice holds an approver key too, listed under another name.
+	lines["alice-sec"] = approverInit(t, alice, "alice-sec")
+	approvers := "bg_approvers = carol=" + lines["carol"] + " dave=" + lines["dave"] + " bob=" + lines["bob"] + " alice-sec=" + lines["alice-sec"]
 	alice.profile("bg-ops", "eu-west-1", "bg_kit = corp", "bg_operator = alice", "bg_approvals = 2", approvers)
 	bob.profile("bg-ops", "eu-west-1", "bg_kit = corp", "bg_operator = bob", "bg_approvals = 1", approvers)
 
 	wantError(t, alice.bgAgent("process", "bg-ops"), "profile bg-ops needs 2 approvals of a declared emergency, and none is open")
 	code, stderr := declareWithApprovals(t, alice)
 	// Escalation order is the kit's, without the requester.
-	order := regexp.MustCompile(`(?m)^bg-agent:   (\d)\. (\w+)$`).FindAllStringSubmatch(stderr, -1)
-	if len(order) != 3 || order[0][2] != "carol" || order[1][2] != "dave" || order[2][2] != "bob" ||
+	order := regexp.MustCompile(`(?m)^bg-agent:   (\d)\. ([\w-]+)$`).FindAllStringSubmatch(stderr, -1)
+	if len(order) != 4 || order[0][2] != "carol" || order[1][2] != "dave" || order[2][2] != "bob" ||
 		!strings.Contains(stderr, "bg-ops need 2 approvals: send the request code above to the approvers in this order") {
 		t.Fatalf("escalation:\n%s", stderr)
 	}
@@ -106,7 +108,7 @@ func TestApprovals(t *testing.T) {
 	if fp == nil {
 		t.Fatalf("no fingerprint:\n%s", stderr)
 	}
-	wantError(t, alice.bgAgent("process", "bg-ops"), "profile bg-ops needs 2 approvals for this declaration (request "+fp[1]+"); 2 missing: ask carol, then dave, then bob")
+	wantError(t, alice.bgAgent("process", "bg-ops"), "profile bg-ops needs 2 approvals for this declaration (request "+fp[1]+"); 2 missing: ask carol, then dave, then bob, then alice-sec")
 	if n := len(alice.calls()); n != 0 {
 		t.Fatalf("an unapproved request reached STS: %d calls", n)
 	}
@@ -125,10 +127,10 @@ func TestApprovals(t *testing.T) {
 	byDave := approve(t, dave, code)
 
 	if r := alice.bgAgent("declare", "--approval", byCarol); r.code != 0 || !strings.Contains(r.stderr, "added the approval of carol") ||
-		!strings.Contains(r.stderr, "bg-ops: 1 of 2 approvals; next to ask: dave, then bob") {
+		!strings.Contains(r.stderr, "bg-ops: 1 of 2 approvals; next to ask: dave, then bob, then alice-sec") {
 		t.Fatalf("add carol: %d\n%s", r.code, r.stderr)
 	}
-	wantError(t, alice.bgAgent("process", "bg-ops"), "profile bg-ops needs 2 approvals for this declaration (request "+fp[1]+"); 1 missing: ask dave, then bob")
+	wantError(t, alice.bgAgent("process", "bg-ops"), "profile bg-ops needs 2 approvals for this declaration (request "+fp[1]+"); 1 missing: ask dave, then bob, then alice-sec")
 
 	// Refused approvals: for another declaration, an unlisted approver, a
 	// tampered code, the same approver twice. None counts.
@@ -143,8 +145,11 @@ func TestApprovals(t *testing.T) {
 	}
 	wantError(t, alice.bgAgent("declare", "--approval", approve(t, carol, code)),
 		"carol has approved this declaration already: a second approval of theirs does not count")
-	// The requester cannot approve his own request.
+	// The requester cannot approve his own request, not even with a key
+	// the kit lists under another name.
 	wantError(t, bob.bgAgent("approve", "--yes", bobCode), "this is your own request: you cannot approve it")
+	wantErrorPart(t, alice.bgAgent("declare", "--approval", approve(t, alice, code)),
+		"the approval of alice-sec is signed with this machine's own approver key: you cannot approve your own request")
 
 	// dave's approval, from stdin: now the profile is served.
 	if r := alice.run(byDave+"\n", filepath.Join(binDir, "bg-agent"), "declare", "--approval", "-"); r.code != 0 ||
@@ -168,7 +173,7 @@ func TestApprovals(t *testing.T) {
 	for _, rec := range recs {
 		events = append(events, rec.Event+":"+rec.Result)
 	}
-	for _, want := range []string{"approval-request:opened", "approval:added", "approval:refused"} {
+	for _, want := range []string{"approval-request:opened", "approval:added", "approval:refused", "failure:refused"} {
 		if !slices.Contains(events, want) {
 			t.Errorf("audit log lacks %s: %v", want, events)
 		}
@@ -202,7 +207,7 @@ func TestApprovals(t *testing.T) {
 	}
 	time.Sleep(2500 * time.Millisecond)
 	r = alice.bgAgent("process", "bg-ops")
-	wantErrorPart(t, r, "1 missing: ask carol, then bob") // carol may approve again
+	wantErrorPart(t, r, "1 missing: ask carol, then bob, then alice-sec") // carol may approve again
 	if !strings.Contains(r.stderr, "bg-agent: hint: 1 added approval(s) do not count; the first: the approval of carol (") || !strings.Contains(r.stderr, ") expired at ") {
 		t.Fatalf("expired approval:\n%s", r.stderr)
 	}

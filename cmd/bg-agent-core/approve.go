@@ -119,12 +119,14 @@ func (a *appCtx) approverShowCommand() *cli.Command {
 	}
 }
 
+// validName is the kit's rule for people's names (internal/config): a
+// login name like john.doe would make approvals no kit lists.
 func validName(s string) bool {
-	if s == "" || len(s) > 64 {
+	if s == "" || len(s) > 32 || s[0] == '-' {
 		return false
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
 			return false
 		}
 	}
@@ -301,7 +303,7 @@ func (a *appCtx) showRequest(r *approval.Request, now time.Time) {
 	a.ui.Infof("  asked:  %s; until %s (%s from now)", r.At.Local().Format("15:04 Jan 2"), r.NotAfter.Local().Format("15:04 Jan 2"),
 		r.NotAfter.Sub(now).Round(time.Minute))
 	if len(r.Shares) > 0 {
-		a.ui.Infof("  dual control: approving releases your share of %s's key for this request only", r.User)
+		a.ui.Infof("  dual control: approving releases your half of %s's access key to this request: with it and their YubiKey the whole key opens (it is rotated after the incident)", r.User)
 	}
 	a.ui.Infof("  request fingerprint: %s (confirm it with %s over the phone)", r.Fingerprint(), r.Operator)
 }
@@ -391,9 +393,10 @@ func sameApprovers(p, q *config.Profile) bool {
 	return slices.EqualFunc(p.Approvers, q.Approvers, func(a, b approval.Approver) bool { return a.Name == b.Name && a.Key.Equal(b.Key) })
 }
 
-// requestFor makes the approval request of a new declaration d over scope,
-// keeps its private key in the keystore, and returns its code.
-func (a *appCtx) requestFor(d declare.Declaration, scope []*config.Profile) (*approval.Request, error) {
+// requestFor makes the approval request of a new declaration d over scope.
+// A user key stored dual-sealed (whatever the kit says) puts its approver
+// shares in the request, or no approval could release it.
+func (a *appCtx) requestFor(d declare.Declaration, scope []*config.Profile) (*approval.Request, *ecdh.PrivateKey, error) {
 	req := approval.Request{Kit: scope[0].Kit, Operator: scope[0].Operator, User: scope[0].User,
 		Reason: d.Reason, Ticket: d.Ticket, At: d.At, NotAfter: d.Until}
 	dual := false
@@ -405,23 +408,33 @@ func (a *appCtx) requestFor(d declare.Declaration, scope []*config.Profile) (*ap
 	}
 	st, err := a.openStore()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if dual {
-		if req.Shares, err = a.dualShares(st, req.User); err != nil {
-			return nil, err
-		}
+	item, err := st.Dual(req.User)
+	switch {
+	case err != nil && !dual && bgerr.KindOf(err) == bgerr.KindNoSecret:
+		// Not stored yet: the request needs no shares; process will say.
+	case err != nil:
+		return nil, nil, err
+	case item != nil:
+		req.Shares = item.ApproverShares()
+	case dual:
+		return nil, nil, bgerr.New(bgerr.KindUsage, "the kit puts the key of "+req.User+" under dual control, and it is not stored dual-sealed",
+			"store it again with: bg-agent add --seal --dual "+req.User)
 	}
-	r, priv, err := approval.NewRequest(req)
+	return approval.NewRequest(req)
+}
+
+// keepRequestKey stores the request's private key once the declaration is
+// recorded and saved; only a dual-sealed key's release needs it.
+func (a *appCtx) keepRequestKey(priv *ecdh.PrivateKey) error {
+	st, err := a.openStore()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	secret := priv.Bytes()
 	defer clear(secret)
-	if err := st.PutPrivate(keystore.RequestKey, secret, "approval request key"); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return st.PutPrivate(keystore.RequestKey, secret, "approval request key")
 }
 
 // requestKey is the pending declaration's private request key.
@@ -467,12 +480,18 @@ func (a *appCtx) pendingRequest(now time.Time) (*pending, error) {
 	if err != nil {
 		return nil, err
 	}
-	all, err := a.approvalScope(nil)
+	// The profiles the request covers, whatever other kits the config
+	// holds (approvalScope's one-kit rule is for making a request).
+	file, err := a.configFile()
 	if err != nil {
 		return nil, err
 	}
+	all, _ := config.LoadAll(file)
 	var scope []*config.Profile
 	for _, p := range all {
+		if p.Approvals == 0 {
+			continue
+		}
 		if r.Covers(p.Roles[len(p.Roles)-1]) && p.User == r.User && p.Operator == r.Operator && p.Kit == r.Kit {
 			scope = append(scope, p)
 		}
@@ -493,8 +512,9 @@ func (p *pending) needed() int {
 	return n
 }
 
+// dual: the key is dual-sealed (the request carries its shares) or the kit says it must be.
 func (p *pending) dual() bool {
-	return slices.ContainsFunc(p.scope, func(pr *config.Profile) bool { return pr.DualControl })
+	return len(p.r.Shares) > 0 || slices.ContainsFunc(p.scope, func(pr *config.Profile) bool { return pr.DualControl })
 }
 
 func (p *pending) names() string {
@@ -537,6 +557,12 @@ func (a *appCtx) addApprovals(codes []string) error {
 		if err != nil {
 			return refuse(err)
 		}
+		if own, err := a.approver(); err == nil && ap.KeyID == mustKeyID(own.Key) {
+			// The kit may list the requester's approver key under another
+			// name: an approval from this machine's own key is his own.
+			return refuse(bgerr.New(bgerr.KindUsage, fmt.Sprintf("the approval of %s is signed with this machine's own approver key: you cannot approve your own request", who.Name),
+				"ask another approver: "+strings.Join(st0(pd, approvers, now).Next, ", then ")))
+		}
 		st := approval.Evaluate(pd.r, pd.d.Approvals, approvers, pd.needed(), now)
 		if slices.ContainsFunc(st.Valid, func(v approval.Valid) bool { return v.Approval.ID == ap.ID }) {
 			a.ui.Infof("the approval %s of %s was added already", ap.ID, who.Name)
@@ -575,6 +601,18 @@ func (a *appCtx) addApprovals(codes []string) error {
 	}
 	a.approvalStatus(pd, now)
 	return nil
+}
+
+func mustKeyID(line string) string {
+	k, err := approval.ParsePublicKey(line)
+	if err != nil {
+		return ""
+	}
+	return k.ID()
+}
+
+func st0(pd *pending, approvers []approval.Approver, now time.Time) approval.Status {
+	return approval.Evaluate(pd.r, pd.d.Approvals, approvers, pd.needed(), now)
 }
 
 // splitCodes separates codes given together (stdin may hold several, each

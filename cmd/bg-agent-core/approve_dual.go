@@ -5,21 +5,17 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/approval"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/declare"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 )
 
-// dualShares are the approvers' encrypted halves of user's dual-sealed
-// key, for the request code: each approver opens theirs with their key.
-func (a *appCtx) dualShares(st *keystore.Store, user string) ([]approval.Share, error) {
-	d, err := st.Dual(user)
+// declaration is the saved one, open or not (nil: none).
+func (a *appCtx) declaration() (*declare.Declaration, error) {
+	dir, err := a.stateDir()
 	if err != nil {
 		return nil, err
 	}
-	if d == nil {
-		return nil, bgerr.New(bgerr.KindUsage, "the kit puts the key of "+user+" under dual control, and it is not stored dual-sealed",
-			"store it again with: bg-agent add --seal --dual "+user)
-	}
-	return d.ApproverShares(), nil
+	return declare.Load(dir)
 }
 
 // releasedShare is keystore.Options.DualShare: the approver's half of
@@ -34,6 +30,13 @@ func (a *appCtx) releasedShare(user string, _ keystore.DualSecret) ([]byte, erro
 	}
 	pd, err := a.pendingRequest(now)
 	if err != nil {
+		// A declaration that ended by itself leaves its request key: it
+		// goes now, so old approvals cannot release the key again.
+		if st, serr := a.openStore(); serr == nil {
+			if d, derr := a.declaration(); derr == nil && !d.Active(now) {
+				_ = st.RemovePrivate(keystore.RequestKey)
+			}
+		}
 		return nil, none("there is no approved declaration: " + err.Error())
 	}
 	if pd.r.User != user {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"crypto/ecdh"
 	"fmt"
 	"strings"
 	"time"
@@ -129,8 +130,9 @@ func (a *appCtx) openDeclaration(c *cli.Context) error {
 		return err
 	}
 	var r *approval.Request
+	var priv *ecdh.PrivateKey
 	if len(scope) > 0 {
-		if r, err = a.requestFor(d, scope); err != nil {
+		if r, priv, err = a.requestFor(d, scope); err != nil {
 			return err
 		}
 		d.Request = r.Code()
@@ -154,6 +156,12 @@ func (a *appCtx) openDeclaration(c *cli.Context) error {
 	if err := declare.Save(dir, d); err != nil {
 		return err
 	}
+	if priv != nil {
+		if err := a.keepRequestKey(priv); err != nil {
+			return bgerr.Wrap(bgerr.KindKeystore, err, "the declaration is open, but its request key could not be kept: "+err.Error(),
+				"approvals cannot release a dual-sealed key without it: fix the keystore, then declare again")
+		}
+	}
 	a.ui.Infof("emergency declared until %s: %s%s", d.Until.Local().Format("15:04 Mon Jan 2"), d.Reason, ticketSuffix(d.Ticket))
 	if r == nil {
 		return nil
@@ -174,9 +182,18 @@ func (a *appCtx) escalation(pd *pending, now time.Time) {
 	}
 	a.ui.Infof("request fingerprint %s: read it aloud when an approver confirms by phone", pd.r.Fingerprint())
 	a.ui.Infof("add each approval code with: bg-agent declare --approval CODE")
-	if p.SelfApprovalAfter > 0 && !pd.dual() {
+	// Accounts may allow self-approval later (or never): the latest is when all can.
+	var after time.Duration
+	for _, q := range pd.scope {
+		if q.SelfApprovalAfter <= 0 {
+			after = -1
+			break
+		}
+		after = max(after, q.SelfApprovalAfter)
+	}
+	if after > 0 && !pd.dual() {
 		a.ui.Infof("if nobody answers by %s: bg-agent declare --self-approve (announced and tagged as self-approved)",
-			pd.r.At.Add(p.SelfApprovalAfter).Local().Format("15:04"))
+			pd.r.At.Add(after).Local().Format("15:04"))
 	}
 	if pd.dual() {
 		a.ui.Infof("dual control: the key of %s opens only with an approver's release; it cannot be self-approved", pd.r.User)

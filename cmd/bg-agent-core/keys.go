@@ -160,6 +160,15 @@ func (a *appCtx) dualApprovers(user string) ([]approval.Approver, error) {
 			fmt.Sprintf("the profiles of %s list no approver other than you (%s) in bg_approvers, so nobody could release its key", user, from.Operator),
 			"the kit names them in [[approvers]]: ask for a kit with approvers and rerun bg-agent setup")
 	}
+	for _, p := range mine {
+		if p.Approvals == 0 {
+			// No declaration for this profile would ever ask for an
+			// approval, so nothing could release the key for it.
+			return nil, bgerr.New(bgerr.KindConfig,
+				fmt.Sprintf("profile %s of %s needs no approvals (bg_approvals), so a dual-sealed key could never be opened for it", p.Name, user),
+				"ask for a kit with approvals for every account of "+user+" (dual_control = true), rerun bg-agent setup, then add --seal --dual again")
+		}
+	}
 	return chosen, nil
 }
 

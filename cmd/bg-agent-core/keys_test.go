@@ -112,6 +112,10 @@ func TestAddDualRules(t *testing.T) {
 		{"no approvers at all", profileText("bg-a", "alice-bg", "bg_kit = acme\nbg_operator = alice"),
 			[]string{"add", "--seal", "--dual", "--env", "alice-bg"}, []string{
 				"bg-agent: error: the profiles of alice-bg list no approver other than you (alice) in bg_approvers, so nobody could release its key"}},
+		{"a profile needs no approvals", profileText("bg-a", "alice-bg", withCarol) +
+			profileText("bg-b", "alice-bg", "bg_kit = acme\nbg_operator = alice\nbg_approvers = alice="+alice.Public().String()+" carol="+carol.Public().String()),
+			[]string{"add", "--seal", "--dual", "--env", "alice-bg"}, []string{
+				"bg-agent: error: profile bg-b of alice-bg needs no approvals (bg_approvals), so a dual-sealed key could never be opened for it"}},
 		{"profiles disagree", profileText("bg-a", "alice-bg", withCarol) + profileText("bg-b", "alice-bg", withDave),
 			[]string{"add", "--seal", "--dual", "--env", "alice-bg"}, []string{
 				"bg-agent: error: profiles bg-a and bg-b of alice-bg disagree on the approvers (bg_approvers, bg_operator)",
