@@ -57,9 +57,12 @@ func Parse(file string, data []byte) (*Kit, error) {
 		d.fail("profile_prefix", "profile_prefix", fmt.Sprintf("%q is not 1-32 lower-case letters, digits and -", k.ProfilePrefix), `use a short prefix such as profile_prefix = "bg"`)
 	}
 
-	_, hasEmergency := m["emergency"]
+	// present and not a table: root.table reported it. An empty
+	// [emergency] table is checked like a full one (every key missing).
+	ev, hasEmergency := m["emergency"]
+	_, isTable := ev.(map[string]any)
 	emergency := root.table("emergency")
-	k.Emergency = parseEmergency(emergency, d, hasEmergency)
+	k.Emergency = parseEmergency(emergency, d, hasEmergency, hasEmergency && !isTable)
 	k.Notify = parseNotify(root.table("notify"), d)
 	k.Runbook = parseRunbook(root.table("runbook"))
 	k.Approvers = parseApprovers(root.tables("approvers"))
@@ -119,20 +122,20 @@ func Parse(file string, data []byte) (*Kit, error) {
 	return k, nil
 }
 
-func parseEmergency(n *node, d *decoder, present bool) Emergency {
+func parseEmergency(n *node, d *decoder, present, notTable bool) Emergency {
 	e := Emergency{Partition: "aws"}
 	if _, ok := n.m["partition"]; ok {
-		p := n.str("partition", true, "")
+		p := n.str("partition", true, `set partition = "aws" (or leave it out)`)
 		if !slices.Contains(iam.Partitions, p) {
 			n.failKey("partition", fmt.Sprintf("%q is not aws, aws-us-gov or aws-cn", p), `set partition = "aws" (or leave it out)`)
 		} else {
 			e.Partition = p
 		}
 	}
-	if len(n.m) == 0 {
-		if present {
-			return e // reported: not a table
-		}
+	if notTable {
+		return e // reported
+	}
+	if !present {
 		d.fail("", "", "[emergency] is missing", "add an [emergency] section: alias, account_id, operator_role, regions")
 		return e
 	}
