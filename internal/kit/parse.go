@@ -191,7 +191,9 @@ func parseRunbook(n *node) Runbook {
 		Declare: n.str("declare", false, ""),
 		After:   n.str("after", false, ""),
 	}
-	r.Contacts, _ = n.strList("contacts")
+	if r.Contacts, _ = n.strList("contacts"); len(r.Contacts) == 0 {
+		r.Contacts = nil // contacts = [] is no contacts, as Marshal writes it
+	}
 	n.done("when", "declare", "after", "contacts")
 	return r
 }
