@@ -162,9 +162,12 @@ func StringToSign(alg string, now time.Time, scope, canonicalRequest string) str
 // CanonicalRequest is SigV4's canonical request for r with body, and the
 // signed-headers list: method, URI path, sorted query, the lower-cased
 // sorted headers (host included, values trimmed, inner runs of spaces
-// folded, repeats joined with ","), the signed header names, and the hex
-// SHA-256 of the body. It is exported so a verifier (the test world's fake)
-// computes the same bytes.
+// folded, repeats joined with ","), the signed header names joined with
+// ";" (as AWS's example and SigV4 have it; the Roles Anywhere page's prose
+// says "comma-delimited"), and the hex SHA-256 of the body. It matches
+// the example of AWS's signing-process page byte for byte and
+// aws-sdk-go-v2's SigV4 canonicalisation (tests); CreateSession has no
+// query, and this path is never escaped twice.
 func CanonicalRequest(r *http.Request, body []byte) (canonical, signedHeaders string) {
 	host := r.Host
 	if host == "" && r.URL != nil {

@@ -223,3 +223,33 @@ func TestSignSerialIsDecimal(t *testing.T) {
 		t.Errorf("Authorization %s: want the serial 0xdeadbeef in decimal", r.Header.Get("Authorization"))
 	}
 }
+
+// TestDocumentedExample is the canonical request of AWS's Roles Anywhere
+// signing-process page (authentication-sign-process.html, Task 1), byte
+// for byte: its example's payload hash is that of an empty body.
+func TestDocumentedExample(t *testing.T) {
+	r := newReq(t, "https://rolesanywhere.us-east-1.amazonaws.com/sessions", nil)
+	r.Header.Set("X-Amz-Date", "20211103T120000Z")
+	r.Header.Set("X-Amz-X509", "{base64-encoded DER data}")
+	canon, signed := CanonicalRequest(r, nil)
+	want := "POST\n/sessions\n\n" +
+		"content-type:application/json\n" +
+		"host:rolesanywhere.us-east-1.amazonaws.com\n" +
+		"x-amz-date:20211103T120000Z\n" +
+		"x-amz-x509:{base64-encoded DER data}\n" +
+		"\n" +
+		"content-type;host;x-amz-date;x-amz-x509\n" +
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	if canon != want || signed != "content-type;host;x-amz-date;x-amz-x509" {
+		t.Errorf("canonical request:\n%s\nAWS's example:\n%s", canon, want)
+	}
+	at := time.Date(2021, 11, 1, 12, 10, 30, 0, time.UTC)
+	if s := Scope(at, "us-east-1"); s != "20211101/us-east-1/rolesanywhere/aws4_request" {
+		t.Errorf("scope %s", s)
+	}
+	sts := StringToSign(AlgorithmRSA, at, Scope(at, "us-east-1"), canon)
+	sum := sha256.Sum256([]byte(want))
+	if sts != "AWS4-X509-RSA-SHA256\n20211101T121030Z\n20211101/us-east-1/rolesanywhere/aws4_request\n"+hex.EncodeToString(sum[:]) {
+		t.Errorf("string to sign:\n%s", sts)
+	}
+}
