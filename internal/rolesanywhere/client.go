@@ -47,6 +47,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
+	"github.com/bg-agent/bg-agent/internal/iam"
 )
 
 // Durations CreateSession accepts.
@@ -203,6 +204,14 @@ func (o *Options) check() error {
 		return bgerr.New(bgerr.KindConfig,
 			fmt.Sprintf("a Roles Anywhere session lasts 15m to 12h, not %s", chain.FormatDuration(o.Duration)),
 			"set bg_duration of "+prof+" between 15m and 12h")
+	}
+	if _, ok := iam.RoleARN(o.Role); !ok {
+		return bgerr.New(bgerr.KindConfig, fmt.Sprintf("%q is not an IAM role ARN", o.Role),
+			"set "+keyRole+" of "+prof+" to arn:aws:iam::ACCOUNT:role/NAME")
+	}
+	if o.SessionName != "" && (len(o.SessionName) < 2 || !iam.ValidName(o.SessionName, 64)) {
+		return bgerr.New(bgerr.KindConfig, fmt.Sprintf("%q is not a role session name (2 to 64 of A-Z a-z 0-9 _+=,.@-)", o.SessionName),
+			"fix the session name of "+prof)
 	}
 	if _, err := Algorithm(o.Cert); err != nil {
 		return bgerr.New(bgerr.KindConfig, err.Error(), "issue the certificate for a P-256 or RSA key")

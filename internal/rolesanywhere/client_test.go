@@ -240,6 +240,8 @@ func TestCheckedBeforeCalling(t *testing.T) {
 		"duration over 12h":  {func(o *Options) { o.Duration = 13 * time.Hour }, "15m to 12h, not 13h"},
 		"duration under 15m": {func(o *Options) { o.Duration = 10 * time.Minute }, "15m to 12h, not 10m"},
 		"no role":            {func(o *Options) { o.Role = "" }, "no role"},
+		"not a role ARN":     {func(o *Options) { o.Role = "arn:aws:iam::111111111111:user/alice" }, "is not an IAM role ARN"},
+		"bad session name":   {func(o *Options) { o.SessionName = "alice smith" }, "is not a role session name"},
 		"no regions":         {func(o *Options) { o.Regions = nil }, "no regions"},
 	}
 	for name, c := range cases {
