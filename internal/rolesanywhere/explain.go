@@ -77,10 +77,17 @@ func (o *Options) explain(f *chain.Failure, region string, now time.Time) error 
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("Roles Anywhere profile %s does not list role %s (%s)", profile, o.Role, aws),
 			"add the role to that profile's roles (aws rolesanywhere update-profile --role-arns …), or fix "+keyRole+" of "+prof)
-	case has("rolesanywhere.amazonaws.com", "trust policy", "sts:assumerole", "sts:tagsession", "sts:setsourceidentity", "assume role", "assumerole"):
+	case has("rolesanywhere.amazonaws.com", "trust policy", "sts:assumerole", "sts:tagsession", "sts:setsourceidentity"):
 		return bgerr.Wrap(bgerr.KindAuth, f,
 			fmt.Sprintf("role %s does not trust Roles Anywhere (%s)", o.Role, aws),
 			"add this statement to the trust policy of "+o.Role+": "+trustPolicy)
+	case has("assume role", "assumerole"):
+		// Words that do not say why: the trust policy (or one of its
+		// conditions on the certificate) or the profile's role list.
+		return bgerr.Wrap(bgerr.KindAuth, f,
+			fmt.Sprintf("Roles Anywhere could not assume role %s: its trust policy does not allow Roles Anywhere for this certificate, or profile %s does not list it (%s)",
+				o.Role, profile, aws),
+			"the trust policy of "+o.Role+" needs "+trustPolicy+" (and conditions this certificate meets), and the profile must list the role")
 	case f.Code == "ResourceNotFoundException":
 		return bgerr.Wrap(bgerr.KindConfig, f,
 			fmt.Sprintf("Roles Anywhere in %s knows no trust anchor %s or profile %s (%s)", region, anchor, profile, aws),
