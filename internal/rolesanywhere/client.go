@@ -15,9 +15,10 @@
 //   - The role's trust policy must allow the service principal
 //     rolesanywhere.amazonaws.com sts:AssumeRole, sts:TagSession and
 //     sts:SetSourceIdentity (authentication.html, trust-model.html).
-//   - durationSeconds is 900 to 43200 (15 min to 12 h), capped by the
-//     profile's; hops assumed from these credentials are role chaining,
-//     capped at 1 h by STS (authentication-create-session.html).
+//   - durationSeconds is 900 to 43200 (15 min to 12 h), within what the
+//     profile allows (authentication-create-session.html, CreateProfile);
+//     hops assumed from these credentials are role chaining, which STS
+//     caps at 1 h (IAM user guide, role chaining; chain.MaxChainedDuration).
 //   - The three ARNs may travel in the query or in the JSON body; AWS's
 //     examples put them in the body, as this client does. roleSessionName
 //     replaces the deprecated sessionName and needs a profile that accepts
@@ -73,7 +74,6 @@ type Options struct {
 	Duration time.Duration
 	// SessionName is sent as roleSessionName when set; the Roles Anywhere
 	// profile must accept custom session names (acceptRoleSessionName).
-	// Without it AWS names the session after the certificate's serial.
 	SessionName string
 	Cert        *x509.Certificate
 	Chain       []*x509.Certificate // intermediates, leaf excluded
