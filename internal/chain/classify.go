@@ -38,6 +38,19 @@ type failure struct {
 func (f *failure) Error() string { return f.Reason }
 func (f *failure) Unwrap() error { return f.Err }
 
+// Failure is a classified error as Classify and Failover return it, for
+// packages that call other AWS services over the chain's transports.
+type Failure = failure
+
+// Classify sorts err (a smithy API or response error, or what the
+// transport returned) as the chain does.
+func Classify(err error) *Failure { return classify(err) }
+
+// throttled reports whether AWS asked to slow down.
+func (f *failure) throttled() bool {
+	return regionCodes[f.Code] == "throttled" || f.Status == http.StatusTooManyRequests
+}
+
 // Error codes AWS documents for STS that mean "this region, not you".
 var regionCodes = map[string]string{
 	"Throttling":              "throttled",
@@ -51,6 +64,13 @@ var regionCodes = map[string]string{
 
 func classify(err error) *failure {
 	f := &failure{Err: err, Kind: bgerr.KindAuth}
+	// A failure the call explained itself (signing on a card, before the
+	// request left) keeps its kind: it is about this machine, not a region.
+	var be *bgerr.Error
+	if errors.As(err, &be) {
+		f.Kind, f.Reason = be.Kind, be.Msg
+		return f
+	}
 	var re *smithyhttp.ResponseError
 	if errors.As(err, &re) && re.Response != nil {
 		f.Status = re.Response.StatusCode
@@ -78,7 +98,7 @@ func classify(err error) *failure {
 			f.Kind = bgerr.KindMFAInvalid
 		case f.Code == "ValidationError":
 			f.Kind = bgerr.KindConfig
-		case f.Status >= 500:
+		case f.Status >= 500 || f.Status == http.StatusTooManyRequests:
 			f.Kind, f.Reason = bgerr.KindRegion, fmt.Sprintf("HTTP %d %s", f.Status, f.Code)
 		}
 		if f.Reason == "" {

@@ -15,16 +15,7 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 	addHint := "store the right key with: bg-agent add " + p.User
 	switch f.Kind {
 	case bgerr.KindAllRegions:
-		switch {
-		case f.Proxy != "":
-			return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
-				"start the proxy, or correct HTTPS_PROXY (and NO_PROXY) in this shell")
-		case f.AllThrottled:
-			return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
-				"wait a minute and retry; stop other tools calling STS for this account (a runaway script, a drill)")
-		}
-		return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
-			"check the network and HTTPS_PROXY, or add reachable regions to bg_regions of "+prof)
+		return AllRegionsError(f, "STS", "bg_regions of "+prof)
 	case bgerr.KindCanceled:
 		return bgerr.Wrap(bgerr.KindCanceled, f, "canceled during "+step)
 	case bgerr.KindClockSkew:
@@ -102,6 +93,22 @@ func (c *Chain) explain(p Plan, f *failure, step, caller, role string) error {
 		msg = f.Code + ": " + f.Message
 	}
 	return bgerr.Wrap(bgerr.KindAuth, f, fmt.Sprintf("%s%s failed: %s", step, forRole(role), oneLine(msg)))
+}
+
+// AllRegionsError is the one-line error for a KindAllRegions failure:
+// the fix it names depends on why (an unreachable proxy, throttling, or
+// dead regions, where regionsKey is the setting that lists them).
+func AllRegionsError(f *Failure, service, regionsKey string) error {
+	switch {
+	case f.Proxy != "":
+		return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+			"start the proxy, or correct HTTPS_PROXY (and NO_PROXY) in this shell")
+	case f.AllThrottled:
+		return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+			"wait a minute and retry; stop other tools calling "+service+" for this account (a runaway script, a drill)")
+	}
+	return bgerr.Wrap(bgerr.KindAllRegions, f, f.Reason,
+		"check the network and HTTPS_PROXY, or add reachable regions to "+regionsKey)
 }
 
 // unvalidated reports whether AWS refused the MFA code as "unable to

@@ -21,6 +21,8 @@ type regionSet struct {
 	// every region answered "throttled"; backoff between passes.
 	throttlePasses int
 	backoff        func(pass int) time.Duration
+	// service names the endpoints in messages ("STS" when empty).
+	service string
 }
 
 func (r *regionSet) order() []string {
@@ -60,7 +62,7 @@ func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(c
 			if f.Kind != bgerr.KindRegion {
 				return region, f
 			}
-			if f.Code != "Throttling" && f.Code != "ThrottlingException" && f.Code != "RequestLimitExceeded" {
+			if !f.throttled() {
 				allThrottled = false
 			}
 			tried = append(tried, region+": "+f.Reason)
@@ -91,16 +93,38 @@ func (r *regionSet) do(ctx context.Context, rep Reporter, what string, op func(c
 			return "", &failure{Kind: bgerr.KindCanceled, Reason: "canceled", Err: ctx.Err()}
 		}
 	}
+	svc := r.service
+	if svc == "" {
+		svc = "STS"
+	}
 	all := &failure{Kind: bgerr.KindAllRegions, AllThrottled: throttledAll,
-		Reason: fmt.Sprintf("no STS region answered %s: %s", what, strings.Join(tried, "; "))}
+		Reason: fmt.Sprintf("no %s region answered %s: %s", svc, what, strings.Join(tried, "; "))}
 	switch {
 	case proxy != "" && proxyAll:
 		all.Proxy = proxy
-		all.Reason = fmt.Sprintf("the proxy at %s (HTTPS_PROXY) is unreachable, so no STS region could be asked %s (tried %s)",
-			proxy, what, strings.Join(regionsTried, ", "))
+		all.Reason = fmt.Sprintf("the proxy at %s (HTTPS_PROXY) is unreachable, so no %s region could be asked %s (tried %s)",
+			proxy, svc, what, strings.Join(regionsTried, ", "))
 	case throttledAll:
-		all.Reason = fmt.Sprintf("every STS region throttled %s (%d passes with backoff over %s): AWS is rate-limiting this account",
-			what, r.throttlePasses+1, strings.Join(regionsTried, ", "))
+		all.Reason = fmt.Sprintf("every %s region throttled %s (%d passes with backoff over %s): AWS is rate-limiting this account",
+			svc, what, r.throttlePasses+1, strings.Join(regionsTried, ", "))
 	}
 	return "", all
+}
+
+// FailoverOptions configure Failover.
+type FailoverOptions struct {
+	Regions []string // in order of preference
+	Service string   // names the endpoints in messages: "Roles Anywhere"
+	// Backoff is the wait before another pass when every region throttled
+	// (nil: the chain's, 0.5 s doubling with jitter; two extra passes).
+	Backoff func(pass int) time.Duration
+}
+
+// Failover runs op in each region with the chain's rules, for AWS calls
+// that are not STS but share its transports (Roles Anywhere): errors that
+// Classify sorts as KindRegion move on to the next region with the same
+// notices, any other stops at once. The *Failure is nil on success.
+func Failover(ctx context.Context, rep Reporter, o FailoverOptions, what string, op func(ctx context.Context, region string) error) (string, *Failure) {
+	r := regionSet{regions: o.Regions, throttlePasses: 2, backoff: o.Backoff, service: o.Service}
+	return r.do(ctx, rep, what, op)
 }
