@@ -177,7 +177,7 @@ type raCall struct {
 	Leaf       *x509.Certificate
 	Key        crypto.Signer
 	Chain      []*x509.Certificate
-	SignTime   time.Time                                 // world clock if zero
+	SignTime   time.Time                             // world clock if zero
 	Tamper     func(req *http.Request, body *[]byte) // after signing
 	HTTPClient *http.Client
 }
@@ -188,8 +188,8 @@ type raReply struct {
 	Message   string
 	Out       struct {
 		CredentialSet []struct {
-			AssumedRoleUser struct{ Arn, AssumedRoleID string }
-			Credentials     struct{ AccessKeyID, SecretAccessKey, SessionToken, Expiration string }
+			AssumedRoleUser  struct{ Arn, AssumedRoleID string }
+			Credentials      struct{ AccessKeyID, SecretAccessKey, SessionToken, Expiration string }
 			PackedPolicySize int
 			RoleArn          string
 			SourceIdentity   string
