@@ -29,6 +29,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/bg-agent/bg-agent/internal/testworld"
+	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
 )
 
 // signingHelperVersion is AWS's own Roles Anywhere client, used as an
@@ -263,4 +264,71 @@ func callerIdentity(t *testing.T, creds aws.Credentials, region string) string {
 		GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
 	check(t, err)
 	return *out.Arn
+}
+
+const ykcs11Lib = "/usr/lib/x86_64-linux-gnu/libykcs11.so"
+
+// TestSigningHelperPKCS11 is the same exchange with the key on the virtual
+// YubiKey (slot 9a, generated on the card) and aws_signing_helper signing
+// through Yubico's PKCS #11 module, ykcs11: the path a YubiKey user of
+// Roles Anywhere takes without bg-agent.
+func TestSigningHelperPKCS11(t *testing.T) {
+	_, err := os.Stat(ykcs11Lib)
+	requireTool(t, err == nil, "ykcs11 (Debian package ykcs11)")
+	bin := signingHelper(t)
+	vyubikeytest.Start(t, vyubikeytest.Options{Serial: 13000431})
+	const mgmt = "010203040506070801020304050607080102030405060708" // the card's factory management key
+	dir := t.TempDir()
+	pubFile, certFile := filepath.Join(dir, "9a.pub"), filepath.Join(dir, "9a.crt")
+	if _, err := vyubikeytest.Ykman(t, "piv", "keys", "generate", "--management-key", mgmt, "--algorithm", "ECCP256", "9a", pubFile); err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, err := os.ReadFile(pubFile)
+	check(t, err)
+	blk, _ := pem.Decode(pubPEM)
+	if blk == nil {
+		t.Fatalf("ykman wrote no PEM public key: %q", pubPEM)
+	}
+	pub, err := x509.ParsePKIXPublicKey(blk.Bytes)
+	check(t, err)
+
+	n := seq.Add(1)
+	const region, acct = "eu-central-1", "555555555555"
+	anchor := fmt.Sprintf("arn:aws:rolesanywhere:%s:%s:trust-anchor/yk-%d", region, acct, n)
+	profile := fmt.Sprintf("arn:aws:rolesanywhere:%s:%s:profile/yk-%d", region, acct, n)
+	role := testworld.DemoRoleARN(acct, fmt.Sprintf("YubiKeyRA-%d", n))
+	pki := newRAPKI(t, "YubiKey Ops CA")
+	check(t, world.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor, Region: region, Certs: []*x509.Certificate{pki.cert}}))
+	check(t, world.AddRAProfile(testworld.RAProfile{ARN: profile, Region: region, RoleARNs: []string{role}, Enabled: true}))
+	check(t, world.AddRole(testworld.Role{ARN: role, Trust: []string{testworld.RolesAnywherePrincipal}}))
+
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(t), Subject: pkix.Name{CommonName: "yk-operator"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, pki.cert, pub, pki.key)
+	check(t, err)
+	check(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+	if _, err := vyubikeytest.Ykman(t, "piv", "certificates", "import", "--management-key", mgmt, "9a", certFile); err != nil {
+		t.Fatal(err)
+	}
+
+	// The factory PIN of a fresh test card, in the URI as the helper's
+	// README shows; a real user's PIN would never go on a command line.
+	cmd := exec.Command(bin, "credential-process", "--certificate", "pkcs11:type=cert;object=X.509%20Certificate%20for%20PIV%20Authentication?pin-value=123456", "--pkcs11-lib", ykcs11Lib,
+		"--trust-anchor-arn", anchor, "--profile-arn", profile, "--role-arn", role, "--region", region, "--with-proxy")
+	cmd.Env = append(world.Env(), "HOME="+t.TempDir(), "PATH="+os.Getenv("PATH"), "AWS_CONFIG_FILE="+os.DevNull, "AWS_SHARED_CREDENTIALS_FILE="+os.DevNull)
+	var eb bytes.Buffer
+	cmd.Stderr = &eb
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("aws_signing_helper with ykcs11: %v\n%s", err, eb.String())
+	}
+	var cp struct{ AccessKeyId, SecretAccessKey, SessionToken string }
+	check(t, json.Unmarshal(out, &cp))
+	info, ok := world.Session(cp.AccessKeyId)
+	if !ok || info.SourceIdentity != "yk-operator" || !strings.HasSuffix(info.ARN, "/"+tmpl.SerialNumber.Text(16)) {
+		t.Fatalf("session %+v (known %v)", info, ok)
+	}
 }
