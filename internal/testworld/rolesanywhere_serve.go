@@ -386,7 +386,6 @@ func (w *World) createSession(q *request, leaf *x509.Certificate, role *Role, d 
 	}
 	packed := (n*100 + 2047) / 2048
 	q.call.RoleSessionName, q.call.SourceIdentity, q.call.Tags = serial, s.sourceIdentity, tags
-	q.call.AccessKeyID = s.accessKeyID
 	type credentials struct {
 		AccessKeyID     string `json:"accessKeyId"`
 		Expiration      string `json:"expiration"`
