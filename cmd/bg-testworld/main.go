@@ -45,7 +45,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		Usage:     "a fake AWS (STS, console sign-in) behind the real hostnames, for tests and the demo",
 		Writer:    stdout,
 		ErrWriter: stderr,
-		Commands:  []*cli.Command{serveCommand(), faultCommand(), clearCommand(), callsCommand(), totpCommand()},
+		Commands:  []*cli.Command{serveCommand(), faultCommand(), clearCommand(), callsCommand(), totpCommand(), trustAnchorCommand(), raProfileCommand()},
 		// Errors are printed once, below, with their hints.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -1,7 +1,9 @@
 package testworld
 
 import (
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"time"
@@ -22,6 +24,14 @@ type AdminRole struct {
 	MaxSessionDurationSeconds int
 	DenySourceIdentity        bool
 	DenyTagSession            bool
+}
+
+// AdminTrustAnchor is the JSON body of POST /trust-anchors: the CA bundle
+// as PEM, so scripts can pass a file's contents.
+type AdminTrustAnchor struct {
+	ARN     string
+	Region  string
+	CertPEM string
 }
 
 // adminHandler is the world's remote control for scripts and tests in
@@ -83,6 +93,24 @@ func (w *World) adminHandler() http.Handler {
 				DenySourceIdentity: a.DenySourceIdentity, DenyTagSession: a.DenyTagSession}))
 		}
 	})
+	mux.HandleFunc("POST /trust-anchors", func(rw http.ResponseWriter, r *http.Request) {
+		var a AdminTrustAnchor
+		if !decode(rw, r, &a) {
+			return
+		}
+		certs, err := parseCertsPEM([]byte(a.CertPEM))
+		if err != nil {
+			reply(rw, err)
+			return
+		}
+		reply(rw, w.AddTrustAnchor(TrustAnchor{ARN: a.ARN, Region: a.Region, Certs: certs}))
+	})
+	mux.HandleFunc("POST /ra-profiles", func(rw http.ResponseWriter, r *http.Request) {
+		var p RAProfile
+		if decode(rw, r, &p) {
+			reply(rw, w.AddRAProfile(p))
+		}
+	})
 	mux.HandleFunc("POST /clock", func(rw http.ResponseWriter, r *http.Request) {
 		var c struct {
 			OffsetMS int64 `json:"offset_ms"`
@@ -93,6 +121,30 @@ func (w *World) adminHandler() http.Handler {
 		}
 	})
 	return mux
+}
+
+// parseCertsPEM reads every CERTIFICATE block of a PEM bundle.
+func parseCertsPEM(b []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("testworld: CertPEM: %w", err)
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("testworld: CertPEM holds no CERTIFICATE block")
+	}
+	return out, nil
 }
 
 func decode(rw http.ResponseWriter, r *http.Request, v any) bool {

@@ -20,6 +20,10 @@ type Call struct {
 	SourceIdentity    string
 	Tags              map[string]string `json:",omitempty"`
 	TransitiveTagKeys []string          `json:",omitempty"`
+	TrustAnchorArn    string            `json:",omitempty"` // Roles Anywhere CreateSession
+	ProfileArn        string            `json:",omitempty"`
+	CertSubject       string            `json:",omitempty"` // signing certificate's subject CN
+	CertSerial        string            `json:",omitempty"` // its serial number, decimal
 	ErrorCode         string            // empty on success
 	HTTPStatus        int               // 0 when no answer was given (blackhole)
 	Fault             FaultKind

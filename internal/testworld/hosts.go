@@ -24,6 +24,8 @@ func init() {
 var awsServices = map[string]func(*World, *request){
 	"sts": (*World).serveSTS,
 	"sns": (*World).serveSNS,
+	// IAM Roles Anywhere's CreateSession, in every region STS is served in.
+	"rolesanywhere": (*World).serveRolesAnywhere,
 }
 
 // target is what a hostname resolves to inside the world.

@@ -30,7 +30,7 @@ func (u User) ARN() string { return "arn:aws:iam::" + u.Account + ":user/" + u.N
 // policy written for bg-agent would.
 type Role struct {
 	ARN                string        // arn:aws:iam::ACCT:role[/path]/NAME
-	Trust              []string      // principal ARNs, account root ARNs or account ids
+	Trust              []string      // principal ARNs, account root ARNs, account ids or RolesAnywherePrincipal
 	RequireMFA         bool          // trust policy condition aws:MultiFactorAuthPresent
 	MaxSessionDuration time.Duration // 1h if zero
 	DenySourceIdentity bool          // trust policy lacks sts:SetSourceIdentity
@@ -118,6 +118,7 @@ type session struct {
 	mfa            bool
 	chained        bool // issued to a caller using temporary credentials
 	sourceIdentity string
+	tags           map[string]string // session (principal) tags, not passed on
 	transitive     map[string]string
 }
 
@@ -128,6 +129,7 @@ type SessionInfo struct {
 	MFA            bool
 	Chained        bool
 	SourceIdentity string
+	Tags           map[string]string // principal tags of this session only (Roles Anywhere's x509Subject/CN, …)
 	TransitiveTags map[string]string
 }
 
@@ -143,7 +145,11 @@ func (w *World) Session(akid string) (SessionInfo, bool) {
 	for k, v := range s.transitive {
 		tags[k] = v
 	}
-	return SessionInfo{ARN: s.arn, Expiration: s.expiration, MFA: s.mfa, Chained: s.chained, SourceIdentity: s.sourceIdentity, TransitiveTags: tags}, true
+	own := map[string]string{}
+	for k, v := range s.tags {
+		own[k] = v
+	}
+	return SessionInfo{ARN: s.arn, Expiration: s.expiration, MFA: s.mfa, Chained: s.chained, SourceIdentity: s.sourceIdentity, Tags: own, TransitiveTags: tags}, true
 }
 
 // stableID derives an IAM-style unique id (AIDA…, AROA…) from a name so

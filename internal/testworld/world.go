@@ -64,6 +64,7 @@ type World struct {
 	held      map[net.Conn]struct{}
 
 	sns snsState // topics and published messages, under sns.mu
+	ra  raState  // Roles Anywhere trust anchors and profiles, under ra.mu
 }
 
 // Start runs a world on loopback until Close.
