@@ -33,7 +33,7 @@ go mod download
 if [ "$(id -u)" -eq 0 ]; then
 	./scripts/pcsc-world.sh install
 else
-	say "not root: skipping Debian packages (pcscd, vsmartcard-vpcd, yubikey-manager); YubiKey tests will skip"
+	say "not root: skipping Debian packages (pcscd, vsmartcard-vpcd, yubikey-manager, ykcs11); YubiKey tests will skip"
 fi
 
 # The SDK consumers of the credential_process e2e test, from Debian when

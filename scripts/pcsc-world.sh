@@ -16,7 +16,8 @@
 # BG_PCSC_DEBUG=1 (pcscd -d). Everything it does is said on stderr.
 set -euo pipefail
 
-PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pkg-config yubikey-manager)
+# ykcs11: the PKCS#11 module AWS's aws_signing_helper signs through (Roles Anywhere check).
+PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev pkg-config yubikey-manager ykcs11)
 STATE_DIR="${BG_PCSC_DIR:-/tmp/bg-pcsc-world}"
 PID_FILE="$STATE_DIR/pcscd.pid"
 LOG_FILE="$STATE_DIR/pcscd.log"
