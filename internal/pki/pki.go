@@ -240,7 +240,7 @@ func (ca *CA) Sign(req *x509.CertificateRequest, days int, now time.Time) (*x509
 			"make the request again on the operator's YubiKey with: bg-agent yubikey setup --cert")
 	}
 	cn := req.Subject.CommonName
-	if err := checkCN(cn); err != nil {
+	if err := CheckCN(cn); err != nil {
 		return nil, err
 	}
 	if err := checkPublicKey(req.PublicKey); err != nil {
@@ -280,9 +280,10 @@ func (ca *CA) Sign(req *x509.CertificateRequest, days int, now time.Time) (*x509
 	return x509.ParseCertificate(der)
 }
 
-// checkCN accepts what Roles Anywhere will set as SourceIdentity: the STS
-// rules for a source identity are 2 to 64 characters of [\w+=,.@-].
-func checkCN(cn string) error {
+// CheckCN accepts what Roles Anywhere will set as SourceIdentity (the STS
+// rules for a source identity: 2 to 64 characters of [\w+=,.@-]), so
+// that setup refuses a name before it makes a key.
+func CheckCN(cn string) error {
 	ok := len(cn) >= 2 && len(cn) <= 64
 	for _, r := range cn {
 		switch {
