@@ -5,6 +5,7 @@ import (
 	"crypto"
 	"crypto/ecdh"
 	"crypto/ecdsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -188,7 +189,8 @@ func (p *PIV) managed(ctx context.Context, serial uint32, knownPIN, touchWhat, w
 // SHA-256 digests, each signature asking for the PIN and a touch as the
 // slot's policies say, exactly as Sign does (the card held only for the
 // signature, never while the PIN is typed). The public key is read now,
-// and a signature refuses a slot whose key has changed since. ctx bounds
+// and a signature refuses a slot whose key has changed since; a caller
+// with a certificate compares Public with its key first. ctx bounds
 // every signature, as crypto.Signer's Sign takes no context; purpose
 // completes the PIN prompt and touch notice ("… to sign in to AWS as
 // alice").
@@ -220,8 +222,21 @@ func (s *slotSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 		return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("the key in slot %s of %s signs SHA-256 digests, not %s; nothing was sent to it", SlotName(s.key.Slot), keyName(s.key.Serial), h),
 			"this is a bug in bg-agent: report it with the command that ran")
 	}
-	return s.p.Sign(s.ctx, SignRequest{Serial: s.key.Serial, Slot: s.key.Slot, Digest: digest, Purpose: s.purpose,
-		Recipient: func(pub *ecdh.PublicKey) bool { return pub.Equal(s.key.Public) }})
+	if len(digest) != sha256.Size {
+		return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("a SHA-256 digest is 32 bytes, not %d; nothing was sent to %s", len(digest), keyName(s.key.Serial)),
+			"this is a bug in bg-agent: report it with the command that ran")
+	}
+	slot := SlotName(s.key.Slot)
+	u := keyUse{serial: s.key.Serial, slot: s.key.Slot, purpose: s.purpose, what: "signing with slot " + slot,
+		recipient: func(pub *ecdh.PublicKey) bool { return pub.Equal(s.key.Public) },
+		replaced: func(serial uint32) error {
+			return bgerr.Wrap(kindPIV, ErrNotFound,
+				fmt.Sprintf("slot %s of %s holds another key than its certificate's; nothing was signed", slot, keyName(serial)),
+				"the slot key was replaced: make a new request with bg-agent yubikey setup --cert, or plug in the YubiKey that holds the old key")
+		}}
+	return useSlotKey(s.ctx, s.p, u, nil, func(k *piv.ECDSAPrivateKey) ([]byte, error) {
+		return k.Sign(nil, digest, crypto.SHA256) // the card makes the nonce
+	})
 }
 
 // CertCheck is one finding of CertStatus. OK findings have a Detail for

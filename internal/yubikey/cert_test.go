@@ -148,9 +148,8 @@ func TestCertificateEnrolment(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = ra.Sign(nil, digest[:], crypto.SHA256)
-	if bgerr.KindOf(err) != bgerr.KindKeystore || !strings.Contains(err.Error(), "holds another key") {
-		t.Fatalf("signer after the key changed: %v", err)
-	}
+	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9a of YubiKey 13000251 holds another key than its certificate's; nothing was signed",
+		"the slot key was replaced: make a new request with bg-agent yubikey setup --cert, or plug in the YubiKey that holds the old key")
 	if r := CertStatus(read, nil, ca.Cert, k2.Public, now); r.Err() == nil || r.Err().Error() != `the certificate for "alice" is not for the key in its slot (the key was replaced after the certificate was issued)` {
 		t.Fatalf("status after the key changed: %v", r.Err())
 	}
