@@ -266,8 +266,13 @@ func TestYubiKeyCertEnrolment(t *testing.T) {
 	if want := "SERIAL    SLOT  CERTIFICATE\n13000261  9a    CN alice, issuer \"bg-agent Roles Anywhere CA\", until " + until + "\n"; !strings.Contains(stdout, "\n\n"+want) {
 		t.Errorf("list lacks\n%s\nin\n%s", want, stdout)
 	}
-	if !strings.Contains(stdout, "attested (YubiKey 13000261, 5.4.3)\n") {
-		t.Errorf("list lost the attestation column:\n%s", stdout)
+	// The key table is as before: slot 9d by default, --slot for 9a.
+	if !strings.Contains(stdout, "13000261  5.4.3     empty (bg-agent yubikey setup)") {
+		t.Errorf("list's key table changed:\n%s", stdout)
+	}
+	if _, stdout, _ = runWith(t, home, term, trust, "yubikey", "list", "--slot", "9a"); !strings.Contains(stdout, "attested (YubiKey 13000261, 5.4.3)\n\n") ||
+		!strings.Contains(stdout, "13000261  9a    CN alice") {
+		t.Errorf("list --slot 9a:\n%s", stdout)
 	}
 
 	// Without --csr the request is all that stdout carries.

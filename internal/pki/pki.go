@@ -281,7 +281,8 @@ func (ca *CA) Sign(req *x509.CertificateRequest, days int, now time.Time) (*x509
 }
 
 // CheckCN accepts what Roles Anywhere will set as SourceIdentity (the STS
-// rules for a source identity: 2 to 64 characters of [\w+=,.@-]), so
+// rules for a source identity: 2 to 64 characters of [\w+=,.@-], as
+// docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html has it), so
 // that setup refuses a name before it makes a key.
 func CheckCN(cn string) error {
 	ok := len(cn) >= 2 && len(cn) <= 64
