@@ -29,7 +29,7 @@ func (a *appCtx) kitCommand() *cli.Command {
 			"signature verifies, because a tampered kit could route an emergency session into another account.",
 		Subcommands: []*cli.Command{
 			a.kitKeygenCommand(), a.kitSignCommand(), a.kitVerifyCommand(), a.kitCheckCommand(), a.kitExportCommand(),
-			a.kitBundleCommand(), a.kitVerifyBundleCommand(),
+			a.kitBundleCommand(), a.kitVerifyBundleCommand(), a.kitCACommand(),
 		},
 	}
 }

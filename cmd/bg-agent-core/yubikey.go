@@ -34,7 +34,7 @@ func (a *appCtx) yubikeyCommand() *cli.Command {
 			"bg_prompt = terminal | gui | auto (how MFA codes are asked with bg_mfa = prompt).\n" +
 			"Environment: BG_AGENT_PROMPT (the same for PINs and passwords),\n" +
 			"BG_AGENT_ALLOW_LAST_PIN_TRY=1 (send a PIN even with one try left).",
-		Subcommands: []*cli.Command{a.yubikeySetupCommand(), a.yubikeyListCommand()},
+		Subcommands: []*cli.Command{a.yubikeySetupCommand(), a.yubikeyListCommand(), a.yubikeyImportCertCommand()},
 	}
 }
 
@@ -47,19 +47,26 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 			"so an existing key is only replaced after typing yes (or with --yes).\n\n" +
 			"A PIN, PUK or management key still at its factory value is warned about and, on a terminal,\n" +
 			"offered to be changed: a new PIN and PUK, and a random management key stored on the YubiKey\n" +
-			"behind the PIN (as ykman piv access change-management-key --generate --protect does).",
-		Flags: []cli.Flag{
+			"behind the PIN (as ykman piv access change-management-key --generate --protect does).\n\n" +
+			"With --cert the key (slot 9a by default) is for IAM Roles Anywhere: setup also writes a\n" +
+			"certificate request signed by it, for the CA (bg-agent kit ca sign), with the common name\n" +
+			"--cn (default: your login name), which becomes the source identity of every session.",
+		Flags: append([]cli.Flag{
 			yubikeySerialFlag, slotFlag,
 			&cli.StringFlag{Name: "touch", Value: "cached", Usage: "touch policy: cached, always or never"},
 			&cli.StringFlag{Name: "pin-policy", Value: "once", Usage: "PIN policy: once, always or never"},
 			&cli.BoolFlag{Name: "yes", Usage: "replace a key already in the slot without asking (factory credentials: warn only)"},
 			keepDefaultsFlag,
-		},
+		}, certFlags...),
 		Action: func(c *cli.Context) error {
 			if err := needArgs(c, 0, ""); err != nil {
 				return err
 			}
-			slot, err := yubikey.ParseSlot(c.String("slot"))
+			slot, err := setupSlot(c)
+			if err != nil {
+				return err
+			}
+			cn, err := certCN(c)
 			if err != nil {
 				return err
 			}
@@ -68,6 +75,10 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 				return err
 			}
 			p := a.piv()
+			typed := func() string { return "" }
+			if cn != "" {
+				typed = rememberPIN(p)
+			}
 			serial, pin, err := a.factoryCredentials(c, p, uint32(c.Uint(yubikeySerialFlag.Name)))
 			if err != nil {
 				return err
@@ -87,7 +98,9 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 				return err
 			}
 			a.ui.Infof("generated a P-256 key in slot %s of YubiKey %d (%s)", yubikey.SlotName(slot), k.Serial, k.PolicyString())
-			fmt.Fprintf(a.env.Stdout, "YubiKey %d slot %s %s\n", k.Serial, yubikey.SlotName(slot), keystore.Fingerprint(k.Public))
+			if cn == "" || c.String("csr") != "" { // else stdout carries the request alone
+				fmt.Fprintf(a.env.Stdout, "YubiKey %d slot %s %s\n", k.Serial, yubikey.SlotName(slot), keystore.Fingerprint(k.Public))
+			}
 			// The key was generated here, so a failure means the YubiKey is
 			// not one whose attestation Yubico signed: say so now, not at add --seal.
 			_, att, err := p.Attest(c.Context, k.Serial, slot)
@@ -95,6 +108,12 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 				return err
 			}
 			a.ui.Infof("verified the attestation: slot %s is %s", yubikey.SlotName(slot), att)
+			if cn != "" {
+				if pin == "" {
+					pin = typed()
+				}
+				return a.writeCSR(c, p, k.Serial, slot, cn, pin)
+			}
 			a.ui.Infof("seal a user's access key to it with: bg-agent add --seal --yubikey-serial %d USER", k.Serial)
 			return nil
 		},
@@ -170,6 +189,7 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 				return nil
 			}
 			p := a.piv()
+			var certRows []string
 			tw := tabwriter.NewWriter(a.env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "SERIAL\tFIRMWARE\tSLOT %s\tREADER\tATTESTATION\n", yubikey.SlotName(slot))
 			for _, k := range keys {
@@ -201,8 +221,12 @@ func (a *appCtx) yubikeyListCommand() *cli.Command {
 					att = "not verified: " + err.Error()
 				}
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", k.Serial, k.VersionString(), desc, k.Reader, att)
+				certRows = append(certRows, a.certRows(c, p, k.Serial)...)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return writeCertRows(a.env.Stdout, certRows)
 		},
 	}
 }

@@ -1,7 +1,8 @@
 // Package yubikey talks to YubiKeys over PC/SC for bg-agent: TOTP codes
 // from the OATH applet (OATH), and key agreement with a P-256 key in a PIV
 // slot (PIV), used to unseal keystore items, or a signature by it, an
-// approver's for two-person approval.
+// approver's for two-person approval or an IAM Roles Anywhere request's
+// (Signer), with the slot's certificate stored beside the key (cert.go).
 //
 // Contract:
 //
