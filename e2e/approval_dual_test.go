@@ -78,7 +78,7 @@ func TestApprovalDualControl(t *testing.T) {
 	// dave approves on his YubiKey (PIN asked once, one touch for the
 	// share and the signature); the approval releases his half.
 	r = dave.bgAgent("approve", "--yes", code)
-	if r.code != 0 || !strings.Contains(r.stderr, "dual control: approving releases your share of "+alice.user.Name+"'s key for this request only") {
+	if r.code != 0 || !strings.Contains(r.stderr, "dual control: approving releases your half of "+alice.user.Name+"'s access key to this request") {
 		t.Fatalf("dave approves: %d\n%s", r.code, r.stderr)
 	}
 	if pins := zenityCalls(t, filepath.Join(dave.home, "zenity.log")); len(pins) != 1 {
