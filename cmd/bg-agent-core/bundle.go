@@ -20,6 +20,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/bundle"
 	"github.com/bg-agent/bg-agent/internal/kit"
+	"github.com/bg-agent/bg-agent/internal/paths"
 	"github.com/bg-agent/bg-agent/internal/runbook"
 )
 
@@ -283,7 +284,7 @@ func (a *appCtx) kitVerifyBundleCommand() *cli.Command {
 			path := c.Args().First()
 			f, err := os.Open(path)
 			if err != nil {
-				return fileErr("cannot read the bundle "+path, err, "check the path")
+				return paths.FileError("cannot read the bundle "+path, err, "check the path")
 			}
 			defer f.Close()
 			rep, err := bundle.Verify(f, path, trusted, relPub)

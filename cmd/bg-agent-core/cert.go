@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
 	"github.com/bg-agent/bg-agent/internal/pki"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
@@ -236,7 +237,7 @@ func (a *appCtx) keepChain(serial uint32, slot piv.Slot, chain []*x509.Certifica
 	}
 	chainPath, caPath := certFiles(dir, serial, slot)
 	if err := os.MkdirAll(filepath.Dir(chainPath), 0o700); err != nil {
-		return fileErr("cannot create "+filepath.Dir(chainPath), err, "check the state directory's permissions")
+		return paths.FileError("cannot create "+filepath.Dir(chainPath), err, "check the state directory's permissions")
 	}
 	for _, f := range []struct {
 		path  string
@@ -244,7 +245,7 @@ func (a *appCtx) keepChain(serial uint32, slot piv.Slot, chain []*x509.Certifica
 	}{{chainPath, chain}, {caPath, nonNil(ca)}} {
 		if len(f.certs) == 0 {
 			if err := os.Remove(f.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fileErr("cannot remove "+f.path, err, "check the state directory's permissions")
+				return paths.FileError("cannot remove "+f.path, err, "check the state directory's permissions")
 			}
 			continue
 		}
@@ -342,7 +343,7 @@ func (a *appCtx) kitCASignCommand() *cli.Command {
 			out := pki.EncodeCertificates(cert)
 			where := "stdout"
 			if f := c.String("out"); f != "" {
-				if err := writeNew(f, out, 0o644); err != nil {
+				if err := paths.WriteNew(f, out, 0o644, "choose another file with --out"); err != nil {
 					return err
 				}
 				where = f

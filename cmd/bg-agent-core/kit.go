@@ -17,6 +17,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/awsconfig"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/kit"
+	"github.com/bg-agent/bg-agent/internal/paths"
 	"github.com/bg-agent/bg-agent/internal/ui"
 )
 
@@ -62,16 +63,16 @@ func (a *appCtx) kitKeygenCommand() *cli.Command {
 				}
 			}
 			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fileErr("cannot create "+dir, err, "choose a directory you can write with --out")
+				return paths.FileError("cannot create "+dir, err, "choose a directory you can write with --out")
 			}
 			sk, pk, err := kit.GenerateKey(rand.Reader, c.String("comment"))
 			if err != nil {
 				return err
 			}
-			if err := writeNew(keyPath, sk.Marshal(), 0o600); err != nil {
+			if err := paths.WriteNew(keyPath, sk.Marshal(), 0o600, "choose a directory you can write"); err != nil {
 				return err
 			}
-			if err := writeNew(pubPath, pk.Marshal(), 0o644); err != nil {
+			if err := paths.WriteNew(pubPath, pk.Marshal(), 0o644, "choose a directory you can write"); err != nil {
 				return err
 			}
 			a.ui.Infof("wrote the secret key %s (keep it offline) and the public key %s", keyPath, pubPath)
@@ -308,7 +309,7 @@ func (a *appCtx) loadKit(path string, pubs []string, sigPath string, skip bool) 
 				"for a kit you wrote yourself: sign it with bg-agent kit sign --key FILE "+path)
 		}
 		if err != nil {
-			return nil, fileErr("cannot read the signature "+sigPath, err, "check the file's permissions")
+			return nil, paths.FileError("cannot read the signature "+sigPath, err, "check the file's permissions")
 		}
 		sig, err := kit.ParseSignature(sigPath, sd)
 		if err != nil {
@@ -349,35 +350,14 @@ func readFile(path, what string) ([]byte, error) {
 		return nil, bgerr.Wrap(bgerr.KindUsage, err, "the "+what+" file "+path+" does not exist", "check the path")
 	}
 	if err != nil {
-		return nil, fileErr("cannot read the "+what+" file "+path, err, "check the file's permissions")
+		return nil, paths.FileError("cannot read the "+what+" file "+path, err, "check the file's permissions")
 	}
 	return data, nil
 }
 
-func fileErr(msg string, err error, hint string) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s: %v", msg, err), hint)
-}
-
-// writeNew creates path, refusing to replace anything.
-func writeNew(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fileErr("cannot create "+path, err, "choose a directory you can write")
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fileErr("cannot write "+path, err, "check the disk")
-	}
-	return f.Close()
-}
-
 func writeFile(path string, data []byte, mode fs.FileMode) error {
 	if err := os.WriteFile(path, data, mode); err != nil {
-		return fileErr("cannot write "+path, err, "choose a path you can write")
+		return paths.FileError("cannot write "+path, err, "choose a path you can write")
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/paths"
 )
 
 // Files in a CA directory.
@@ -122,8 +123,8 @@ func checkName(name string) error {
 // Init makes a new root in dir (created 0700 if missing) and writes its
 // files, refusing to replace any.
 func Init(dir, name string, now time.Time) (*CA, error) {
-	paths := []string{filepath.Join(dir, KeyFile), filepath.Join(dir, CertFile), filepath.Join(dir, AnchorFile)}
-	for _, p := range paths {
+	files := []string{filepath.Join(dir, KeyFile), filepath.Join(dir, CertFile), filepath.Join(dir, AnchorFile)}
+	for _, p := range files {
 		if _, err := os.Lstat(p); err == nil {
 			return nil, bgerr.New(bgerr.KindUsage, p+" already exists",
 				"bg-agent never overwrites a CA: choose another --out, or move the old CA away first")
@@ -138,7 +139,7 @@ func Init(dir, name string, now time.Time) (*CA, error) {
 		return nil, bgerr.Wrap(bgerr.KindUnknown, err, "cannot encode the CA key: "+err.Error(), "this is a bug in bg-agent: report it")
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fileErr("cannot create "+dir, err, "choose a directory you can write with --out")
+		return nil, paths.FileError("cannot create "+dir, err, "choose a directory you can write with --out")
 	}
 	anchor, err := ca.TrustAnchorSource()
 	if err != nil {
@@ -152,7 +153,7 @@ func Init(dir, name string, now time.Time) (*CA, error) {
 		if i == 0 {
 			mode = 0o600
 		}
-		if err := writeNew(paths[i], data, mode); err != nil {
+		if err := paths.WriteNew(files[i], data, mode, "choose a directory you can write with --out"); err != nil {
 			return nil, err
 		}
 	}
@@ -416,31 +417,7 @@ func readFile(path, what string) ([]byte, error) {
 			"point --ca at a directory made by bg-agent kit ca init")
 	}
 	if err != nil {
-		return nil, fileErr("cannot read the "+what+" file "+path, err, "check the file's permissions")
+		return nil, paths.FileError("cannot read the "+what+" file "+path, err, "check the file's permissions")
 	}
 	return data, nil
-}
-
-func fileErr(msg string, err error, hint string) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		err = pe.Err
-	}
-	return bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("%s: %v", msg, err), hint)
-}
-
-// writeNew creates path with mode, refusing to replace anything.
-func writeNew(path string, data []byte, mode fs.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fileErr("cannot create "+path, err, "choose a directory you can write with --out")
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fileErr("cannot write "+path, err, "check the disk")
-	}
-	if err := f.Close(); err != nil {
-		return fileErr("cannot write "+path, err, "check the disk")
-	}
-	return nil
 }
