@@ -312,18 +312,24 @@ func (a *appCtx) showRequest(r *approval.Request, now time.Time) {
 // that names --yes.
 func (a *appCtx) confirm(q string) error {
 	refuse := bgerr.New(bgerr.KindUsage, "approving needs a yes on the terminal, and there is none", "run it in a terminal, or pass --yes")
+	return a.askYes(refuse, "bg-agent: "+q+" type yes to approve: ", bgerr.New(bgerr.KindCanceled, "not approved: nothing was signed"))
+}
+
+// askYes writes question on the terminal and returns nil only for "yes";
+// no terminal is noTerminal, any other answer is declined.
+func (a *appCtx) askYes(noTerminal error, question string, declined error) error {
 	if a.env.Terminal == nil {
-		return refuse
+		return noTerminal
 	}
 	t, err := a.env.Terminal()
 	if err != nil {
-		return refuse
+		return noTerminal
 	}
 	defer t.Close()
-	fmt.Fprintf(t, "bg-agent: %s type yes to approve: ", q)
+	fmt.Fprint(t, question)
 	line, _ := bufio.NewReader(t).ReadString('\n')
 	if strings.TrimSpace(line) != "yes" {
-		return bgerr.New(bgerr.KindCanceled, "not approved: nothing was signed")
+		return declined
 	}
 	return nil
 }

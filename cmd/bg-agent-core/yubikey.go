@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"strings"
@@ -124,20 +123,8 @@ func (a *appCtx) yubikeySetupCommand() *cli.Command {
 func (a *appCtx) confirmOverwrite(inUse error) error {
 	refuse := bgerr.Wrap(bgerr.KindUsage, inUse, inUse.Error(),
 		"run again with --yes to replace it, or choose another slot with --slot")
-	if a.env.Terminal == nil {
-		return refuse
-	}
-	t, err := a.env.Terminal()
-	if err != nil {
-		return refuse
-	}
-	defer t.Close()
-	fmt.Fprintf(t, "bg-agent: %s\nbg-agent: replacing it destroys that key: every secret sealed to it can no longer be opened\nbg-agent: type yes to replace it: ", inUse)
-	line, _ := bufio.NewReader(t).ReadString('\n')
-	if strings.TrimSpace(line) != "yes" {
-		return bgerr.New(bgerr.KindCanceled, "kept the existing key: nothing was changed")
-	}
-	return nil
+	return a.askYes(refuse, fmt.Sprintf("bg-agent: %s\nbg-agent: replacing it destroys that key: every secret sealed to it can no longer be opened\nbg-agent: type yes to replace it: ", inUse),
+		bgerr.New(bgerr.KindCanceled, "kept the existing key: nothing was changed"))
 }
 
 func policies(pin, touch string) (yubikey.GenerateOptions, error) {
