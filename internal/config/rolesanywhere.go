@@ -90,6 +90,13 @@ func (b *builder) perRegion(p *Profile, key, kind, partition string) map[string]
 	v := b.keys[key]
 	example := "arn:aws:rolesanywhere:REGION:ACCOUNT_ID:" + kind + "/ID"
 	hint := "set " + key + " = REGION=" + example + " … for each of bg_regions (or one ARN with {region} for REGION)"
+	regional := hint // for an ARN missing or misplaced for a region
+	if strings.TrimSpace(b.keys["bg_regions"]) == "" {
+		// The STS failover default of region reaches regions the
+		// operator may have no trust anchor in.
+		regional = "set bg_regions to the regions that have a trust anchor and profile (without it bg-agent fails over to " +
+			strings.Join(p.Regions, " ") + "), and give " + key + " an ARN for each (REGION=ARN …, or one ARN with {region})"
+	}
 	if strings.TrimSpace(v) == "" {
 		b.fail(key+" is not set", hint)
 		return nil
@@ -107,12 +114,16 @@ func (b *builder) perRegion(p *Profile, key, kind, partition string) map[string]
 			a = byRegion[r]
 		}
 		if a == "" {
-			b.fail(fmt.Sprintf("%s names no %s for region %s of bg_regions", key, kind, r), hint)
+			b.fail(fmt.Sprintf("%s names no %s for region %s of bg_regions", key, kind, r), regional)
 			bad = true
 			continue
 		}
-		if msg := checkRAARN(a, kind, r, partition); msg != "" {
-			b.fail(fmt.Sprintf("%s %q %s", key, a, msg), hint)
+		if msg, elsewhere := checkRAARN(a, kind, r, partition); msg != "" {
+			h := hint
+			if elsewhere {
+				h = regional
+			}
+			b.fail(fmt.Sprintf("%s %q %s", key, a, msg), h)
 			bad = true
 			continue
 		}
@@ -146,19 +157,20 @@ func parsePerRegion(s string) (byRegion map[string]string, template string, err 
 }
 
 // checkRAARN says what is wrong with a as the kind's ARN in region ("":
-// nothing): the region's endpoint knows only its own resources.
-func checkRAARN(a, kind, region, partition string) string {
+// nothing); elsewhere: it is one of another region, which that region's
+// endpoint would not know.
+func checkRAARN(a, kind, region, partition string) (msg string, elsewhere bool) {
 	v, err := arn.Parse(a)
 	if err != nil || v.Service != "rolesanywhere" || !strings.HasPrefix(v.Resource, kind+"/") || len(v.Resource) == len(kind)+1 {
-		return "is not a Roles Anywhere " + kind + " ARN"
+		return "is not a Roles Anywhere " + kind + " ARN", false
 	}
 	if v.Region != region {
-		return fmt.Sprintf("is in region %s, so the %s endpoint would not know it", v.Region, region)
+		return fmt.Sprintf("is in region %s, so the %s endpoint would not know it", v.Region, region), true
 	}
 	if partition != "" && v.Partition != partition {
-		return fmt.Sprintf("is in partition %s, but bg_ra_role is in %s", v.Partition, partition)
+		return fmt.Sprintf("is in partition %s, but bg_ra_role is in %s", v.Partition, partition), false
 	}
-	return ""
+	return "", false
 }
 
 // validSlot accepts the PIV slots that hold keys: 9a, 9c, 9d, 9e and the

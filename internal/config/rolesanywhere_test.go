@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +114,29 @@ func TestValidSlot(t *testing.T) {
 		if validSlot(s) != ok {
 			t.Errorf("validSlot(%q) = %v", s, !ok)
 		}
+	}
+}
+
+// TestRolesAnywhereDefaultRegions: without bg_regions the STS default
+// failover list applies, and the hint says so, since a trust anchor
+// exists only where the operator made one.
+func TestRolesAnywhereDefaultRegions(t *testing.T) {
+	t.Chdir(t.TempDir())
+	one := "arn:aws:rolesanywhere:sa-east-1:111111111111:"
+	data := "[profile ra]\nregion = sa-east-1\nbg_start = roles-anywhere\nbg_trust_anchor = " + one + "trust-anchor/a\nbg_ra_profile = " + one +
+		"profile/p\nbg_ra_role = " + raRole + "\n"
+	if err := os.WriteFile("F", []byte(data), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load("F", "ra")
+	h := bgerr.HintsOf(err)
+	if err == nil || len(h) != 1 || !strings.HasPrefix(h[0], "set bg_regions to the regions that have a trust anchor and profile (without it bg-agent fails over to sa-east-1 ") {
+		t.Fatalf("%v %q", err, h)
+	}
+	if err := os.WriteFile("F", []byte(data+"bg_regions = sa-east-1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := Load("F", "ra"); err != nil || len(p.Regions) != 1 {
+		t.Fatalf("%+v %v", p, err)
 	}
 }
