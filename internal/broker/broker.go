@@ -163,6 +163,9 @@ type start struct {
 	what  string // for people: "the MFA session of alice-bg"
 	ended string // why a new one is needed when the cached one can no longer be used
 	step  string // HopError.Step of its failures
+	// steps names the step of failures of these kinds instead (the
+	// keystore, the MFA source, the YubiKey), for drills.
+	steps map[bgerr.Kind]string
 	fetch func(context.Context) (*chain.Session, error)
 }
 
@@ -203,11 +206,8 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 				})
 			if err != nil && !errors.As(err, new(*HopError)) {
 				step := st.step
-				switch bgerr.KindOf(err) {
-				case bgerr.KindNoSecret, bgerr.KindKeystore:
-					step = "keystore"
-				case bgerr.KindMFA:
-					step = "MFA"
+				if s, ok := st.steps[bgerr.KindOf(err)]; ok {
+					step = s
 				}
 				err = &HopError{Hop: 0, Step: step, Err: err}
 			}
@@ -251,7 +251,7 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 // reads as its cause, so operators see the same message as without it.
 type HopError struct {
 	Hop  int    // 0: the first session (MFA or Roles Anywhere); n: the nth role
-	Step string // keystore, MFA, GetSessionToken, CreateSession, AssumeRole
+	Step string // keystore, MFA, GetSessionToken, YubiKey, CreateSession, AssumeRole
 	Role string // for AssumeRole
 	Err  error
 }

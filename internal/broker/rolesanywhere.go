@@ -66,6 +66,9 @@ func (b *Broker) rolesAnywhere(req Request, clients *chain.Clients) start {
 	key := fmt.Sprintf("ra|%d|%s|%s|%s|%s", p.YubiKeySerial, p.RASlot, strings.Join(where, ";"), p.RARole, dur)
 	what := "the Roles Anywhere session of role " + p.RARole
 	return start{key: key, what: what, step: "CreateSession",
+		// The card's own failures (not plugged in, wrong PIN, no touch)
+		// are kind keystore, as for unsealing.
+		steps: map[bgerr.Kind]string{bgerr.KindKeystore: "YubiKey"},
 		ended: what + " has ended; the YubiKey signs a new one",
 		fetch: func(ctx context.Context) (*chain.Session, error) {
 			if req.Certs == nil {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/rolesanywhere"
@@ -308,4 +309,13 @@ func TestRolesAnywhereNoHops(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "which this command cannot use") {
 		t.Errorf("no certificate source: %v", err)
 	}
+	unplugged := bgerr.New(bgerr.KindKeystore, "YubiKey 7 is not plugged in", "plug in YubiKey 7 and retry")
+	_, err = b.Credentials(context.Background(), Request{Profile: p, Certs: failingCerts{unplugged}, UI: &raReporter{}})
+	if !errors.As(err, &he) || he.Where() != "YubiKey" || err.Error() != "YubiKey 7 is not plugged in" {
+		t.Errorf("card error: %v (%+v)", err, he)
+	}
 }
+
+type failingCerts struct{ err error }
+
+func (f failingCerts) Cert(context.Context, CertRequest) (*Cert, error) { return nil, f.err }
