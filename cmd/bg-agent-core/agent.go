@@ -200,6 +200,7 @@ func (a *appCtx) viaAgent(ctx context.Context, set issue.Settings, p *config.Pro
 		UI:     a.ui,
 		Secret: store.Get,
 		MFA:    func(string) (mfa.Source, error) { return a.mfaSource(p) },
+		Certs:  a.cardCert,
 	}
 	creds, err := agent.RequestCredentials(ctx, sock, req, ask)
 	if err != nil && agent.NotRunning(err) && a.env.Getenv("BG_AGENT_NO_AUTOSTART") == "" {

@@ -70,10 +70,10 @@ func (a *appCtx) doctor() *doctor.Report {
 		rep.Add(doctor.Fail, "keystore", err.Error(), "check BG_AGENT_BACKEND")
 	} else {
 		entries, lerr := store.List()
-		rep.Secrets(profiles, entries, lerr, store.Backend(), time.Now())
+		rep.Secrets(iamUserProfiles(profiles), entries, lerr, store.Backend(), time.Now())
 		a.doctorYubiKeys(rep, file, profiles, entries)
 	}
-	rep.MFA(profiles, (&prompt.Terminal{Open: a.env.Terminal}).Available(), nil)
+	rep.MFA(iamUserProfiles(profiles), (&prompt.Terminal{Open: a.env.Terminal}).Available(), nil)
 	rep.Clock(func(name string, args ...string) (string, error) {
 		out, err := exec.Command(name, args...).Output()
 		return string(out), err
@@ -107,14 +107,17 @@ func (a *appCtx) doctorAgent(rep *doctor.Report) {
 	}
 }
 
-// doctorYubiKeys checks the YubiKeys that bg_mfa = yubikey profiles and
-// sealed secrets need are present, and that profiles name their YubiKey
+// doctorYubiKeys checks the YubiKeys that bg_mfa = yubikey profiles,
+// Roles Anywhere profiles and sealed secrets need are present, and that profiles name their YubiKey
 // when several are plugged in.
 func (a *appCtx) doctorYubiKeys(rep *doctor.Report, file string, profiles []*config.Profile, entries []keystore.Entry) {
 	needs := map[uint32][]string{}
 	for _, p := range profiles {
-		if p.MFA == config.MFAYubiKey {
+		switch {
+		case p.MFA == config.MFAYubiKey:
 			needs[p.YubiKeySerial] = append(needs[p.YubiKeySerial], "MFA of "+p.Name)
+		case p.Start == config.StartRolesAnywhere:
+			needs[p.YubiKeySerial] = append(needs[p.YubiKeySerial], "the certificate of "+p.Name)
 		}
 	}
 	for _, e := range entries {
@@ -144,4 +147,17 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, file string, profiles []*con
 	if err == nil {
 		rep.YubiKeyChoice(file, profiles, entries, serials)
 	}
+}
+
+// iamUserProfiles are the profiles with a stored key and an MFA source to
+// check: a Roles Anywhere profile has neither (its certificate is the
+// card's, checked with the YubiKeys).
+func iamUserProfiles(profiles []*config.Profile) []*config.Profile {
+	var out []*config.Profile
+	for _, p := range profiles {
+		if p.Start != config.StartRolesAnywhere {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -56,7 +56,8 @@ func (a *appCtx) credentials(ctx context.Context, direct bool, profile string) (
 		a.ui.Warnf("%v; running the chain in this process instead", err)
 	}
 	svc := &issue.Service{Broker: a.directBroker(set), Via: audit.ViaDirect}
-	res, err := svc.IssueProfile(ctx, set, p, issue.Caller{Secrets: a.lazyStore(), MFA: a.mfaSource, UI: a.ui})
+	res, err := svc.IssueProfile(ctx, set, p, issue.Caller{Secrets: a.lazyStore(), MFA: a.mfaSource,
+		Certs: a.certs(), UI: a.ui})
 	if err != nil {
 		return nil, err
 	}

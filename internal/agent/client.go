@@ -2,13 +2,17 @@ package agent
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/keystore"
 	"github.com/bg-agent/bg-agent/internal/mfa"
 	"github.com/bg-agent/bg-agent/internal/paths"
@@ -36,7 +40,10 @@ type Asker struct {
 	Secret func(user string) (keystore.Secret, error)
 	// MFA gives the code source of a profile (its bg_mfa).
 	MFA func(profile string) (mfa.Source, error)
-	UI  interface {
+	// Certs gives a card slot's certificate and key (Roles Anywhere); the
+	// key signs what the agent asks next, for the same purpose.
+	Certs func(ctx context.Context, r broker.CertRequest) (*broker.Cert, error)
+	UI    interface {
 		Infof(string, ...any)
 		Noticef(string, ...any)
 		Warnf(string, ...any)
@@ -153,6 +160,7 @@ func RequestCredentials(ctx context.Context, socket string, req wire.IssueReques
 	refuse := func(err error) error {
 		return c.Send(wire.Refusal{Head: wire.NewHead(wire.TRefusal), Error: errorInfo(err)})
 	}
+	var card signing // the key of the certificate sent last
 	for {
 		_ = nc.SetReadDeadline(time.Now().Add(ClientIdleTimeout))
 		h, err := c.Next()
@@ -214,6 +222,40 @@ func RequestCredentials(ctx context.Context, socket string, req wire.IssueReques
 			if err := c.Send(wire.Code{Head: wire.NewHead(wire.TCode), Code: code}); err != nil {
 				return nil, &unavailable{err}
 			}
+		case wire.TNeedCert:
+			var q wire.NeedCert
+			if err := c.Decode(&q); err != nil {
+				return nil, &unavailable{err}
+			}
+			_ = nc.SetReadDeadline(time.Time{})
+			line, err := card.cert(ctx, a, q)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				_ = refuse(err)
+				continue
+			}
+			if err := c.Send(line); err != nil {
+				return nil, &unavailable{err}
+			}
+		case wire.TNeedSign:
+			var q wire.NeedSign
+			if err := c.Decode(&q); err != nil {
+				return nil, &unavailable{err}
+			}
+			_ = nc.SetReadDeadline(time.Time{})
+			sig, err := card.sign(q)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil, err
+				}
+				_ = refuse(err)
+				continue
+			}
+			if err := c.Send(wire.Signature{Head: wire.NewHead(wire.TSignature), Signature: sig}); err != nil {
+				return nil, &unavailable{err}
+			}
 		case wire.TCredentials:
 			var cr wire.Credentials
 			if err := c.Decode(&cr); err != nil || cr.AccessKeyID == "" {
@@ -224,6 +266,57 @@ func RequestCredentials(ctx context.Context, socket string, req wire.IssueReques
 			return nil, &unavailable{errors.New("unexpected " + h.Type)}
 		}
 	}
+}
+
+// signing is a request's card key: the agent gets it with need_cert and
+// uses it with need_sign, for that certificate's purpose only.
+type signing struct {
+	key     crypto.Signer
+	purpose string
+	signed  int
+}
+
+// cert answers q with the slot's certificate and keeps its key.
+func (s *signing) cert(ctx context.Context, a Asker, q wire.NeedCert) (wire.Cert, error) {
+	if a.Certs == nil {
+		return wire.Cert{}, bgerr.New(bgerr.KindConfig, "profile "+q.Profile+" starts from Roles Anywhere, which this command cannot use",
+			"use bg-agent process, exec or console with this profile")
+	}
+	cert, err := a.Certs(ctx, broker.CertRequest{Profile: q.Profile, Serial: q.Serial, Slot: q.Slot, Purpose: q.Purpose})
+	if err != nil {
+		return wire.Cert{}, err
+	}
+	line := wire.Cert{Head: wire.NewHead(wire.TCert), Leaf: cert.Leaf.Raw}
+	size := len(cert.Leaf.Raw)
+	for _, c := range cert.Chain {
+		line.Chain = append(line.Chain, c.Raw)
+		size += len(c.Raw)
+	}
+	// base64 makes 4 of 3; the agent reads no longer line.
+	if size/3*4+1024 > wire.MaxRequestLine {
+		return wire.Cert{}, bgerr.New(bgerr.KindConfig,
+			fmt.Sprintf("the certificate of slot %s and its chain are %d bytes, more than the agent takes", q.Slot, size),
+			"keep only the intermediates up to the trust anchor's CA: import the certificate again with bg-agent yubikey import-cert")
+	}
+	s.key, s.purpose, s.signed = cert.Key, q.Purpose, 0
+	return line, nil
+}
+
+// sign answers q with the key of the certificate sent, for its purpose.
+func (s *signing) sign(q wire.NeedSign) ([]byte, error) {
+	switch {
+	case s.key == nil:
+		return nil, bgerr.New(bgerr.KindUsage, "the agent asked for a signature before a certificate; nothing was signed")
+	case q.Hash != wire.HashSHA256 || len(q.Digest) != crypto.SHA256.Size():
+		return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("the agent asked to sign a %d-byte %s digest; the YubiKey signs SHA-256 only", len(q.Digest), q.Hash))
+	case q.Purpose != s.purpose:
+		return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("the agent asked for a signature to %s, not to %s; nothing was signed", q.Purpose, s.purpose))
+	case s.signed >= wire.MaxSignatures:
+		return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("the agent asked for more than %d signatures for one request; nothing more was signed", wire.MaxSignatures),
+			"stop the agent (bg-agent agent stop) and retry")
+	}
+	s.signed++
+	return s.key.Sign(rand.Reader, q.Digest, crypto.SHA256)
 }
 
 func askCode(ctx context.Context, a Asker, q wire.NeedMFA) (string, error) {

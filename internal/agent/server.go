@@ -2,8 +2,11 @@ package agent
 
 import (
 	"context"
+	"crypto"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/broker"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/issue"
@@ -309,7 +313,7 @@ func (s *Server) issue(ctx context.Context, c *wire.Conn, nc net.Conn, req wire.
 	go func() {
 		res, err := s.Issuer.Issue(ctx, issue.Settings{StateDir: s.StateDir, ConfigFile: req.ConfigFile,
 			Reason: req.Reason, Ticket: req.Ticket, AuditOverride: req.AuditOverride}, req.Profile,
-			issue.Caller{Secrets: r, MFA: func(*config.Profile) (mfa.Source, error) { return r, nil }, UI: r, PID: req.PID})
+			issue.Caller{Secrets: r, MFA: func(*config.Profile) (mfa.Source, error) { return r, nil }, Certs: r, UI: r, PID: req.PID})
 		done <- outcome{res, err}
 	}()
 	for {
@@ -428,6 +432,64 @@ func (r *remote) Code(_ context.Context, req mfa.Request) (string, error) {
 		return "", bgerr.New(bgerr.KindUsage, "the client answered "+h.Type+" to need_mfa")
 	}
 	return a.Code, nil
+}
+
+// Cert asks the client for the certificate of the card slot; its key is
+// the client's too, asked for each signature (remoteSigner).
+func (r *remote) Cert(_ context.Context, req broker.CertRequest) (*broker.Cert, error) {
+	h, err := r.question(wire.NeedCert{Head: wire.NewHead(wire.TNeedCert), Profile: req.Profile, Serial: req.Serial,
+		Slot: req.Slot, Purpose: req.Purpose}, "the certificate of YubiKey slot "+req.Slot)
+	if err != nil {
+		return nil, err
+	}
+	var a wire.Cert
+	if h.Type != wire.TCert || r.c.Decode(&a) != nil {
+		return nil, bgerr.New(bgerr.KindUsage, "the client answered "+h.Type+" to need_cert")
+	}
+	bad := func(err error) (*broker.Cert, error) {
+		return nil, bgerr.Wrap(bgerr.KindUsage, err, "the client sent a certificate that does not parse: "+err.Error())
+	}
+	leaf, err := x509.ParseCertificate(a.Leaf)
+	if err != nil {
+		return bad(err)
+	}
+	out := &broker.Cert{Leaf: leaf, Key: &remoteSigner{r: r, pub: leaf.PublicKey, purpose: req.Purpose}}
+	for _, der := range a.Chain {
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			return bad(err)
+		}
+		out.Chain = append(out.Chain, c)
+	}
+	return out, nil
+}
+
+// remoteSigner is the client's card key as a crypto.Signer: each Sign is a
+// question to the client, with the question deadline (a PIN and a touch
+// fit in it).
+type remoteSigner struct {
+	r       *remote
+	pub     crypto.PublicKey
+	purpose string
+}
+
+func (s *remoteSigner) Public() crypto.PublicKey { return s.pub }
+
+func (s *remoteSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	if opts == nil || opts.HashFunc() != crypto.SHA256 || len(digest) != crypto.SHA256.Size() {
+		return nil, bgerr.New(bgerr.KindUsage, "the YubiKey signs SHA-256 digests only; nothing was sent to it",
+			"this is a bug in bg-agent: report it with the command that ran")
+	}
+	h, err := s.r.question(wire.NeedSign{Head: wire.NewHead(wire.TNeedSign), Hash: wire.HashSHA256, Digest: digest,
+		Purpose: s.purpose}, "a signature of the YubiKey")
+	if err != nil {
+		return nil, err
+	}
+	var a wire.Signature
+	if h.Type != wire.TSignature || s.r.c.Decode(&a) != nil || len(a.Signature) == 0 {
+		return nil, bgerr.New(bgerr.KindUsage, "the client answered "+h.Type+" to need_sign")
+	}
+	return a.Signature, nil
 }
 
 func (r *remote) progress(t, f string, a ...any) {

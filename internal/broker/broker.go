@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -50,6 +51,9 @@ type Request struct {
 	UI      Reporter
 	// Why carries the declared reason and ticket into session tags.
 	Why declare.Justification
+	// Certs gives a Roles Anywhere profile's certificate and signing key
+	// (the caller's YubiKey); asked only when a new session is needed.
+	Certs Certs
 	// Override is BG_AGENT_AUDIT_OVERRIDE: go on, shown, when the used-code
 	// records and the device lock cannot be written, as for the audit log.
 	Override string
@@ -130,16 +134,39 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 		pl.MFA = g
 		return c.SessionToken(ctx, pl)
 	}
+	st := start{key: mfaKey, what: "the MFA session of " + p.User,
+		ended: "the MFA session of " + p.User + " has ended; a new MFA code is needed",
+		step:  "GetSessionToken", fetch: newMFASession}
+	if p.Start == config.StartRolesAnywhere {
+		st = b.rolesAnywhere(req, clients)
+		plan.SourceIdentity = "" // AWS set the CN; a hop that names one is refused
+	}
 	for attempt := 0; ; attempt++ {
-		res, err := b.run(ctx, c, req.UI, plan, mfaKey, newMFASession)
-		// A cached MFA session that AWS no longer accepts (revoked, or the
-		// clock moved) is dropped and the chain runs once more from the start.
-		if err != nil && attempt == 0 && b.Cache != nil && chain.IsSessionRefused(err) && b.Cache.Forget(mfaKey) {
-			req.UI.Infof("the cached MFA session was refused; starting a new one")
+		res, err := b.run(ctx, c, req.UI, plan, st)
+		// A cached first session that AWS no longer accepts (revoked, or
+		// the clock moved) is dropped and the chain runs once more from
+		// the start.
+		if err != nil && attempt == 0 && b.Cache != nil && chain.IsSessionRefused(err) && b.Cache.Forget(st.key) {
+			req.UI.Infof("the cached %s was refused; starting a new one", strings.TrimPrefix(st.what, "the "))
 			continue
 		}
 		return res, err
 	}
+}
+
+// start is the chain's first session: GetSessionToken with the IAM
+// user's key and an MFA code, or Roles Anywhere's CreateSession. It is
+// cached and shared under key like every hop, so many callers cost one
+// MFA code, or one PIN and touch.
+type start struct {
+	key   string
+	what  string // for people: "the MFA session of alice-bg"
+	ended string // why a new one is needed when the cached one can no longer be used
+	step  string // HopError.Step of its failures
+	// steps names the step of failures of these kinds instead (the
+	// keystore, the MFA source, the YubiKey), for drills.
+	steps map[bgerr.Kind]string
+	fetch func(context.Context) (*chain.Session, error)
 }
 
 // run returns the last hop, walking back only as far as needed: a cached
@@ -147,15 +174,14 @@ func (b *Broker) Credentials(ctx context.Context, req Request) (*chain.Result, e
 // hops before it; a stale one is refreshed with its parent, which is itself
 // refreshed only if it is too close to expiry — so role credentials renew
 // under a live MFA session without a new MFA code.
-func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chain.Plan, mfaKey string,
-	newMFASession func(context.Context) (*chain.Session, error)) (*chain.Result, error) {
+func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chain.Plan, st start) (*chain.Result, error) {
 	// Role sessions differ by everything AssumeRole was given, tags included
 	// (a new reason or ticket means new sessions that carry it).
 	tagKey := ""
 	for _, t := range plan.Tags {
 		tagKey += aws.ToString(t.Key) + "=" + aws.ToString(t.Value) + ";"
 	}
-	keys := []string{mfaKey}
+	keys := []string{st.key}
 	for _, role := range plan.Roles {
 		keys = append(keys, fmt.Sprintf("%s|%s|%s|%s|%x", keys[len(keys)-1], role, plan.SourceIdentity, chain.RoleDuration(plan.Duration), sha256.Sum256([]byte(tagKey))))
 	}
@@ -167,24 +193,21 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 	var hop func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error)
 	hop = func(ctx context.Context, i int, minLeft time.Duration) (*chain.Session, error) {
 		if i == 0 {
-			if b.Cache.stale(mfaKey, stepMinLeft, b.maxAge()) {
-				ui.Noticef("the MFA session of %s has ended; a new MFA code is needed", plan.User)
+			if b.Cache.stale(st.key, stepMinLeft, b.maxAge()) {
+				ui.Noticef("%s", st.ended)
 			}
-			s, err := b.Cache.get(ctx, mfaKey, stepMinLeft, b.maxAge(), b.joining(ui, "the MFA session of "+plan.User),
+			s, err := b.Cache.get(ctx, st.key, stepMinLeft, b.maxAge(), b.joining(ui, st.what),
 				func(ctx context.Context) (*chain.Session, error) {
-					s, err := newMFASession(ctx)
-					if err == nil && final == 0 { // no roles: the MFA session is what is handed out
+					s, err := st.fetch(ctx)
+					if err == nil && final == 0 { // no roles: the first session is what is handed out
 						fresh = true
 					}
 					return s, err
 				})
 			if err != nil && !errors.As(err, new(*HopError)) {
-				step := "GetSessionToken"
-				switch bgerr.KindOf(err) {
-				case bgerr.KindNoSecret, bgerr.KindKeystore:
-					step = "keystore"
-				case bgerr.KindMFA:
-					step = "MFA"
+				step := st.step
+				if s, ok := st.steps[bgerr.KindOf(err)]; ok {
+					step = s
 				}
 				err = &HopError{Hop: 0, Step: step, Err: err}
 			}
@@ -195,7 +218,13 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			if err != nil {
 				return nil, err
 			}
-			s, err := c.AssumeRole(ctx, plan, parent, plan.Roles[i-1], i)
+			pl := plan
+			if pl.SourceIdentity == "" && pl.SessionName == "" && parent.SourceIdentity != "" {
+				// Roles Anywhere: the session is named after the CN AWS set,
+				// as the IAM-user path names it after bg_source_identity.
+				pl.SessionName = "breakglass-" + parent.SourceIdentity
+			}
+			s, err := c.AssumeRole(ctx, pl, parent, plan.Roles[i-1], i)
 			if err != nil {
 				return nil, &HopError{Hop: i, Step: "AssumeRole", Role: plan.Roles[i-1], Err: err}
 			}
@@ -221,8 +250,8 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 // HopError says which step of the chain failed (drills report it). It
 // reads as its cause, so operators see the same message as without it.
 type HopError struct {
-	Hop  int    // 0: the MFA session; n: the nth role
-	Step string // keystore, MFA, GetSessionToken, AssumeRole
+	Hop  int    // 0: the first session (MFA or Roles Anywhere); n: the nth role
+	Step string // keystore, MFA, GetSessionToken, YubiKey, CreateSession, AssumeRole
 	Role string // for AssumeRole
 	Err  error
 }

@@ -40,6 +40,7 @@ var knownKeys = []string{
 	"bg_prompt", "bg_require_reason", "bg_notify_sns", "bg_notify_webhook",
 	"bg_mfa_session_duration",
 	"bg_kit", "bg_operator", "bg_approvals", "bg_approvers", "bg_self_approval_after", "bg_dual_control",
+	"bg_start", "bg_trust_anchor", "bg_ra_profile", "bg_ra_role", "bg_ra_slot",
 }
 
 func build(path string, s section) (*Profile, []error) {
@@ -64,6 +65,51 @@ func build(path string, s section) (*Profile, []error) {
 	}
 	p.Region = strings.TrimSpace(s.keys["region"])
 
+	partition, partitionKey := "", ""
+	switch v := StartKind(strings.ToLower(b.keys["bg_start"])); v {
+	case "", StartIAMUser:
+		p.Start = StartIAMUser
+		partition, partitionKey = b.iamUser(p)
+		b.refuseFor(p, raKeys, "roles-anywhere", "add bg_start = roles-anywhere to "+b.header()+", or remove %s")
+	case StartRolesAnywhere:
+		p.Start = v
+		partition, partitionKey = b.rolesAnywhereRole(p)
+	default:
+		b.fail(fmt.Sprintf("bg_start %q is not one of iam-user, roles-anywhere", b.keys["bg_start"]),
+			"set bg_start = iam-user (an IAM user's key and an MFA code) or bg_start = roles-anywhere (a certificate on the YubiKey)")
+		return nil, b.errs
+	}
+	b.roles(p, &partition, &partitionKey)
+
+	b.regions(p, partition, partitionKey)
+	b.duration(p)
+	if p.Start == StartIAMUser {
+		b.mfa(p)
+		b.sourceIdentity(p)
+	} else {
+		b.rolesAnywhere(p, partition)
+	}
+	b.yubiKey(p)
+	b.prompt(p)
+	b.notify(p)
+	if v, ok := b.boolean("bg_require_reason"); ok {
+		p.RequireReason = v
+	}
+	if d, ok := b.durationKey("bg_mfa_session_duration", MinMFASessionDuration, MaxMFASessionDuration,
+		"(GetSessionToken limits), or remove it to keep the agent's --max-unlock"); ok && p.Start == StartIAMUser {
+		p.MFASessionDuration = d
+	}
+	b.approvals(p)
+
+	if len(b.errs) > 0 {
+		return nil, b.errs
+	}
+	return p, nil
+}
+
+// iamUser reads the keys of the IAM-user start: the user and its MFA
+// device; it returns the partition the MFA serial names, if any.
+func (b *builder) iamUser(p *Profile) (partition, partitionKey string) {
 	p.User = b.keys["bg_user"]
 	switch {
 	case p.User == "":
@@ -74,7 +120,6 @@ func build(path string, s section) (*Profile, []error) {
 			"use the IAM user's name: 1-64 letters, digits and +=,.@_-")
 	}
 
-	partition, partitionKey := "", ""
 	p.MFASerial = b.keys["bg_mfa_serial"]
 	switch part, ok := parseMFASerial(p.MFASerial); {
 	case p.MFASerial == "":
@@ -86,9 +131,15 @@ func build(path string, s section) (*Profile, []error) {
 	case part != "":
 		partition, partitionKey = part, "bg_mfa_serial"
 	}
+	return partition, partitionKey
+}
 
+// roles reads bg_roles: required after an IAM user (GetSessionToken
+// credentials reach nothing alone), optional after Roles Anywhere (its
+// session is already a role's). All ARNs are of one partition.
+func (b *builder) roles(p *Profile, partition, partitionKey *string) {
 	p.Roles = splitList(b.keys["bg_roles"])
-	if len(p.Roles) == 0 {
+	if len(p.Roles) == 0 && p.Start == StartIAMUser {
 		b.fail("bg_roles is not set",
 			"add bg_roles = arn:aws:iam::ACCOUNT_ID:role/NAME … (the roles to assume, in order)")
 	}
@@ -99,34 +150,13 @@ func build(path string, s section) (*Profile, []error) {
 				"use arn:aws:iam::123456789012:role/NAME (partition aws, aws-us-gov or aws-cn), separated by spaces")
 			continue
 		}
-		if partition == "" {
-			partition, partitionKey = part, "bg_roles"
-		} else if part != partition {
-			b.fail(fmt.Sprintf("bg_roles %q is in partition %s, but %s is in %s", r, part, partitionKey, partition),
+		if *partition == "" {
+			*partition, *partitionKey = part, "bg_roles"
+		} else if part != *partition {
+			b.fail(fmt.Sprintf("bg_roles %q is in partition %s, but %s is in %s", r, part, *partitionKey, *partition),
 				"credentials never cross partitions: use ARNs of one partition in a profile")
 		}
 	}
-
-	b.regions(p, partition, partitionKey)
-	b.duration(p)
-	b.mfa(p)
-	b.sourceIdentity(p)
-	b.yubiKey(p)
-	b.prompt(p)
-	b.notify(p)
-	if v, ok := b.boolean("bg_require_reason"); ok {
-		p.RequireReason = v
-	}
-	if d, ok := b.durationKey("bg_mfa_session_duration", MinMFASessionDuration, MaxMFASessionDuration,
-		"(GetSessionToken limits), or remove it to keep the agent's --max-unlock"); ok {
-		p.MFASessionDuration = d
-	}
-	b.approvals(p)
-
-	if len(b.errs) > 0 {
-		return nil, b.errs
-	}
-	return p, nil
 }
 
 func (b *builder) regions(p *Profile, partition, partitionKey string) {

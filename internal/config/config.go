@@ -20,6 +20,17 @@ const (
 	MFACommand MFAKind = "command"
 )
 
+// StartKind is where a profile's chain starts (bg_start).
+type StartKind string
+
+const (
+	// StartIAMUser: GetSessionToken with the IAM user's key and an MFA code.
+	StartIAMUser StartKind = "iam-user"
+	// StartRolesAnywhere: IAM Roles Anywhere CreateSession, signed by the
+	// certificate's key on the YubiKey; no access key exists to be copied.
+	StartRolesAnywhere StartKind = "roles-anywhere"
+)
+
 // PromptMode is how the operator is asked (bg_prompt).
 type PromptMode string
 
@@ -34,7 +45,19 @@ const (
 // every bg_* key has a field here, and nothing outside this package reads
 // the keys themselves.
 type Profile struct {
-	Name           string
+	Name string
+	// Start is bg_start (default StartIAMUser). With StartRolesAnywhere,
+	// User, MFASerial, MFA and SourceIdentity are empty (the keys are
+	// refused), Roles are the hops after RARole and may be empty, and the
+	// session's SourceIdentity is the certificate's CN, set by AWS.
+	Start StartKind
+	// TrustAnchors and RAProfiles are bg_trust_anchor and bg_ra_profile
+	// resolved for each region of Regions (Roles Anywhere resources are
+	// regional), so every region failover may reach has its own ARN.
+	TrustAnchors   map[string]string
+	RAProfiles     map[string]string
+	RARole         string // bg_ra_role: the role CreateSession assumes
+	RASlot         string // bg_ra_slot: the PIV slot of the certificate's key (default DefaultRASlot)
 	Region         string // the profile's region key; may be empty when bg_regions is set
 	User           string // bg_user: the keystore item and IAM user name
 	MFASerial      string
@@ -80,6 +103,8 @@ const (
 	// GetSessionToken's limits for an IAM user.
 	MinMFASessionDuration = 15 * time.Minute
 	MaxMFASessionDuration = 36 * time.Hour
+	// DefaultRASlot is the PIV slot yubikey setup --cert uses.
+	DefaultRASlot = "9a"
 	// MaxOATHAccount is the longest OATH credential name a YubiKey stores.
 	MaxOATHAccount = 64
 )

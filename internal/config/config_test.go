@@ -22,7 +22,7 @@ func TestLoadGood(t *testing.T) {
 		want Profile
 	}{
 		{"bg-prod-ops", Profile{
-			Name: "bg-prod-ops", Region: "ap-northeast-1", User: "alice-bg",
+			Name: "bg-prod-ops", Start: StartIAMUser, Region: "ap-northeast-1", User: "alice-bg",
 			MFASerial: "arn:aws:iam::111111111111:mfa/alice-bg", MFA: MFAYubiKey,
 			MFACommand: "ykman oath accounts code -s alice-bg",
 			Roles: []string{
@@ -35,7 +35,7 @@ func TestLoadGood(t *testing.T) {
 			File:           good,
 		}},
 		{"bg-ro", Profile{
-			Name: "bg-ro", Region: "us-east-1", User: "bg-bob",
+			Name: "bg-ro", Start: StartIAMUser, Region: "us-east-1", User: "bg-bob",
 			MFASerial: "GAHT12345678", MFA: MFACommand,
 			MFACommand: "ykman oath accounts code -s bob",
 			Roles: []string{
@@ -49,7 +49,7 @@ func TestLoadGood(t *testing.T) {
 			File: good,
 		}},
 		{"quoted name", Profile{
-			Name: "quoted name", Region: "us-gov-west-1", User: "carol.bg",
+			Name: "quoted name", Start: StartIAMUser, Region: "us-gov-west-1", User: "carol.bg",
 			MFASerial: "arn:aws-us-gov:iam::444444444444:mfa/carol", MFA: MFAPrompt,
 			Roles:                 []string{"arn:aws-us-gov:iam::444444444444:role/Emergency"},
 			Regions:               []string{"us-gov-west-1", "us-gov-east-1"},

@@ -65,7 +65,8 @@ func TestKeys(t *testing.T) {
 		{key: "bg_zzzzzzzzzzzzzzzzzzzz", value: "x", msg: "bg_zzzzzzzzzzzzzzzzzzzz is not a bg-agent key",
 			hint: "remove it; bg-agent reads only bg_user, bg_mfa_serial, bg_mfa, bg_mfa_command, bg_roles, bg_regions, bg_duration, bg_source_identity, " +
 				"bg_yubikey_serial, bg_oath_account, bg_prompt, bg_require_reason, bg_notify_sns, bg_notify_webhook, bg_mfa_session_duration, " +
-				"bg_kit, bg_operator, bg_approvals, bg_approvers, bg_self_approval_after, bg_dual_control"},
+				"bg_kit, bg_operator, bg_approvals, bg_approvers, bg_self_approval_after, bg_dual_control, " +
+				"bg_start, bg_trust_anchor, bg_ra_profile, bg_ra_role, bg_ra_slot"},
 	}
 	dir := t.TempDir()
 	t.Chdir(dir)

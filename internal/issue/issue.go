@@ -63,7 +63,10 @@ type Caller struct {
 	// MFA gives the code source for the profile (bg_mfa); it is asked only
 	// when a code is needed.
 	MFA func(*config.Profile) (mfa.Source, error)
-	UI  broker.Reporter
+	// Certs gives a Roles Anywhere profile's certificate and card key; it
+	// is asked only when a new session is needed.
+	Certs broker.Certs
+	UI    broker.Reporter
 	// PID is the requesting process, for the record (0: this one).
 	PID int
 }
@@ -131,7 +134,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 		SelfApproved: why.SelfApproved,
 	}
 	res, err := s.Broker.Credentials(ctx, broker.Request{Profile: p, Secrets: c.Secrets,
-		MFA: lazyMFA{p: p, src: c.MFA}, UI: c.UI, Why: why, Override: set.AuditOverride})
+		MFA: lazyMFA{p: p, src: c.MFA}, Certs: c.Certs, UI: c.UI, Why: why, Override: set.AuditOverride})
 	if err != nil {
 		if errors.Is(err, ErrNeedsCaller) {
 			return nil, err // nothing happened: the caller that can answer retries
@@ -145,6 +148,9 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 	f := res.Final
 	rec.Event, rec.Result = audit.EventIssue, audit.ResultIssued
 	rec.Region, rec.Expires = f.Region, f.Credentials.Expires.UTC()
+	if rec.SourceIdentity == "" {
+		rec.SourceIdentity = f.SourceIdentity // Roles Anywhere: the certificate's CN, set by AWS
+	}
 	written, err := log.AppendRecord(rec)
 	if err != nil {
 		return nil, err

@@ -16,11 +16,18 @@
 //	client → IssueRequest
 //	agent  → Progress*              (info, notice, warn, wait heartbeats)
 //	agent  → NeedSecret | NeedMFA   (CanAnswer clients only; answered by Secret, Code or Refusal)
+//	agent  → NeedCert, NeedSign*    (Roles Anywhere: answered by Cert, Signature or Refusal)
 //	agent  → Credentials | Error | NeedCore | EnvMismatch   (the last line)
 //
 // A client that cannot answer questions (the front) gets NeedCore instead of
 // a question, and hands the request to the core, which can. Nothing was
-// spent by then: the agent asks nothing else before the secret.
+// spent by then: the agent asks nothing else before the secret, or before
+// the certificate (reading it needs no PIN; each signature may).
+//
+// The agent never touches a YubiKey: for a Roles Anywhere profile it asks
+// the client for the slot's certificate, then for each signature of a
+// CreateSession request (one per region tried), and the client signs with
+// the key of the certificate it sent.
 package wire
 
 import (
@@ -51,14 +58,16 @@ const ReplyTimeout = 15 * time.Second
 
 // Line types, client → agent.
 const (
-	TIssue   = "issue"
-	TPing    = "ping"
-	TStatus  = "status"
-	TLock    = "lock"
-	TStop    = "stop"
-	TSecret  = "secret"  // answer to NeedSecret
-	TCode    = "code"    // answer to NeedMFA
-	TRefusal = "refusal" // the client could not answer (its error travels back)
+	TIssue     = "issue"
+	TPing      = "ping"
+	TStatus    = "status"
+	TLock      = "lock"
+	TStop      = "stop"
+	TSecret    = "secret"    // answer to NeedSecret
+	TCode      = "code"      // answer to NeedMFA
+	TRefusal   = "refusal"   // the client could not answer (its error travels back)
+	TCert      = "cert"      // answer to NeedCert
+	TSignature = "signature" // answer to NeedSign
 )
 
 // Line types, agent → client.
@@ -69,6 +78,8 @@ const (
 	TWait        = "wait" // heartbeat while the agent works
 	TNeedSecret  = "need_secret"
 	TNeedMFA     = "need_mfa"
+	TNeedCert    = "need_cert"
+	TNeedSign    = "need_sign"
 	TNeedCore    = "need_core"
 	TCredentials = "credentials"
 	TError       = "error"
@@ -131,6 +142,48 @@ type NeedMFA struct {
 	Serial  string `json:"serial"`
 	Retry   bool   `json:"retry,omitempty"` // the previous code was refused
 }
+
+// NeedCert asks for the certificate in a YubiKey PIV slot and the
+// intermediates up to the trust anchor's CA (Roles Anywhere). Purpose is
+// what later signatures are for, as the PIN prompt and touch notice say.
+type NeedCert struct {
+	Head
+	Profile string `json:"profile"`
+	Serial  uint32 `json:"serial,omitempty"` // 0: the only YubiKey
+	Slot    string `json:"slot"`
+	Purpose string `json:"purpose"`
+}
+
+// Cert answers NeedCert: DER certificates (base64 in JSON), leaf first.
+type Cert struct {
+	Head
+	Leaf  []byte   `json:"leaf"`
+	Chain [][]byte `json:"chain,omitempty"`
+}
+
+// HashSHA256 is the one hash NeedSign names: a PIV key signs SHA-256
+// digests, and Roles Anywhere's algorithms are SHA-256's.
+const HashSHA256 = "SHA-256"
+
+// NeedSign asks the key of the certificate the client sent last to sign
+// Digest, for Purpose (the NeedCert's).
+type NeedSign struct {
+	Head
+	Hash    string `json:"hash"`
+	Digest  []byte `json:"digest"`
+	Purpose string `json:"purpose"`
+}
+
+// Signature answers NeedSign: ASN.1 DER for ECDSA, PKCS #1 v1.5 for RSA.
+type Signature struct {
+	Head
+	Signature []byte `json:"signature"`
+}
+
+// MaxSignatures bounds the signatures a client makes for one request:
+// one per region tried, twice when throttled, is far below it, and an
+// agent that asks for more is not signing CreateSession requests.
+const MaxSignatures = 32
 
 // Secret answers NeedSecret.
 type Secret struct {
