@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/broker"
+	"github.com/bg-agent/bg-agent/internal/paths"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
@@ -55,7 +56,7 @@ func (a *appCtx) cardCert(ctx context.Context, r broker.CertRequest) (*broker.Ce
 			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fileErr("cannot read "+chainPath, err, "check the state directory's permissions")
+		return nil, paths.FileError("cannot read "+chainPath, err, "check the state directory's permissions")
 	}
 	if err := yubikey.CertStatus(leaf, chain, nil, k.Public, time.Now()).Err(); err != nil {
 		return nil, err
