@@ -563,13 +563,13 @@ func (a *appCtx) addApprovals(codes []string) error {
 		if err != nil {
 			return refuse(err)
 		}
+		st := approval.Evaluate(pd.r, pd.d.Approvals, approvers, pd.needed(), now)
 		if own, err := a.approver(); err == nil && ap.KeyID == mustKeyID(own.Key) {
 			// The kit may list the requester's approver key under another
 			// name: an approval from this machine's own key is his own.
 			return refuse(bgerr.New(bgerr.KindUsage, fmt.Sprintf("the approval of %s is signed with this machine's own approver key: you cannot approve your own request", who.Name),
-				"ask another approver: "+strings.Join(st0(pd, approvers, now).Next, ", then ")))
+				"ask another approver: "+strings.Join(st.Next, ", then ")))
 		}
-		st := approval.Evaluate(pd.r, pd.d.Approvals, approvers, pd.needed(), now)
 		if slices.ContainsFunc(st.Valid, func(v approval.Valid) bool { return v.Approval.ID == ap.ID }) {
 			a.ui.Infof("the approval %s of %s was added already", ap.ID, who.Name)
 			continue
@@ -615,10 +615,6 @@ func mustKeyID(line string) string {
 		return ""
 	}
 	return k.ID()
-}
-
-func st0(pd *pending, approvers []approval.Approver, now time.Time) approval.Status {
-	return approval.Evaluate(pd.r, pd.d.Approvals, approvers, pd.needed(), now)
 }
 
 // splitCodes separates codes given together (stdin may hold several, each
