@@ -218,14 +218,7 @@ type dualItem struct {
 
 // PutDual stores a dual-controlled secret for user, replacing any previous key.
 func (s *Store) PutDual(user string, d DualSecret, added time.Time) error {
-	if err := checkUser(user); err != nil {
-		return err
-	}
-	if added.IsZero() {
-		added = time.Now().UTC().Truncate(time.Second)
-	}
-	return s.set(user, dualItem{Added: added, Dual: &d}, "bg-agent: "+user+" (dual control)",
-		"AWS access key of break-glass IAM user "+user+", sealed to "+d.To())
+	return s.putProtected(user, added, "dual control", d.To(), func(at time.Time) any { return dualItem{Added: at, Dual: &d} })
 }
 
 // Dual returns user's dual-controlled item without opening it (what a

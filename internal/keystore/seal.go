@@ -219,14 +219,20 @@ type sealedItem struct {
 
 // PutSealed stores a sealed secret for user, replacing any previous key.
 func (s *Store) PutSealed(user string, sealed SealedSecret, added time.Time) error {
+	return s.putProtected(user, added, "sealed", sealed.To(), func(at time.Time) any { return sealedItem{Added: at, Sealed: &sealed} })
+}
+
+// putProtected stores an item that holds no plain secret (sealed, or under
+// dual control), labelled with how it is protected and what opens it.
+func (s *Store) putProtected(user string, added time.Time, how, to string, item func(added time.Time) any) error {
 	if err := checkUser(user); err != nil {
 		return err
 	}
 	if added.IsZero() {
 		added = time.Now().UTC().Truncate(time.Second)
 	}
-	return s.set(user, sealedItem{Added: added, Sealed: &sealed}, "bg-agent: "+user+" (sealed)",
-		"AWS access key of break-glass IAM user "+user+", sealed to "+sealed.To())
+	return s.set(user, item(added), "bg-agent: "+user+" ("+how+")",
+		"AWS access key of break-glass IAM user "+user+", sealed to "+to)
 }
 
 // unseal opens a sealed item with the slot key's ECDH (Options.SlotECDH).
