@@ -179,7 +179,7 @@ func TestApplyTwoKits(t *testing.T) {
 	// The same profile names from a second kit are refused.
 	clash := exampleKit(t, func(s string) string { return strings.Replace(s, `name = "example-corp"`, `name = "clash"`, 1) })
 	_, err = Apply("config", one, blockFor(t, clash, "alice"))
-	wantErr(t, err, "config:21: profile bg-prod-ro is already defined in the managed block of another kit",
+	wantErr(t, err, "config:25: profile bg-prod-ro is already defined in the managed block of another kit",
 		"bg-agent never overwrites your own profiles: rename or remove that [profile bg-prod-ro] section, or set profile_prefix in the kit")
 }
 
@@ -218,9 +218,9 @@ func TestApplyErrors(t *testing.T) {
 			"config:1: the managed block of kit example-corp has no end marker",
 			"restore the file from a backup (config.bg-agent-backup-*), or delete the damaged block's lines and run bg-agent setup again"},
 		{"end marker alone", "[default]\n" + lines[end] + "\n", "config:2: an end marker of kit example-corp without its begin marker", ""},
-		{"two blocks of one kit", string(good) + string(good), "config:106: a second managed block of kit example-corp (the first is at line 1)", ""},
+		{"two blocks of one kit", string(good) + string(good), "config:110: a second managed block of kit example-corp (the first is at line 1)", ""},
 		{"key after the block", string(good) + "output = json\n",
-			`config:106: "output = json" follows the bg-agent managed block without a [profile …] header`,
+			`config:110: "output = json" follows the bg-agent managed block without a [profile …] header`,
 			"it is read as part of the block's last profile: move it under the section it belongs to, then run bg-agent setup again"},
 	}
 	for _, tt := range tests {

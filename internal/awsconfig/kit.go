@@ -63,6 +63,22 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 	if op.DualControl {
 		meta("operator-dual-control", "true")
 	}
+	if ra := k.RolesAnywhere; ra != nil {
+		meta("ra-role", ra.Role)
+		meta("ra-trust-anchor", ra.TrustAnchor.Value())
+		meta("ra-profile", ra.Profile.Value())
+		meta("ra-regions", strings.Join(ra.Regions, " "))
+		meta("ra-slot", ra.Slot)
+	}
+	if op.RolesAnywhere {
+		meta("operator-roles-anywhere", "true")
+	}
+	if op.YubiKeySerial != 0 {
+		meta("operator-yubikey-serial", strconv.FormatUint(uint64(op.YubiKeySerial), 10))
+	}
+	if !op.IAMUser() {
+		meta("operator-role", e.OperatorRole) // no IAM-user profile names it
+	}
 	for i, ap := range k.Approvers {
 		line := ap.Name + " " + ap.Key.String()
 		if ap.YubiKeySerial != 0 {
@@ -81,6 +97,10 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 		if d := p.Account.SelfApprovalAfter; d != nil {
 			pr.Meta = append(pr.Meta, KV{"self-approval-after", formatSelfApproval(*d)})
 		}
+		if p.RolesAnywhere && len(p.Account.Regions) > 0 {
+			// bg_regions are roles_anywhere.regions here, maybe not the account's.
+			pr.Meta = append(pr.Meta, KV{"account-regions", strings.Join(p.Account.Regions, " ")})
+		}
 		kv := func(key, v string) {
 			if v != "" {
 				pr.Keys = append(pr.Keys, KV{key, v})
@@ -88,16 +108,31 @@ func FromKit(k *kit.Kit, op kit.Operator, binary, goos string, src Source) *Bloc
 		}
 		kv("region", p.Region)
 		kv("credential_process", CredentialProcess(binary, goos, p.Name))
-		kv("bg_user", op.User)
-		kv("bg_mfa_serial", op.MFASerial)
-		kv("bg_mfa", op.MFA)
-		if op.MFA == "command" {
-			kv("bg_mfa_command", op.MFACommand)
+		if p.RolesAnywhere {
+			// No user, MFA or source identity: config refuses them here
+			// (the certificate's CN is the source identity).
+			kv("bg_start", string(config.StartRolesAnywhere))
+			kv("bg_trust_anchor", p.RA.TrustAnchor.Value())
+			kv("bg_ra_profile", p.RA.Profile.Value())
+			kv("bg_ra_role", p.RA.Role)
+			kv("bg_ra_slot", p.RA.Slot)
+			if op.YubiKeySerial != 0 {
+				kv("bg_yubikey_serial", strconv.FormatUint(uint64(op.YubiKeySerial), 10))
+			}
+		} else {
+			kv("bg_user", op.User)
+			kv("bg_mfa_serial", op.MFASerial)
+			kv("bg_mfa", op.MFA)
+			if op.MFA == "command" {
+				kv("bg_mfa_command", op.MFACommand)
+			}
 		}
 		kv("bg_roles", strings.Join(p.Roles, " "))
 		kv("bg_regions", strings.Join(p.Regions, " "))
 		kv("bg_duration", kit.FormatDuration(p.Duration))
-		kv("bg_source_identity", op.SourceIdentity)
+		if !p.RolesAnywhere {
+			kv("bg_source_identity", op.SourceIdentity)
+		}
 		if p.RequireReason {
 			kv("bg_require_reason", "true")
 		}
@@ -187,35 +222,66 @@ func Export(path string, f Found) (*kit.Kit, error) {
 		return nil, err
 	}
 
-	byAlias := map[string]int{}
+	if err := exportRolesAnywhere(path, f, k); err != nil {
+		return nil, err
+	}
+	profiles := make([]*config.Profile, len(f.Profiles))
+	hasIAM := false
 	for i, fp := range f.Profiles {
 		p, err := config.Load(path, fp.Name)
 		if err != nil {
 			return nil, err
 		}
-		if len(p.Roles) != 2 {
+		profiles[i] = p
+		hasIAM = hasIAM || p.Start != config.StartRolesAnywhere
+	}
+	byAlias := map[string]int{}
+	first := true
+	for i, fp := range f.Profiles {
+		p := profiles[i]
+		ra := p.Start == config.StartRolesAnywhere
+		if ra && k.RolesAnywhere == nil || ra && len(p.Roles) != 1 || !ra && len(p.Roles) != 2 {
 			return nil, damaged(path, f.Kit, "bg_roles of profile "+fp.Name)
+		}
+		if ra && hasIAM {
+			continue // the -ra twin of an IAM-user profile: same account and role
 		}
 		acct := strings.Fields(fp.Meta["account"])
 		if len(acct) < 2 || fp.Meta["role"] == "" {
 			return nil, damaged(path, f.Kit, "account/role comments of profile "+fp.Name)
 		}
-		if i == 0 {
-			k.Emergency.OperatorRole = p.Roles[0]
+		if first {
+			first = false
 			k.Emergency.RequireReason = p.RequireReason
 			k.Notify = kit.Notify{SNS: strings.Join(p.NotifySNS, " "), Webhook: p.NotifyWebhook}
-			k.Operators = []kit.Operator{{
-				Name: f.Meta["operator"], User: p.User, MFASerial: p.MFASerial, MFA: string(p.MFA),
-				MFACommand: p.MFACommand, DualControl: f.Meta["operator-dual-control"] == "true",
-			}}
-			if !p.SourceIdentityDerived {
-				k.Operators[0].SourceIdentity = p.SourceIdentity
+			op := kit.Operator{Name: f.Meta["operator"], RolesAnywhere: f.Meta["operator-roles-anywhere"] == "true"}
+			if v := f.Meta["operator-yubikey-serial"]; v != "" {
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil || n == 0 {
+					return nil, damaged(path, f.Kit, "operator-yubikey-serial")
+				}
+				op.YubiKeySerial = uint32(n)
 			}
+			if ra {
+				k.Emergency.OperatorRole = f.Meta["operator-role"]
+			} else {
+				k.Emergency.OperatorRole = p.Roles[0]
+				op.User, op.MFASerial, op.MFA, op.MFACommand = p.User, p.MFASerial, string(p.MFA), p.MFACommand
+				op.DualControl = f.Meta["operator-dual-control"] == "true"
+				if !p.SourceIdentityDerived {
+					op.SourceIdentity = p.SourceIdentity
+				}
+			}
+			k.Operators = []kit.Operator{op}
 		}
 		ai, ok := byAlias[acct[0]]
 		if !ok {
 			a := kit.Account{Alias: acct[0], ID: acct[1], Description: strings.Join(acct[2:], " ")}
-			if strings.Join(p.Regions, " ") != strings.Join(k.Emergency.Regions, " ") {
+			switch {
+			case ra && fp.Meta["account-regions"] != "":
+				a.Regions = strings.Fields(fp.Meta["account-regions"])
+			case ra:
+			case strings.Join(p.Regions, " ") != strings.Join(k.Emergency.Regions, " "):
 				a.Regions = p.Regions
 			}
 			if p.Duration != k.Emergency.Duration {
@@ -228,12 +294,32 @@ func Export(path string, f Found) (*kit.Kit, error) {
 			ai = len(k.Accounts) - 1
 			byAlias[acct[0]] = ai
 		}
-		k.Accounts[ai].Roles = append(k.Accounts[ai].Roles, kit.Role{Alias: fp.Meta["role"], ARN: p.Roles[1]})
+		k.Accounts[ai].Roles = append(k.Accounts[ai].Roles, kit.Role{Alias: fp.Meta["role"], ARN: p.Roles[len(p.Roles)-1]})
 	}
 	if len(k.Accounts) == 0 {
 		return nil, damaged(path, f.Kit, "profiles")
 	}
 	return k, nil
+}
+
+// exportRolesAnywhere reads the kit's [roles_anywhere] back from the
+// block's metadata; the profiles hold it resolved per region only.
+func exportRolesAnywhere(path string, f Found, k *kit.Kit) error {
+	role := f.Meta["ra-role"]
+	if role == "" {
+		return nil
+	}
+	ta, ok1 := kit.ParsePerRegion(f.Meta["ra-trust-anchor"])
+	pr, ok2 := kit.ParsePerRegion(f.Meta["ra-profile"])
+	if !ok1 || !ok2 {
+		return damaged(path, f.Kit, "ra-trust-anchor or ra-profile")
+	}
+	ra := &kit.RolesAnywhere{Role: role, TrustAnchor: ta, Profile: pr, Slot: f.Meta["ra-slot"]}
+	if v := f.Meta["ra-regions"]; v != "" {
+		ra.Regions = strings.Fields(v)
+	}
+	k.RolesAnywhere = ra
+	return nil
 }
 
 // formatSelfApproval writes an account's self_approval_after as the kit

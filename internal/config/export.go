@@ -21,3 +21,14 @@ func RegionNames() []string {
 func Closest(s string, candidates []string, maxDist, limit int) []string {
 	return closest(s, candidates, maxDist, limit)
 }
+
+// CheckRolesAnywhereARN says what is wrong with a as the Roles Anywhere
+// kind ("trust-anchor" or "profile") ARN of region in partition; "" when
+// nothing is. The kit refuses what a profile would.
+func CheckRolesAnywhereARN(a, kind, region, partition string) string {
+	msg, _ := checkRAARN(a, kind, region, partition)
+	return msg
+}
+
+// ValidRASlot says whether s is a PIV key slot bg_ra_slot accepts.
+func ValidRASlot(s string) bool { return validSlot(s) }

@@ -89,16 +89,43 @@ func (k *Kit) Marshal(header string) []byte {
 			kv("yubikey_serial", ap.YubiKeySerial)
 		}
 	}
+	if ra := k.RolesAnywhere; ra != nil {
+		b.WriteString("\n[roles_anywhere]\n")
+		kv("role", roleShort(ra.Role, e.AccountID, e.Partition))
+		perRegion := func(key string, p PerRegion) {
+			if p.ByRegion == nil {
+				kv(key, p.ARN)
+				return
+			}
+			pairs := make([]string, len(p.ByRegion))
+			for i, r := range p.ByRegion {
+				pairs[i] = r.Region + " = " + quote(r.ARN)
+			}
+			fmt.Fprintf(&b, "%s = { %s }\n", key, strings.Join(pairs, ", "))
+		}
+		perRegion("trust_anchor", ra.TrustAnchor)
+		perRegion("profile", ra.Profile)
+		if len(ra.Regions) > 0 {
+			kv("regions", ra.Regions)
+		}
+		opt("slot", ra.Slot)
+	}
 	for _, op := range k.Operators {
 		b.WriteString("\n[[operators]]\n")
 		kv("name", op.Name)
-		kv("user", op.User)
-		kv("mfa_serial", op.MFASerial)
-		kv("mfa", op.MFA)
+		opt("user", op.User)
+		opt("mfa_serial", op.MFASerial)
+		opt("mfa", op.MFA)
 		opt("mfa_command", op.MFACommand)
 		opt("source_identity", op.SourceIdentity)
 		if op.DualControl {
 			kv("dual_control", true)
+		}
+		if op.RolesAnywhere {
+			kv("roles_anywhere", true)
+		}
+		if op.YubiKeySerial != 0 {
+			kv("yubikey_serial", op.YubiKeySerial)
 		}
 	}
 	for _, a := range k.Accounts {

@@ -43,7 +43,12 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, op := range k.Operators {
 			for _, p := range k.Profiles(op) {
-				if p.Name == "" || p.Region == "" || len(p.Roles) != 2 || p.Duration < MinDuration || p.Duration > MaxDuration {
+				hops := 2
+				if p.RolesAnywhere {
+					hops = 1 // CreateSession assumes RA.Role, then the workload role
+				}
+				if p.Name == "" || p.Region == "" || len(p.Roles) != hops || p.Duration < MinDuration || p.Duration > MaxDuration ||
+					p.RolesAnywhere && (p.RA.TrustAnchor.For(p.Region) == "" || p.RA.Profile.For(p.Region) == "" || p.DualControl) {
 					t.Fatalf("profile %+v", p)
 				}
 				checkPolicy(t, op, p)

@@ -41,6 +41,9 @@ type Kit struct {
 	Notify        Notify
 	Runbook       Runbook
 	Approvers     []Approver // in escalation order
+	// RolesAnywhere is the key-less start of operators with
+	// roles_anywhere = true; nil: the kit has no [roles_anywhere].
+	RolesAnywhere *RolesAnywhere
 	Operators     []Operator
 	Accounts      []Account
 }
@@ -96,7 +99,15 @@ type Operator struct {
 	MFACommand     string
 	SourceIdentity string // optional; bg-agent derives one from User otherwise
 	DualControl    bool   // this operator's key is dual-sealed (as [emergency] dual_control)
+	// RolesAnywhere: the operator also (or, without User, only) starts
+	// from the certificate on their YubiKey, through [roles_anywhere].
+	RolesAnywhere bool
+	YubiKeySerial uint32 // the YubiKey with that certificate; 0: not given
 }
+
+// IAMUser says whether the operator has an IAM user: an operator with only
+// roles_anywhere has no access key, and gets Roles Anywhere profiles only.
+func (op Operator) IAMUser() bool { return op.User != "" }
 
 // Account is a workload account with its emergency roles.
 type Account struct {
@@ -132,6 +143,11 @@ type ProfileSpec struct {
 	RequireReason bool
 	Notify        Notify
 	Policy        // the approvals this operator needs for this account
+	// RolesAnywhere: the profile starts with CreateSession (bg_start =
+	// roles-anywhere) instead of the IAM user; Roles then holds only the
+	// workload role, the hop after RA.Role.
+	RolesAnywhere bool
+	RA            RolesAnywhere // with RolesAnywhere: the kit's section
 }
 
 // Policy is the two-person approval of one operator's use of one account,
@@ -189,6 +205,16 @@ func (k *Kit) selfApprovalAfter(a Account) time.Duration {
 
 func (k *Kit) dualControl(op Operator) bool { return op.DualControl || k.Emergency.DualControl }
 
+// raPolicy is Policy for a Roles Anywhere profile: there is no access key
+// to dual-seal (internal/config refuses bg_dual_control there), but where
+// the kit asks for dual control, its rule that nobody approves themself
+// holds for this path too, so the certificate is no way around it.
+func (k *Kit) raPolicy(op Operator, a Account) Policy {
+	p := k.Policy(op, a)
+	p.DualControl = false
+	return p
+}
+
 // Operator returns the operator called name; with name "" the kit's only
 // operator. The error lists the operators to choose from.
 func (k *Kit) Operator(name string) (*Operator, error) {
@@ -223,10 +249,14 @@ func (k *Kit) prefix() string {
 	return k.ProfilePrefix
 }
 
-// Profiles returns the profiles of operator op: one per (account, role), in
-// kit order.
+// Profiles returns the profiles of operator op: per (account, role), in
+// kit order, the IAM-user profile PREFIX-ACCOUNT-ROLE when op has a user,
+// and the Roles Anywhere one when op has roles_anywhere: named
+// PREFIX-ACCOUNT-ROLE-ra next to an IAM-user profile, PREFIX-ACCOUNT-ROLE
+// for an operator without one.
 func (k *Kit) Profiles(op Operator) []ProfileSpec {
 	var out []ProfileSpec
+	ra := k.RolesAnywhere
 	for _, a := range k.Accounts {
 		regions := a.Regions
 		if len(regions) == 0 {
@@ -237,15 +267,30 @@ func (k *Kit) Profiles(op Operator) []ProfileSpec {
 			d = k.Emergency.Duration
 		}
 		for _, r := range a.Roles {
-			out = append(out, ProfileSpec{
-				Name: k.ProfileName(a, r), Account: a, Role: r,
-				Region: regions[0], Regions: regions, Duration: d,
-				Roles:         []string{k.Emergency.OperatorRole, r.ARN},
-				Operator:      op,
-				RequireReason: k.Emergency.RequireReason,
-				Notify:        k.Notify,
-				Policy:        k.Policy(op, a),
-			})
+			if op.IAMUser() {
+				out = append(out, ProfileSpec{
+					Name: k.ProfileName(a, r), Account: a, Role: r,
+					Region: regions[0], Regions: regions, Duration: d,
+					Roles:         []string{k.Emergency.OperatorRole, r.ARN},
+					Operator:      op,
+					RequireReason: k.Emergency.RequireReason,
+					Notify:        k.Notify,
+					Policy:        k.Policy(op, a),
+				})
+			}
+			if op.RolesAnywhere && ra != nil {
+				rr := k.raRegions(a)
+				out = append(out, ProfileSpec{
+					Name: k.RAProfileName(op, a, r), Account: a, Role: r,
+					Region: rr[0], Regions: rr, Duration: d,
+					Roles:         []string{r.ARN},
+					Operator:      op,
+					RequireReason: k.Emergency.RequireReason,
+					Notify:        k.Notify,
+					Policy:        k.raPolicy(op, a),
+					RolesAnywhere: true, RA: *ra,
+				})
+			}
 		}
 	}
 	return out

@@ -46,9 +46,19 @@ func TestParseExample(t *testing.T) {
 			{Name: "carol", Key: mustKey(t, carolKey)},
 			{Name: "dave", Key: mustKey(t, daveKey), YubiKeySerial: 12345678},
 		},
+		RolesAnywhere: &RolesAnywhere{
+			Role:        "arn:aws:iam::111111111111:role/BreakGlassRA",
+			TrustAnchor: PerRegion{ARN: "arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/0d1c5e4b-0000-4000-8000-000000000001"},
+			Profile: PerRegion{ByRegion: []RegionARN{
+				{"ap-northeast-1", "arn:aws:rolesanywhere:ap-northeast-1:111111111111:profile/6a1f0000-0000-4000-8000-000000000001"},
+				{"us-west-2", "arn:aws:rolesanywhere:us-west-2:111111111111:profile/6a1f0000-0000-4000-8000-000000000002"},
+			}},
+			Regions: []string{"ap-northeast-1", "us-west-2"},
+		},
 		Operators: []Operator{
 			{Name: "alice", User: "alice-bg", MFASerial: "arn:aws:iam::111111111111:mfa/alice-bg", MFA: "yubikey"},
 			{Name: "bob", User: "bob-bg", MFASerial: "arn:aws:iam::111111111111:mfa/bob-bg", MFA: "command", MFACommand: "ykman oath accounts code -s bob-bg", DualControl: true},
+			{Name: "erin", RolesAnywhere: true, YubiKeySerial: 23456789},
 		},
 		Accounts: []Account{
 			{Alias: "prod", ID: "222222222222", Description: "Production", Approvals: ptr(2), SelfApprovalAfter: ptr(time.Hour), Roles: []Role{
@@ -82,6 +92,11 @@ func TestParseExample(t *testing.T) {
 		"bob: bg-prod-ops ap-northeast-1 1h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::222222222222:role/EmergencyOps 2 of carol,dave dual",
 		"bob: bg-staging-ro us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/EmergencyRO 1 of carol,dave dual",
 		"bob: bg-staging-ops us-west-2 2h arn:aws:iam::111111111111:role/BreakGlassOperator,arn:aws:iam::333333333333:role/emergency/EmergencyOps 1 of carol,dave dual",
+		// Roles Anywhere only: CreateSession assumes BreakGlassRA, then the workload role, in roles_anywhere.regions.
+		"erin: bg-prod-ro ap-northeast-1 1h arn:aws:iam::222222222222:role/EmergencyRO 2 of carol,dave self 1h",
+		"erin: bg-prod-ops ap-northeast-1 1h arn:aws:iam::222222222222:role/EmergencyOps 2 of carol,dave self 1h",
+		"erin: bg-staging-ro ap-northeast-1 2h arn:aws:iam::333333333333:role/EmergencyRO 1 of carol,dave self 30m",
+		"erin: bg-staging-ops ap-northeast-1 2h arn:aws:iam::333333333333:role/emergency/EmergencyOps 1 of carol,dave self 30m",
 	}
 	if !reflect.DeepEqual(names, wantNames) {
 		t.Fatalf("profiles:\n%s\nwant\n%s", strings.Join(names, "\n"), strings.Join(wantNames, "\n"))
@@ -126,9 +141,9 @@ func TestOperator(t *testing.T) {
 	}{
 		{k, "bob", "bob-bg", "", ""},
 		{one, "", "alice-bg", "", ""},
-		{k, "", "", "kit example-corp has 2 operators: say which one you are", "add --operator NAME, one of: alice, bob"},
+		{k, "", "", "kit example-corp has 3 operators: say which one you are", "add --operator NAME, one of: alice, bob, erin"},
 		{k, "alcie", "", `kit example-corp has no operator "alcie"`, "did you mean alice?"},
-		{k, "zed", "", `kit example-corp has no operator "zed"`, "operators in kit example-corp: alice, bob"},
+		{k, "zed", "", `kit example-corp has no operator "zed"`, "operators in kit example-corp: alice, bob, erin"},
 	}
 	for _, tt := range tests {
 		op, err := tt.kit.Operator(tt.name)
@@ -187,7 +202,7 @@ func TestParseErrors(t *testing.T) {
 			"k.toml: [emergency] is missing", "add an [emergency] section: alias, account_id, operator_role, regions", 1},
 		{"typo in key", `operator_role =`, `operater_role =`, "k.toml:4: emergency: operator_role is not set", `add operator_role = "BreakGlassOperator" (a role name in the emergency account, or its ARN)`, 2},
 		{"typo reported with line", `duration = "1h"`, `duraton = "1h"`, "k.toml:9: emergency.duraton: unknown key", "did you mean duration?", 1},
-		{"unknown top-level key", "format = 1\n", "format = 1\nversion = 3\n", "k.toml:2: version: unknown key", "remove it; the keys here are: format, name, description, profile_prefix, emergency, notify, runbook, approvers, operators, accounts", 1},
+		{"unknown top-level key", "format = 1\n", "format = 1\nversion = 3\n", "k.toml:2: version: unknown key", "remove it; the keys here are: format, name, description, profile_prefix, emergency, notify, runbook, approvers, roles_anywhere, operators, accounts", 1},
 		{"operator role elsewhere", `operator_role = "BreakGlassOperator"`, `operator_role = "arn:aws:iam::999999999999:role/X"`, `k.toml:7: emergency.operator_role: "arn:aws:iam::999999999999:role/X" is not in the emergency account 111111111111`, "the operator role lives in the emergency account: use a role name, or an ARN with account 111111111111", 1},
 		{"bad role arn", `operator_role = "BreakGlassOperator"`, `operator_role = "arn:aws:iam::111111111111:user/x"`, `k.toml:7: emergency.operator_role: "arn:aws:iam::111111111111:user/x" is not an IAM role ARN`, "use arn:aws:iam::123456789012:role/NAME, or just the role name", 1},
 		{"unknown region", `"us-west-2"]`, `"us-wset-2"]`, `k.toml:8: emergency.regions: "us-wset-2" is not a known AWS region`, "did you mean us-west-2?", 1},
@@ -198,7 +213,7 @@ func TestParseErrors(t *testing.T) {
 		{"duration nonsense", `duration = "1h"`, `duration = "an hour"`, `k.toml:9: emergency.duration: "an hour" is not a duration`, `use a duration such as "1h" or "90m"`, 1},
 		{"no operators", "[[operators]]\nname = \"alice\"\nuser = \"alice-bg\"\nmfa = \"prompt\"\n", "", "k.toml: no operators",
 			"add an [[operators]] section per emergency administrator: name, user, mfa_serial, mfa", 1},
-		{"operator without user", "user = \"alice-bg\"\n", "", "k.toml:11: operators[0]: user is not set", `add user = "alice-bg": the operator's IAM user in the emergency account`, 1},
+		{"operator without user", "user = \"alice-bg\"\n", "", "k.toml:11: operators[0]: user is not set", `add user = "alice-bg": the operator's IAM user in the emergency account (or roles_anywhere = true for a certificate on their YubiKey instead)`, 1},
 		{"bad mfa", `mfa = "prompt"`, `mfa = "sms"`, `k.toml:14: operators[0].mfa: "sms" is not one of yubikey, prompt, command`, `set mfa = "yubikey", "prompt" or "command"`, 1},
 		{"command without command", `mfa = "prompt"`, `mfa = "command"`, `k.toml:14: operators[0].mfa: is "command" but mfa_command is not set`, `add mfa_command = "ykman oath accounts code -s NAME" (a command that prints the code)`, 1},
 		{"command never runs", `mfa = "prompt"`, "mfa = \"prompt\"\nmfa_command = \"x\"", `k.toml:15: operators[0].mfa_command: is set but mfa is "prompt", so it would never run`, `set mfa = "command", or remove mfa_command`, 1},

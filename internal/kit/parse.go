@@ -66,6 +66,13 @@ func Parse(file string, data []byte) (*Kit, error) {
 	k.Notify = parseNotify(root.table("notify"), d)
 	k.Runbook = parseRunbook(root.table("runbook"))
 	k.Approvers = parseApprovers(root.tables("approvers"))
+	var raNode *node
+	if _, ok := m["roles_anywhere"]; ok {
+		raNode = root.table("roles_anywhere")
+		if _, isTable := m["roles_anywhere"].(map[string]any); isTable {
+			k.RolesAnywhere = parseRolesAnywhere(raNode, k.Emergency)
+		}
+	}
 
 	ops := root.tables("operators")
 	if len(ops) == 0 && m["operators"] == nil {
@@ -78,6 +85,10 @@ func Parse(file string, data []byte) (*Kit, error) {
 			n.failKey("name", fmt.Sprintf("operator %q is already defined in %s", op.Name, prev), "give each operator a different name")
 		} else {
 			seenOp[op.Name] = n.field
+		}
+		if op.RolesAnywhere && k.RolesAnywhere == nil {
+			n.failKey("roles_anywhere", "is true but the kit has no [roles_anywhere] section",
+				`add [roles_anywhere] with role, trust_anchor and profile (see examples/kit.toml), or remove roles_anywhere`)
 		}
 		if prev, dup := seenUser[op.User]; dup && op.User != "" {
 			n.failKey("user", fmt.Sprintf("IAM user %q is already used by %s", op.User, prev), "give each operator an IAM user of their own (one per person, so CloudTrail shows who it was)")
@@ -113,8 +124,12 @@ func Parse(file string, data []byte) (*Kit, error) {
 		}
 		k.Accounts = append(k.Accounts, a)
 	}
+	checkRAProfileNames(k, accts)
+	if k.RolesAnywhere != nil {
+		checkRolesAnywhere(k, raNode, accts)
+	}
 	checkApprovals(k, emergency, ops, accts)
-	root.done("format", "name", "description", "profile_prefix", "emergency", "notify", "runbook", "approvers", "operators", "accounts")
+	root.done("format", "name", "description", "profile_prefix", "emergency", "notify", "runbook", "approvers", "roles_anywhere", "operators", "accounts")
 
 	if len(d.problems) > 0 {
 		return nil, d.invalid()
@@ -204,7 +219,8 @@ func parseOperator(n *node, e Emergency) Operator {
 	if op.Name != "" && !aliasRe.MatchString(op.Name) {
 		n.failKey("name", fmt.Sprintf("%q is not 1-32 lower-case letters, digits and -", op.Name), `use a short name such as name = "alice"`)
 	}
-	op.User = n.str("user", true, `add user = "alice-bg": the operator's IAM user in the emergency account`)
+	op.RolesAnywhere = n.boolean("roles_anywhere")
+	op.User = n.str("user", !op.RolesAnywhere, `add user = "alice-bg": the operator's IAM user in the emergency account (or roles_anywhere = true for a certificate on their YubiKey instead)`)
 	if op.User != "" && !iam.ValidName(op.User, 64) {
 		n.failKey("user", fmt.Sprintf("%q is not a valid IAM user name", op.User), "use the IAM user's name: 1-64 letters, digits and +=,.@_-")
 	}
@@ -228,6 +244,10 @@ func parseOperator(n *node, e Emergency) Operator {
 	}
 	op.MFA = n.str("mfa", false, "")
 	op.MFACommand = n.str("mfa_command", false, "")
+	if !op.IAMUser() && op.RolesAnywhere {
+		raOnlyOperator(n, &op)
+		return op
+	}
 	switch op.MFA {
 	case "":
 		op.MFA = "yubikey"
@@ -254,8 +274,51 @@ func parseOperator(n *node, e Emergency) Operator {
 		n.failKey("source_identity", fmt.Sprintf("%q is not 2-64 letters, digits and +=,.@_- (and not aws:…)", op.SourceIdentity), `set source_identity to the person's name, e.g. "alice"`)
 	}
 	op.DualControl = n.boolean("dual_control")
-	n.done("name", "user", "mfa_serial", "mfa", "mfa_command", "source_identity", "dual_control")
+	op.YubiKeySerial = operatorSerial(n, op)
+	n.done(operatorKeys...)
 	return op
+}
+
+var operatorKeys = []string{"name", "user", "mfa_serial", "mfa", "mfa_command", "source_identity", "dual_control", "roles_anywhere", "yubikey_serial"}
+
+// raOnlyOperator finishes an operator without an IAM user: the keys of the
+// IAM-user path mean nothing for them, and are refused rather than ignored.
+func raOnlyOperator(n *node, op *Operator) {
+	for _, k := range []string{"mfa_serial", "mfa", "mfa_command"} {
+		if _, set := n.m[k]; set {
+			n.failKey(k, "is set but the operator has no user: Roles Anywhere needs no MFA code (the YubiKey's PIN and touch take its place)",
+				"remove "+k+", or add user = \"NAME-bg\" for the IAM-user path as well")
+		}
+	}
+	op.MFASerial, op.MFA, op.MFACommand = "", "", ""
+	if _, set := n.get("source_identity"); set {
+		n.failKey("source_identity", "is set but the operator has no user: Roles Anywhere sets the source identity to the certificate's CN, and no hop may change it",
+			"remove source_identity; the CN given to bg-agent yubikey setup --cert --cn names the operator in CloudTrail")
+	}
+	if n.boolean("dual_control") {
+		n.failKey("dual_control", "is true but the operator has no user: dual control seals an IAM user's access key, and a Roles Anywhere key never leaves the YubiKey",
+			"remove dual_control (approvals still apply, never self-approved under [emergency] dual_control), or add user = \"NAME-bg\" for a dual-sealed IAM-user path")
+	}
+	op.YubiKeySerial = operatorSerial(n, *op)
+	n.done(operatorKeys...)
+}
+
+// operatorSerial reads yubikey_serial: the YubiKey holding the operator's
+// Roles Anywhere certificate (bg_yubikey_serial of those profiles).
+func operatorSerial(n *node, op Operator) uint32 {
+	v, ok := n.integer("yubikey_serial")
+	switch {
+	case !ok:
+		return 0
+	case v <= 0 || v > 1<<32-1:
+		n.failKey("yubikey_serial", fmt.Sprintf("%d is not a YubiKey serial number", v), "use the serial printed on the key or shown by: bg-agent yubikey list")
+	case !op.RolesAnywhere:
+		n.failKey("yubikey_serial", "is set but roles_anywhere is not true, so no profile would use it",
+			"add roles_anywhere = true (the YubiKey with the operator's certificate), or remove yubikey_serial")
+	default:
+		return uint32(v)
+	}
+	return 0
 }
 
 func parseAccount(n *node, e Emergency) Account {
