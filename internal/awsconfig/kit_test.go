@@ -247,3 +247,90 @@ func TestExportDamaged(t *testing.T) {
 	_, err = Export("config", found[0])
 	wantErr(t, err, "config: the managed block of kit example-corp is damaged (duration)", "run bg-agent setup again with the kit file to rewrite it")
 }
+
+// The Roles Anywhere profiles of the example kit, with alice on both paths,
+// a slot and dual control: config reads each as the kit meant it, with
+// none of the IAM-user keys (config refuses them there), and the export
+// of the block is the kit again.
+func TestRolesAnywhereProfilesLoadWithConfig(t *testing.T) {
+	k := exampleKit(t, func(s string) string {
+		s = strings.Replace(s, `# slot = "9a"  `, `slot = "9c"    `, 1)
+		s = strings.Replace(s, "dual_control = false  ", "dual_control = true   ", 1)
+		s = strings.Replace(s, `self_approval_after = "30m" `, `# self_approval_after = "30m"`, 1)
+		s = strings.Replace(s, `self_approval_after = "1h"  `, `# self_approval_after = "1h"`, 1)
+		return strings.Replace(s, `mfa = "yubikey"                 # yubikey`, "mfa = \"yubikey\"\nroles_anywhere = true\n#", 1)
+	})
+	if !k.Emergency.DualControl || k.RolesAnywhere.Slot != "9c" || !k.Operators[0].RolesAnywhere {
+		t.Fatalf("the edits did not take: %+v %+v", k.Emergency, k.Operators[0])
+	}
+	for _, op := range []kit.Operator{k.Operators[0], k.Operators[2]} {
+		t.Run(op.Name, func(t *testing.T) {
+			b := FromKit(k, op, "/usr/bin/bg-agent", "linux", Source{SignedBy: "x"})
+			data, err := Apply("config", read(t, "testdata/user.ini"), b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "config")
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := CheckProfiles(path, b); err != nil {
+				t.Fatal(err)
+			}
+			ra := 0
+			for _, s := range k.Profiles(op) {
+				p, err := config.Load(path, s.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.RolesAnywhere {
+					if p.Start != config.StartIAMUser || !p.DualControl {
+						t.Errorf("%s: start %s dual %v", s.Name, p.Start, p.DualControl)
+					}
+					continue
+				}
+				ra++
+				raw, err := config.RawKeys(path, s.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, key := range []string{"bg_user", "bg_mfa_serial", "bg_mfa", "bg_source_identity", "bg_dual_control"} {
+					if _, set := raw[key]; set {
+						t.Errorf("%s has %s", s.Name, key)
+					}
+				}
+				wantSerial := op.YubiKeySerial
+				if p.Start != config.StartRolesAnywhere || p.RARole != "arn:aws:iam::111111111111:role/BreakGlassRA" || p.RASlot != "9c" ||
+					!reflect.DeepEqual(p.Roles, s.Roles) || len(p.Roles) != 1 || !reflect.DeepEqual(p.Regions, []string{"ap-northeast-1", "us-west-2"}) ||
+					p.Duration != s.Duration || p.YubiKeySerial != wantSerial || !p.RequireReason || p.User != "" {
+					t.Errorf("profile %s read back as %+v, want %+v", s.Name, p, s)
+				}
+				for _, r := range p.Regions {
+					if p.TrustAnchors[r] != k.RolesAnywhere.TrustAnchor.For(r) || p.RAProfiles[r] != k.RolesAnywhere.Profile.For(r) || p.RAProfiles[r] == "" {
+						t.Errorf("%s region %s: anchor %s profile %s", s.Name, r, p.TrustAnchors[r], p.RAProfiles[r])
+					}
+				}
+				if p.SelfApprovalAfter != 0 || p.Approvals != s.Approvals || p.Approvals == 0 {
+					t.Errorf("%s: approvals %d self %v; want %d, never self-approved", s.Name, p.Approvals, p.SelfApprovalAfter, s.Approvals)
+				}
+				checkPolicy(t, k, op, s, p)
+			}
+			if ra != 4 {
+				t.Errorf("%d Roles Anywhere profiles, want 4", ra)
+			}
+			found, err := Read(path, data)
+			if err != nil || len(found) != 1 {
+				t.Fatalf("Read: %v %v", found, err)
+			}
+			got, err := Export(path, found[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := *k
+			want.Operators = []kit.Operator{op}
+			if !reflect.DeepEqual(got, &want) {
+				t.Fatalf("export:\n got  %+v\n want %+v", got, &want)
+			}
+		})
+	}
+}

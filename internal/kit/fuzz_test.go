@@ -35,6 +35,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(approvalsBase))
 	f.Add([]byte(strings.Replace(approvalsBase, `duration = "1h"`, "duration = \"1h\"\napprovals = 2\nself_approval_after = \"90m\"\ndual_control = true", 1)))
 	f.Add([]byte(strings.Replace(approvalsBase, `id = "222222222222"`, "id = \"222222222222\"\napprovals = 1\nself_approval_after = \"never\"", 1)))
+	f.Add([]byte(raBase))
+	f.Add([]byte(strings.Replace(raBase, "role = \"BreakGlassRA\"", "role = \"arn:aws:iam::111111111111:role/RA\"\nslot = \"9C\"\nregions = [\"us-west-2\"]", 1)))
+	f.Add([]byte(strings.Replace(raBase, "profile = {", "profile = 3\nx = {", 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		k, err := Parse("k.toml", data)
 		if err != nil {
