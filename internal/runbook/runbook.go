@@ -2,6 +2,8 @@
 // break the glass, how to declare it, the commands to run, every profile
 // with its account and role, the regional console sign-in URLs of the
 // emergency account's IAM users (the path that needs nothing but a browser),
+// for Roles Anywhere operators the YubiKey steps (PIN and touch, no MFA
+// code) and what AWS's own signing helper needs when bg-agent fails,
 // the approval steps and approvers in escalation order where the kit asks
 // for two-person approval, and what to do afterwards. Text for the terminal; self-contained HTML (no
 // external resources, inline CSS) that prints on one or two A4 or Letter pages.
@@ -41,6 +43,12 @@ type Card struct {
 	// Approvals is one line per account when any account needs approvals.
 	Approvals    []AccountApproval
 	SelfApproval bool   // some account lets some operator self-approve
+	// IAM: some operator of the card has an IAM user (and so the console
+	// sign-in path); false for a card of Roles Anywhere operators only.
+	IAM bool
+	// RA is the kit's Roles Anywhere start when some operator of the
+	// card uses it; nil otherwise.
+	RA           *RolesAnywhere
 	SignedBy     string // key id, or "" when unverified
 	SHA256       string
 	Generated    time.Time
@@ -51,6 +59,16 @@ type Profile struct {
 	Name, Account, AccountID, AccountDesc, Role, RoleARN string
 	Regions                                              []string
 	Duration                                             string
+	// RolesAnywhere: the profile starts from the YubiKey's certificate
+	// (PIN and touch, no MFA code), CreateSession assuming RARole.
+	RolesAnywhere bool
+	RARole        string
+}
+
+// RolesAnywhere is what the card says about the key-less path: enough to
+// reach it with AWS's own aws_signing_helper when bg-agent itself fails.
+type RolesAnywhere struct {
+	Role, TrustAnchor, Profile, Slot string
 }
 
 // Approver is one approver on the card.
@@ -87,6 +105,10 @@ var DefaultAfter = []string{
 	"Check the audit log with bg-agent audit verify and hand it over if asked.",
 }
 
+// afterRolesAnywhere replaces DefaultAfter's access-key step on a card
+// without IAM users: there is no key to rotate, only a certificate.
+const afterRolesAnywhere = "Expect your certificate to be revoked and reissued (bg-agent yubikey setup --cert, then yubikey import-cert) if the YubiKey left your hands."
+
 // New builds the card of kit k for operators (all of the kit's when nil).
 func New(k *kit.Kit, operators []kit.Operator, signedBy, sha string, generated time.Time) *Card {
 	if operators == nil {
@@ -103,14 +125,40 @@ func New(k *kit.Kit, operators []kit.Operator, signedBy, sha string, generated t
 	if k.Description != "" {
 		c.Title = "Break-glass runbook: " + k.Description
 	}
-	if k.Runbook.After != "" {
-		c.After = append([]string{k.Runbook.After}, DefaultAfter...)
+	for _, op := range operators {
+		c.IAM = c.IAM || op.IAMUser()
 	}
-	for _, p := range k.Profiles(kit.Operator{}) {
-		c.Profiles = append(c.Profiles, Profile{
-			Name: p.Name, Account: p.Account.Alias, AccountID: p.Account.ID, AccountDesc: p.Account.Description,
-			Role: p.Role.Alias, RoleARN: p.Role.ARN, Regions: p.Regions, Duration: kit.FormatDuration(p.Duration),
-		})
+	if !c.IAM {
+		c.After = append([]string(nil), DefaultAfter...)
+		c.After[2] = afterRolesAnywhere
+	}
+	if k.Runbook.After != "" {
+		c.After = append([]string{k.Runbook.After}, c.After...)
+	}
+	// The card's operators' profiles, each once: an IAM-user profile and
+	// a Roles Anywhere one of the same name are different rows.
+	type key struct {
+		name string
+		ra   bool
+	}
+	seen := map[key]bool{}
+	for _, op := range operators {
+		for _, p := range k.Profiles(op) {
+			if seen[key{p.Name, p.RolesAnywhere}] {
+				continue
+			}
+			seen[key{p.Name, p.RolesAnywhere}] = true
+			row := Profile{
+				Name: p.Name, Account: p.Account.Alias, AccountID: p.Account.ID, AccountDesc: p.Account.Description,
+				Role: p.Role.Alias, RoleARN: p.Role.ARN, Regions: p.Regions, Duration: kit.FormatDuration(p.Duration),
+			}
+			if p.RolesAnywhere {
+				row.RolesAnywhere, row.RARole = true, p.RA.Role
+				c.RA = &RolesAnywhere{Role: p.RA.Role, TrustAnchor: p.RA.TrustAnchor.Value(), Profile: p.RA.Profile.Value(),
+					Slot: or(p.RA.Slot, "9a")}
+			}
+			c.Profiles = append(c.Profiles, row)
+		}
 	}
 	c.approvals(k)
 	for _, r := range k.Emergency.Regions {

@@ -68,6 +68,25 @@ func TestGolden(t *testing.T) {
 	golden(t, "example.html.golden", html.Bytes())
 }
 
+// erin has only a certificate on her YubiKey: her card has Roles Anywhere
+// rows and no IAM user or MFA line.
+func TestGoldenRolesAnywhere(t *testing.T) {
+	k := exampleKit(t, nil)
+	c := New(k, k.Operators[2:], "0123456789abcdef", "d5e7965e62e8c2ad6bae7b6c46d266af9275ca88596511bca7adea878c28001a", when)
+	txt, html := render(t, c)
+	golden(t, "example-ra.txt.golden", []byte(txt))
+	var raw bytes.Buffer
+	if err := c.HTML(&raw); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "example-ra.html.golden", raw.Bytes())
+	for _, s := range []string{txt, html} {
+		if strings.Contains(s, "IAM user alice") || strings.Contains(s, ", MFA ") || !strings.Contains(s, "PIN and touch") {
+			t.Errorf("erin's card:\n%s", s)
+		}
+	}
+}
+
 // Every profile, account, role and sign-in URL is on the card, in both forms.
 func TestCardContainsEverything(t *testing.T) {
 	k := exampleKit(t, nil)
@@ -86,16 +105,21 @@ func TestCardContainsEverything(t *testing.T) {
 		"https://111111111111.signin.aws.amazon.com/console?region=us-west-2",
 		"alice-bg", "bob-bg", "Security on-call: +1 555 0100", "bg-agent drill", "bg-agent console bg-prod-ro",
 		"signature NOT verified",
+		// erin's Roles Anywhere profiles, and the way in without bg-agent
+		"no access key, no MFA code: plug in the YubiKey, PIN and touch; CreateSession assumes arn:aws:iam::111111111111:role/BreakGlassRA",
+		"Operator erin: Roles Anywhere certificate on YubiKey 23456789, slot 9a: PIN and touch, no MFA code (no IAM user to sign in as)",
+		"trust anchor arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/0d1c5e4b-0000-4000-8000-000000000001",
 	}
+	tags := regexp.MustCompile(`<[^>]*>`)
 	for _, w := range want {
 		if !strings.Contains(txt.String(), w) {
 			t.Errorf("text lacks %q", w)
 		}
-		if !strings.Contains(stdhtml.UnescapeString(html.String()), w) {
+		if !strings.Contains(stdhtml.UnescapeString(tags.ReplaceAllString(html.String(), "")), w) {
 			t.Errorf("html lacks %q", w)
 		}
 	}
-	if len(c.Profiles) != 4 {
+	if len(c.Profiles) != 8 { // the same four names: the IAM-user ones and erin's
 		t.Fatalf("%d profiles", len(c.Profiles))
 	}
 }
@@ -173,14 +197,14 @@ func TestApprovalSteps(t *testing.T) {
 			[]string{"<td>prod</td><td>2 approvals</td><td>self-approval after 1h</td>", "<td>staging</td><td>1 approval</td><td>self-approval after 30m</td>",
 				"<li><b>carol</b> (software key)</li>", "<li><b>dave</b> (YubiKey 12345678)</li>", "bg-agent declare --approval CODE", "bg-agent declare --self-approve"},
 			nil},
-		{"bob: dual control", k, k.Operators[1:],
+		{"bob: dual control", k, k.Operators[1:2],
 			[]string{"prod                   2 approvals, never: dual control", "staging                1 approval, never: dual control", "1. carol", "2. dave", "declare --approval CODE"},
 			[]string{"<td>prod</td><td>2 approvals</td><td>never: dual control</td>", "<b>carol</b>", "<b>dave</b>"},
 			[]string{"--self-approve"}},
 		{"both operators", k, nil,
-			[]string{"prod                   2 approvals, self-approval after 1h for alice; never: dual control for bob",
-				"staging                1 approval, self-approval after 30m for alice; never: dual control for bob", "--self-approve"},
-			[]string{"<td>self-approval after 1h for alice; never: dual control for bob</td>"},
+			[]string{"prod                   2 approvals, self-approval after 1h for alice, erin; never: dual control for bob",
+				"staging                1 approval, self-approval after 30m for alice, erin; never: dual control for bob", "--self-approve"},
+			[]string{"<td>self-approval after 1h for alice, erin; never: dual control for bob</td>"},
 			nil},
 		{"an operator who is an approver", exampleKit(t, func(s string) string {
 			return strings.Replace(carolOperator(s), `description = "Staging"`, "description = \"Staging\"\napprovals = 0\nself_approval_after = \"never\"", 1)
@@ -208,7 +232,7 @@ func TestApprovalSteps(t *testing.T) {
 	}
 	// A card for carol alone does not send her to herself.
 	k2 := exampleKit(t, carolOperator)
-	c := New(k2, k2.Operators[1:], "", "", when)
+	c := New(k2, k2.Operators[1:2], "", "", when)
 	if len(c.Approvers) != 1 || c.Approvers[0] != (Approver{Order: 1, Name: "dave", Key: "YubiKey 12345678"}) {
 		t.Errorf("carol's approvers: %+v", c.Approvers)
 	}
