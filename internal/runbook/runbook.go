@@ -42,16 +42,16 @@ type Card struct {
 	Approvers []Approver
 	// Approvals is one line per account when any account needs approvals.
 	Approvals    []AccountApproval
-	SelfApproval bool   // some account lets some operator self-approve
+	SelfApproval bool // some account lets some operator self-approve
 	// IAM: some operator of the card has an IAM user (and so the console
 	// sign-in path); false for a card of Roles Anywhere operators only.
 	IAM bool
 	// RA is the kit's Roles Anywhere start when some operator of the
 	// card uses it; nil otherwise.
-	RA           *RolesAnywhere
-	SignedBy     string // key id, or "" when unverified
-	SHA256       string
-	Generated    time.Time
+	RA        *RolesAnywhere
+	SignedBy  string // key id, or "" when unverified
+	SHA256    string
+	Generated time.Time
 }
 
 // Profile is one row of the profile table.
