@@ -31,6 +31,8 @@ func (a *appCtx) setupCommand() *cli.Command {
 		Usage:     "write this operator's bg-agent profiles into the AWS config file from a signed kit",
 		ArgsUsage: " ",
 		Description: "Writes one profile per account and role of the kit, named PREFIX-ACCOUNT-ROLE (e.g. bg-prod-ops),\n" +
+			"and for an operator with roles_anywhere also the Roles Anywhere ones (PREFIX-ACCOUNT-ROLE-ra next to\n" +
+			"IAM-user profiles; PREFIX-ACCOUNT-ROLE for an operator without an IAM user),\n" +
 			"into a managed block of the AWS config file ($AWS_CONFIG_FILE or ~/.aws/config). Profiles outside\n" +
 			"the block are never changed; a profile name you already use is refused. Running it again with the\n" +
 			"same kit changes nothing; accounts removed from the kit lose their profiles. The old file is kept as\n" +
@@ -101,19 +103,13 @@ func (a *appCtx) setup(c *cli.Context) error {
 		src.Bundle = bundleOf(lk.path, src.SHA256)
 		block = awsconfig.FromKit(lk.kit, *op, bin, runtime.GOOS, src)
 		what = fmt.Sprintf("wrote %d profile(s) of kit %s for operator %s", len(block.Profiles), lk.kit.Name, op.Name)
-		add := "bg-agent add " + op.User
-		for _, p := range lk.kit.Profiles(*op) {
+		specs := lk.kit.Profiles(*op)
+		for _, p := range specs {
 			if g := gate(p.Policy); g != "" {
 				gates[p.Name] = g
 			}
-			if p.DualControl {
-				add = "bg-agent add --seal --dual " + op.User
-			}
 		}
-		next = []string{
-			fmt.Sprintf("next, if not done yet: %s   (the IAM user's access key, asked without echo)", add),
-			fmt.Sprintf("then: aws sts get-caller-identity --profile %s", block.Profiles[0].Name),
-		}
+		next = nextSteps(*op, specs)
 	}
 
 	updated, err := awsconfig.Apply(file, old, block)
@@ -154,6 +150,56 @@ func (a *appCtx) setup(c *cli.Context) error {
 	}
 	a.infoLines(next)
 	return nil
+}
+
+// nextSteps is what operator op does after setup wrote specs: store the
+// IAM user's access key, and for Roles Anywhere put a CA-signed
+// certificate on the YubiKey (there is no key to store: never ask for
+// one), then try the first profile of each path.
+func nextSteps(op kit.Operator, specs []kit.ProfileSpec) []string {
+	var next []string
+	var firstIAM, firstRA string
+	var ra kit.RolesAnywhere
+	dual := false
+	for _, p := range specs {
+		switch {
+		case p.RolesAnywhere && firstRA == "":
+			firstRA, ra = p.Name, p.RA
+		case !p.RolesAnywhere && firstIAM == "":
+			firstIAM = p.Name
+		}
+		dual = dual || p.DualControl
+	}
+	if firstIAM != "" {
+		add := "bg-agent add " + op.User
+		if dual {
+			add = "bg-agent add --seal --dual " + op.User
+		}
+		next = append(next,
+			fmt.Sprintf("next, if not done yet: %s   (the IAM user's access key, asked without echo)", add),
+			fmt.Sprintf("then: aws sts get-caller-identity --profile %s", firstIAM))
+	}
+	if firstRA != "" {
+		card := ""
+		if op.YubiKeySerial != 0 {
+			card = fmt.Sprintf(" --yubikey-serial %d", op.YubiKeySerial)
+		}
+		slot := ""
+		if ra.Slot != "" && ra.Slot != "9a" {
+			slot = " --slot " + ra.Slot
+		}
+		csr, cert := op.Name+".csr", op.Name+".pem"
+		lead := "next"
+		if firstIAM != "" {
+			lead = "for the Roles Anywhere profiles"
+		}
+		next = append(next,
+			fmt.Sprintf("%s, if not done yet: bg-agent yubikey setup --cert --cn %s --csr %s%s%s   (the key is made on the YubiKey; no access key)", lead, op.Name, csr, card, slot),
+			fmt.Sprintf("then have your CA sign %s (a small organisation's: bg-agent kit ca sign --ca DIR --out %s %s)", csr, cert, csr),
+			fmt.Sprintf("then: bg-agent yubikey import-cert --ca CA.pem%s%s %s   (CA.pem: the trust anchor's certificate)", card, slot, cert),
+			fmt.Sprintf("then: aws sts get-caller-identity --profile %s   (PIN and touch; no MFA code)", firstRA))
+	}
+	return next
 }
 
 // gate is a profile's approval gate in a few words; "" when it has none.
