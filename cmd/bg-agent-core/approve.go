@@ -279,7 +279,7 @@ func (a *appCtx) approveCommand() *cli.Command {
 				return err
 			}
 			// The approver's own record: what they signed, for whom.
-			a.governance(audit.Record{Event: audit.EventApprove, Result: audit.ResultSigned, BGUser: r.User, Roles: r.Scope,
+			a.governance(audit.Record{Event: audit.EventApprove, Result: audit.ResultSigned, BGUser: declare.IAMUser(r.User), Roles: r.Scope,
 				Reason: r.Reason, Ticket: r.Ticket, Request: r.Fingerprint(), ApprovedBy: []string{rec.Name},
 				Approvals: []string{ap.ID}, Expires: ap.NotAfter})
 			fmt.Fprintln(a.env.Stdout, ap.Code())
@@ -292,7 +292,7 @@ func (a *appCtx) approveCommand() *cli.Command {
 
 // showRequest prints what an approver approves, on stderr (or the terminal).
 func (a *appCtx) showRequest(r *approval.Request, now time.Time) {
-	a.ui.Infof("%s asks for break-glass access (kit %s, IAM user %s)", r.Operator, r.Kit, r.User)
+	a.ui.Infof("%s asks for break-glass access (kit %s, %s)", r.Operator, r.Kit, declare.DescribePrincipal(r.User))
 	for _, role := range r.Scope {
 		a.ui.Infof("  role:   %s", role)
 	}
@@ -387,7 +387,7 @@ func (a *appCtx) approvalScope(only []string) ([]*config.Profile, error) {
 		}
 	}
 	for _, p := range scope[min(1, len(scope)):] {
-		if p.Kit != scope[0].Kit || p.Operator != scope[0].Operator || p.User != scope[0].User || !sameApprovers(p, scope[0]) {
+		if p.Kit != scope[0].Kit || p.Operator != scope[0].Operator || declare.Principal(p) != declare.Principal(scope[0]) || !sameApprovers(p, scope[0]) {
 			return nil, bgerr.New(bgerr.KindUsage, fmt.Sprintf("profiles %s and %s need approvals under different kits, operators or approver lists", scope[0].Name, p.Name),
 				"declare for one of them: bg-agent declare --reason … --profile NAME")
 		}
@@ -403,11 +403,11 @@ func sameApprovers(p, q *config.Profile) bool {
 // A user key stored dual-sealed (whatever the kit says) puts its approver
 // shares in the request, or no approval could release it.
 func (a *appCtx) requestFor(d declare.Declaration, scope []*config.Profile) (*approval.Request, *ecdh.PrivateKey, error) {
-	req := approval.Request{Kit: scope[0].Kit, Operator: scope[0].Operator, User: scope[0].User,
+	req := approval.Request{Kit: scope[0].Kit, Operator: scope[0].Operator, User: declare.Principal(scope[0]),
 		Reason: d.Reason, Ticket: d.Ticket, At: d.At, NotAfter: d.Until}
 	dual := false
 	for _, p := range scope {
-		if role := p.Roles[len(p.Roles)-1]; !slices.Contains(req.Scope, role) {
+		if role := declare.FinalRole(p); !slices.Contains(req.Scope, role) {
 			req.Scope = append(req.Scope, role)
 		}
 		dual = dual || p.DualControl
@@ -498,7 +498,7 @@ func (a *appCtx) pendingRequest(now time.Time) (*pending, error) {
 		if p.Approvals == 0 {
 			continue
 		}
-		if r.Covers(p.Roles[len(p.Roles)-1]) && p.User == r.User && p.Operator == r.Operator && p.Kit == r.Kit {
+		if r.Covers(declare.FinalRole(p)) && declare.Principal(p) == r.User && p.Operator == r.Operator && p.Kit == r.Kit {
 			scope = append(scope, p)
 		}
 	}
@@ -546,7 +546,7 @@ func (a *appCtx) addApprovals(codes []string) error {
 	approvers := pd.scope[0].Approvers
 	var reqKey *ecdh.PrivateKey
 	for _, code := range splitCodes(codes) {
-		rec := audit.Record{Event: audit.EventApproval, BGUser: pd.r.User, Request: pd.r.Fingerprint(), Reason: pd.d.Reason, Ticket: pd.d.Ticket}
+		rec := audit.Record{Event: audit.EventApproval, BGUser: declare.IAMUser(pd.r.User), Request: pd.r.Fingerprint(), Reason: pd.d.Reason, Ticket: pd.d.Ticket}
 		refuse := func(err error) error {
 			rec.Result, rec.Error = audit.ResultRefused, err.Error()
 			if aerr := log.Append(rec); aerr != nil {
@@ -663,7 +663,7 @@ func (a *appCtx) selfApprove() error {
 	if err != nil {
 		return err
 	}
-	rec := audit.Record{Event: audit.EventSelfApproval, BGUser: pd.r.User, Request: pd.r.Fingerprint(), Reason: pd.d.Reason,
+	rec := audit.Record{Event: audit.EventSelfApproval, BGUser: declare.IAMUser(pd.r.User), Request: pd.r.Fingerprint(), Reason: pd.d.Reason,
 		Ticket: pd.d.Ticket, SelfApproved: true}
 	for _, p := range pd.scope {
 		if err := declare.SelfApprovable(p, pd.r, now); err != nil {

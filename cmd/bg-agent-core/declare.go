@@ -148,7 +148,7 @@ func (a *appCtx) openDeclaration(c *cli.Context) error {
 		return err
 	}
 	if r != nil {
-		if err := log.Append(audit.Record{Event: audit.EventApprovalRequest, Result: audit.ResultOpened, BGUser: r.User,
+		if err := log.Append(audit.Record{Event: audit.EventApprovalRequest, Result: audit.ResultOpened, BGUser: declare.IAMUser(r.User),
 			Roles: r.Scope, Reason: d.Reason, Ticket: d.Ticket, Request: r.Fingerprint(), Expires: d.Until}); err != nil {
 			return err
 		}

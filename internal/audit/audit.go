@@ -109,16 +109,25 @@ const (
 // OSUser, Host and PID when they are empty. There is deliberately no field
 // that could hold a secret access key or a session token.
 type Record struct {
-	Seq            uint64    `json:"seq"`
-	Time           time.Time `json:"time"` // UTC, RFC 3339 with nanoseconds
-	Event          string    `json:"event"`
-	Result         string    `json:"result,omitempty"`
-	OSUser         string    `json:"os_user,omitempty"`
-	Host           string    `json:"host,omitempty"`
-	PID            int       `json:"pid,omitempty"`
-	Via            string    `json:"via,omitempty"` // agent | direct
-	Profile        string    `json:"profile,omitempty"`
-	BGUser         string    `json:"bg_user,omitempty"`
+	Seq     uint64    `json:"seq"`
+	Time    time.Time `json:"time"` // UTC, RFC 3339 with nanoseconds
+	Event   string    `json:"event"`
+	Result  string    `json:"result,omitempty"`
+	OSUser  string    `json:"os_user,omitempty"`
+	Host    string    `json:"host,omitempty"`
+	PID     int       `json:"pid,omitempty"`
+	Via     string    `json:"via,omitempty"` // agent | direct
+	Profile string    `json:"profile,omitempty"`
+	BGUser  string    `json:"bg_user,omitempty"`
+	// A chain that started from Roles Anywhere is for a certificate, not
+	// an IAM user (BGUser is empty): its subject CN and serial (hex, as in
+	// the Roles Anywhere session's name in CloudTrail), the trust anchor
+	// and the region whose Roles Anywhere issued the session. Roles then
+	// starts with the Roles Anywhere role.
+	Cert           string    `json:"cert,omitempty"`
+	CertSerial     string    `json:"cert_serial,omitempty"`
+	TrustAnchor    string    `json:"trust_anchor,omitempty"`
+	RARegion       string    `json:"ra_region,omitempty"`
 	Roles          []string  `json:"roles,omitempty"` // role chain, in order
 	Region         string    `json:"region,omitempty"`
 	SourceIdentity string    `json:"source_identity,omitempty"`

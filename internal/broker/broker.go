@@ -228,6 +228,7 @@ func (b *Broker) run(ctx context.Context, c *chain.Chain, ui Reporter, plan chai
 			if err != nil {
 				return nil, &HopError{Hop: i, Step: "AssumeRole", Role: plan.Roles[i-1], Err: err}
 			}
+			s.Cert = parent.Cert // who the chain is for, on every hop
 			if i == final {
 				fresh = true
 			}

@@ -91,6 +91,9 @@ func (b *Broker) rolesAnywhere(req Request, clients *chain.Clients) start {
 			if err != nil {
 				return nil, err
 			}
-			return s.Hop(), nil
+			h := s.Hop()
+			h.Cert = &chain.Cert{Subject: cert.Leaf.Subject.CommonName, Serial: cert.Leaf.SerialNumber.Text(16),
+				Issuer: cert.Leaf.Issuer.CommonName, TrustAnchor: p.TrustAnchors[s.Region], Region: s.Region}
+			return h, nil
 		}}
 }

@@ -63,6 +63,19 @@ type Session struct {
 	Region         string // region that issued them
 	Step           string // "GetSessionToken" or "AssumeRole"
 	SourceIdentity string
+	// Cert is set in a chain that started from Roles Anywhere, on every
+	// hop: who the session is for is a certificate, not an IAM user, and
+	// the audit record of a hand-out (cached or new) must name it.
+	Cert *Cert
+}
+
+// Cert names the certificate whose CreateSession a chain started from.
+type Cert struct {
+	Subject     string // the subject's CN: AWS's SourceIdentity
+	Serial      string // hex, as in the Roles Anywhere session's name
+	Issuer      string // the issuer's CN
+	TrustAnchor string // the ARN CreateSession was given
+	Region      string // whose Roles Anywhere served it
 }
 
 // Result is a finished chain.

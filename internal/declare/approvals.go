@@ -1,6 +1,8 @@
 package declare
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -41,8 +43,7 @@ func Approved(p *config.Profile, j Justification, d *Declaration, now time.Time)
 		return j, bgerr.Wrap(bgerr.KindConfig, err, "the declaration's approval request is damaged",
 			`declare again: bg-agent declare --reason "…" --ticket …`)
 	}
-	role := p.Roles[len(p.Roles)-1]
-	if !r.Covers(role) || r.User != p.User || r.Operator != p.Operator || r.Kit != p.Kit {
+	if !r.Covers(FinalRole(p)) || r.User != Principal(p) || r.Operator != p.Operator || r.Kit != p.Kit {
 		return j, bgerr.New(bgerr.KindUsage, fmt.Sprintf("profile %s is not in the scope of the declaration's approval request %s", p.Name, r.Fingerprint()),
 			fmt.Sprintf(`declare again including it: bg-agent declare --reason "…" --profile %s`, p.Name))
 	}
@@ -104,4 +105,52 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// RAPrincipalPrefix starts an approval request's user for a profile that
+// starts from Roles Anywhere: there is no IAM user, and the request's
+// user field takes an IAM name, so it holds "ra@" and the Roles Anywhere
+// role's name (or, for a name too long for that, a digest of its ARN).
+// The request still binds the operator, the kit and the roles handed out.
+const RAPrincipalPrefix = "ra@"
+
+// Principal is what a profile's access starts from, as approval requests
+// name it: the IAM user, or the Roles Anywhere role (RAPrincipalPrefix).
+func Principal(p *config.Profile) string {
+	if p.Start != config.StartRolesAnywhere {
+		return p.User
+	}
+	name := p.RARole[strings.LastIndex(p.RARole, "/")+1:]
+	if len(RAPrincipalPrefix)+len(name) > 64 {
+		sum := sha256.Sum256([]byte(p.RARole))
+		name = hex.EncodeToString(sum[:16])
+	}
+	return RAPrincipalPrefix + name
+}
+
+// DescribePrincipal is Principal's value for people: "IAM user alice-bg",
+// "Roles Anywhere role BreakGlassRA".
+func DescribePrincipal(user string) string {
+	if name, ok := strings.CutPrefix(user, RAPrincipalPrefix); ok {
+		return "Roles Anywhere role " + name
+	}
+	return "IAM user " + user
+}
+
+// FinalRole is the role whose session a profile hands out: its last hop,
+// or with no hops the Roles Anywhere role.
+func FinalRole(p *config.Profile) string {
+	if len(p.Roles) == 0 {
+		return p.RARole
+	}
+	return p.Roles[len(p.Roles)-1]
+}
+
+// IAMUser is a request's user for an audit record's bg_user: empty for a
+// Roles Anywhere start, which has no IAM user.
+func IAMUser(user string) string {
+	if strings.HasPrefix(user, RAPrincipalPrefix) {
+		return ""
+	}
+	return user
 }

@@ -112,7 +112,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 			// reason gate's refusals are not: nothing was asked for).
 			if log, lerr := audit.Open(set.StateDir, audit.Options{}); lerr == nil {
 				if aerr := log.Append(audit.Record{Event: audit.EventFailure, Result: audit.ResultRefused, Via: s.Via, PID: c.PID,
-					Profile: p.Name, BGUser: p.User, Roles: p.Roles, Request: why.Request, Error: err.Error()}); aerr != nil {
+					Profile: p.Name, BGUser: p.User, Roles: chainRoles(p), Request: why.Request, Error: err.Error()}); aerr != nil {
 					c.UI.Warnf("%v", aerr)
 				}
 			}
@@ -128,7 +128,7 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 		return nil, err
 	}
 	rec := audit.Record{
-		Via: s.Via, PID: c.PID, Profile: p.Name, BGUser: p.User, Roles: p.Roles,
+		Via: s.Via, PID: c.PID, Profile: p.Name, BGUser: p.User, Roles: chainRoles(p),
 		SourceIdentity: p.SourceIdentity, Reason: why.Reason, Ticket: why.Ticket,
 		Request: why.Request, ApprovedBy: strings.Fields(why.ApprovedBy), Approvals: strings.Fields(why.ApprovalIDs),
 		SelfApproved: why.SelfApproved,
@@ -151,6 +151,9 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 	if rec.SourceIdentity == "" {
 		rec.SourceIdentity = f.SourceIdentity // Roles Anywhere: the certificate's CN, set by AWS
 	}
+	if ct := f.Cert; ct != nil {
+		rec.Cert, rec.CertSerial, rec.TrustAnchor, rec.RARegion = ct.Subject, ct.Serial, ct.TrustAnchor, ct.Region
+	}
 	written, err := log.AppendRecord(rec)
 	if err != nil {
 		return nil, err
@@ -165,6 +168,16 @@ func (s *Service) IssueProfile(ctx context.Context, set Settings, p *config.Prof
 			left.Round(time.Second), p.Name)
 	}
 	return out, nil
+}
+
+// chainRoles is the profile's role chain for the record: a Roles
+// Anywhere start's role first, so the record's final role is the one
+// handed out even for a profile without hops.
+func chainRoles(p *config.Profile) []string {
+	if p.Start != config.StartRolesAnywhere {
+		return p.Roles
+	}
+	return append([]string{p.RARole}, p.Roles...)
 }
 
 // ErrNeedsCaller is what a Caller's Secrets or MFA return when it cannot

@@ -15,6 +15,7 @@ func payload(ev Event) map[string]any {
 		"text":   Text(ev),
 	}
 	for k, v := range map[string]string{"os_user": ev.OSUser, "host": ev.Host, "profile": ev.Profile, "bg_user": ev.BGUser,
+		"cert": ev.Cert, "cert_serial": ev.CertSerial, "trust_anchor": ev.TrustAnchor, "ra_region": ev.RARegion,
 		"region": ev.Region, "source_identity": ev.SourceIdentity, "reason": ev.Reason, "ticket": ev.Ticket,
 		"error": ev.Error, "audit_hash": ev.AuditHash} {
 		if v != "" {
@@ -48,7 +49,10 @@ func Text(ev Event) string {
 		b.WriteString(":rotating_light: break-glass credentials " + orDash(ev.Result))
 	}
 	b.WriteString(" for profile " + orDash(ev.Profile))
-	b.WriteString(" by " + orDash(ev.BGUser))
+	b.WriteString(" by " + orDash(ev.Who()))
+	if ev.BGUser == "" && ev.Cert != "" {
+		b.WriteString(" (certificate " + orDash(ev.CertSerial) + ", trust anchor " + orDash(ev.TrustAnchor) + ")")
+	}
 	if ev.OSUser != "" || ev.Host != "" {
 		b.WriteString(" (" + orDash(ev.OSUser) + " on " + orDash(ev.Host) + ")")
 	}
@@ -84,9 +88,9 @@ func Text(ev Event) string {
 
 // Subject is SNS's subject: printable ASCII, at most 100 characters.
 func Subject(ev Event) string {
-	s := "bg-agent: break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.BGUser)
+	s := "bg-agent: break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.Who())
 	if ev.SelfApproved {
-		s = "bg-agent: SELF-APPROVED break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.BGUser)
+		s = "bg-agent: SELF-APPROVED break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.Who())
 	}
 	var b strings.Builder
 	for _, r := range s {

@@ -37,15 +37,18 @@ import (
 
 // Event is one use of break-glass access, as the notifications tell it.
 type Event struct {
-	Time           time.Time
-	Result         string // issued | failed | …
-	OSUser, Host   string
-	Profile        string
-	BGUser         string
-	Roles          []string // the role chain; the last one is what was handed out
-	Region         string   // the STS region that served
-	SourceIdentity string
-	Reason, Ticket string
+	Time         time.Time
+	Result       string // issued | failed | …
+	OSUser, Host string
+	Profile      string
+	BGUser       string
+	// Cert, CertSerial, TrustAnchor and RARegion: a Roles Anywhere
+	// session is for a certificate, not an IAM user (audit.Record).
+	Cert, CertSerial, TrustAnchor, RARegion string
+	Roles                                   []string // the role chain; the last one is what was handed out
+	Region                                  string   // the STS region that served
+	SourceIdentity                          string
+	Reason, Ticket                          string
 	// Two-person approval: who approved, or a self-approval (loud).
 	ApprovedBy   []string
 	SelfApproved bool
@@ -55,6 +58,14 @@ type Event struct {
 	// off the machine that shows a later rewrite of the log.
 	AuditSeq  uint64
 	AuditHash string
+}
+
+// Who is whom the access is for: the IAM user, or the certificate's CN.
+func (ev Event) Who() string {
+	if ev.BGUser == "" && ev.Cert != "" {
+		return ev.Cert
+	}
+	return ev.BGUser
 }
 
 // Targets are a profile's notification channels.
@@ -131,6 +142,7 @@ func (n *Notifier) Async(ctx context.Context, ev Event, t Targets, creds aws.Cre
 // notification carries the record's seq and hash).
 func FromRecord(r audit.Record) Event {
 	return Event{Time: r.Time, Result: r.Result, OSUser: r.OSUser, Host: r.Host, Profile: r.Profile, BGUser: r.BGUser,
+		Cert: r.Cert, CertSerial: r.CertSerial, TrustAnchor: r.TrustAnchor, RARegion: r.RARegion,
 		Roles: append([]string(nil), r.Roles...), Region: r.Region, SourceIdentity: r.SourceIdentity, Reason: r.Reason,
 		Ticket: r.Ticket, ApprovedBy: append([]string(nil), r.ApprovedBy...), SelfApproved: r.SelfApproved, Expires: r.Expires, Error: r.Error, AuditSeq: r.Seq, AuditHash: r.Hash}
 }

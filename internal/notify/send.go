@@ -173,7 +173,7 @@ func describe(err error) string {
 // with a human summary, and filterable attributes.
 func snsInput(ev Event) *sns.PublishInput {
 	attrs := map[string]snstypes.MessageAttributeValue{}
-	for k, v := range map[string]string{"profile": ev.Profile, "result": ev.Result, "bg_user": ev.BGUser,
+	for k, v := range map[string]string{"profile": ev.Profile, "result": ev.Result, "bg_user": ev.BGUser, "cert": ev.Cert,
 		"source_identity": ev.SourceIdentity, "ticket": ev.Ticket, "region": ev.Region} {
 		if v != "" {
 			attrs[k] = snstypes.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String(v)}
