@@ -22,6 +22,11 @@ const (
 	DemoBobTOTPSeed    = "BOBBGDEMOTOTPSEEDNOTASECRET23456"
 
 	DemoOperatorRole = "arn:aws:iam::111111111111:role/BreakGlassOperator"
+	// DemoRolesAnywhereRole is the key-less way in (issue 15): the role a
+	// Roles Anywhere profile lets an operator's certificate assume. The
+	// demo registers the trust anchor and profile itself, since their CA
+	// is made on the demo's machine.
+	DemoRolesAnywhereRole = "arn:aws:iam::111111111111:role/BreakGlassRolesAnywhere"
 )
 
 // DemoRoleARN is the ARN of a workload role, e.g.
@@ -37,7 +42,8 @@ func DemoUsers() []User {
 }
 
 // DemoRoles are the operator role (MFA required, 12 h so a first hop straight
-// from a user key can carry a long console session) and the workload roles.
+// from a user key can carry a long console session), the Roles Anywhere
+// role (trusting the service) and the workload roles, which trust both.
 func DemoRoles() []Role {
 	users := DemoUsers()
 	roles := []Role{{
@@ -45,10 +51,14 @@ func DemoRoles() []Role {
 		Trust:              []string{users[0].ARN(), users[1].ARN()},
 		RequireMFA:         true,
 		MaxSessionDuration: 12 * time.Hour,
+	}, {
+		ARN:                DemoRolesAnywhereRole,
+		Trust:              []string{RolesAnywherePrincipal},
+		MaxSessionDuration: 12 * time.Hour,
 	}}
 	for _, acct := range []string{DemoWorkloadAccount, DemoWorkloadAccount2} {
 		for _, name := range []string{"EmergencyRO", "EmergencyOps"} {
-			roles = append(roles, Role{ARN: DemoRoleARN(acct, name), Trust: []string{DemoOperatorRole}})
+			roles = append(roles, Role{ARN: DemoRoleARN(acct, name), Trust: []string{DemoOperatorRole, DemoRolesAnywhereRole}})
 		}
 	}
 	return roles
