@@ -5,7 +5,9 @@
 # serves the real STS hostnames with a test CA), stores the demo user's key
 # in an encrypted file keystore, writes a throwaway AWS config, and runs the
 # real AWS CLI through credential_process. Then it blackholes the first STS
-# region and does it again. Nothing outside a temporary directory is touched
+# region and does it again. With pcscd and vpcd, a virtual YubiKey seals the
+# key and gives the MFA code, then holds a Roles Anywhere certificate for a
+# second way in that needs no access key. Nothing outside a temporary directory is touched
 # (as root, missing Debian packages are installed first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -160,6 +162,36 @@ bg_roles = arn:aws:iam::111111111111:role/BreakGlassOperator arn:aws:iam::222222
 bg_regions = ap-northeast-1 ap-northeast-3 us-west-2
 CONF
 	bg-agent exec --direct bg-demo-yubikey -- aws sts get-caller-identity --output json
+
+	bold "5. a second way in with no access key at all: IAM Roles Anywhere, the certificate's key on the YubiKey"
+	echo "(the key is made in slot 9a, the CA signs its request, the CA becomes a trust anchor in each region;"
+	echo " every CreateSession is signed on the card, and the session's source identity is the certificate's CN)"
+	bg-agent yubikey setup --yubikey-serial 17000001 --cert --cn alice --csr "$DEMO/alice.csr" --pin-policy "$PIN_POLICY" --keep-defaults --yes
+	bg-agent kit ca init --out "$DEMO/ca"
+	bg-agent kit ca sign --ca "$DEMO/ca" --out "$DEMO/alice.pem" "$DEMO/alice.csr"
+	bg-agent yubikey import-cert --yubikey-serial 17000001 --ca "$DEMO/ca/ca.pem" "$DEMO/alice.pem"
+	for r in ap-northeast-1 ap-northeast-3 us-west-2; do
+		bg-testworld trust-anchor "arn:aws:rolesanywhere:$r:111111111111:trust-anchor/demo" "$DEMO/ca/ca.pem"
+		bg-testworld ra-profile --duration 43200 "arn:aws:rolesanywhere:$r:111111111111:profile/demo" arn:aws:iam::111111111111:role/BreakGlassRolesAnywhere
+	done
+	cat >>"$AWS_CONFIG_FILE" <<CONF
+
+[profile bg-demo-ra]
+region = ap-northeast-1
+credential_process = $DEMO/bin/bg-agent process bg-demo-ra
+bg_start = roles-anywhere
+bg_trust_anchor = arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/demo
+bg_ra_profile = arn:aws:rolesanywhere:{region}:111111111111:profile/demo
+bg_ra_role = arn:aws:iam::111111111111:role/BreakGlassRolesAnywhere
+bg_yubikey_serial = 17000001
+bg_roles = arn:aws:iam::222222222222:role/EmergencyOps
+bg_regions = ap-northeast-1 ap-northeast-3 us-west-2
+CONF
+	bg-agent yubikey list
+	echo "(rolesanywhere.ap-northeast-1 is blackholed too: CreateSession fails over like STS does)"
+	bg-testworld fault rolesanywhere.ap-northeast-1.amazonaws.com blackhole
+	aws sts get-caller-identity --profile bg-demo-ra --output json
+	bg-testworld clear >/dev/null
 else
 	echo "(pcscd with the vpcd reader is not running: skipping the YubiKey part; start it with: sudo scripts/pcsc-world.sh start)"
 fi
