@@ -185,7 +185,8 @@ func TestRolesAnywhereDeclareAndApprovals(t *testing.T) {
 	o.bgAgent("agent", "lock")
 	dialogs := len(zenityCalls(t, o.zenityLog))
 	for _, p := range []string{"bg-ra", "bg-ra-only"} {
-		wantErrorPart(t, o.bgAgent("process", p), "profile "+p+" needs 1 approval for this declaration")
+		// The declaration made above, before bg_approvals, asked for none.
+		wantErrorPart(t, o.bgAgent("process", p), "profile "+p+" needs 1 approval, and the open declaration asks for none")
 	}
 	code, stderr := declareWithApprovals(t, o.operator)
 	if !strings.Contains(stderr, "dave") {
