@@ -1,15 +1,11 @@
 package e2e
 
 import (
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -223,18 +219,10 @@ func TestSelfApproval(t *testing.T) {
 	t.Parallel()
 	alice, carol := newOperator(t), newOperator(t)
 	alice.store()
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	hook, hooks := webhookRecorder(t)
 	alice.extraEnv = append(alice.extraEnv, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1")
 	alice.profile("bg-ops", "eu-west-1", "bg_kit = corp", "bg_operator = alice", "bg_approvals = 1",
-		"bg_approvers = carol="+approverInit(t, carol, "carol"), "bg_self_approval_after = 1m", "bg_notify_webhook = "+hook.URL)
+		"bg_approvers = carol="+approverInit(t, carol, "carol"), "bg_self_approval_after = 1m", "bg_notify_webhook = "+hook)
 	start := time.Now()
 	_, stderr := declareWithApprovals(t, alice)
 	if !strings.Contains(stderr, ": bg-agent declare --self-approve (announced and tagged as self-approved)") {
@@ -252,22 +240,18 @@ func TestSelfApproval(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "SELF-APPROVED: nobody approved request ") || !strings.Contains(r.stderr, "bg-ops: SELF-APPROVED") {
 		t.Fatalf("self-approve: %d\n%s", r.code, r.stderr)
 	}
-	mu.Lock()
-	if len(hooks) != 1 || !strings.Contains(hooks[0], `"self_approved":true`) || !strings.Contains(hooks[0], "SELF-APPROVED") {
-		t.Errorf("webhook at self-approval: %q", hooks)
+	if got := hooks(); len(got) != 1 || !strings.Contains(got[0], `"self_approved":true`) || !strings.Contains(got[0], "SELF-APPROVED") {
+		t.Errorf("webhook at self-approval: %q", got)
 	}
-	mu.Unlock()
 	if r := alice.bgAgent("process", "bg-ops"); r.code != 0 {
 		t.Fatalf("self-approved: %d\n%s", r.code, r.stderr)
 	}
 	if tags := firstHop(t, alice); tags["bg-agent:self-approved"] != "true" || tags["bg-agent:approved-by"] != "" {
 		t.Fatalf("first hop tags %v", tags)
 	}
-	mu.Lock()
-	if len(hooks) != 2 || !strings.Contains(hooks[1], `"self_approved":true`) {
-		t.Errorf("webhook of the session: %q", hooks)
+	if got := hooks(); len(got) != 2 || !strings.Contains(got[1], `"self_approved":true`) {
+		t.Errorf("webhook of the session: %q", got)
 	}
-	mu.Unlock()
 	recs, err := audit.ReadRecords(alice.home)
 	check(t, err)
 	var self []string

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,16 +22,8 @@ func TestIssueIsAuditedAndAnnounced(t *testing.T) {
 	o.store()
 	topic := "arn:aws:sns:eu-west-3:111111111111:breakglass-" + o.user.Name
 	check(t, world.AddTopic(testworld.Topic{ARN: topic, Publishers: []string{o.workload}}))
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	o.profile("bg-ops", "eu-west-3", "bg_notify_sns = "+topic, "bg_notify_webhook = "+hook.URL)
+	hook, hooks := webhookRecorder(t)
+	o.profile("bg-ops", "eu-west-3", "bg_notify_sns = "+topic, "bg_notify_webhook = "+hook)
 	o.extraEnv = append(o.extraEnv, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "BG_AGENT_REASON=audit e2e", "BG_AGENT_TICKET=INC-9")
 	for i := 0; i < 2; i++ {
 		if r := o.bgAgent("process", "bg-ops"); r.code != 0 {
@@ -70,17 +63,16 @@ func TestIssueIsAuditedAndAnnounced(t *testing.T) {
 			pub = append(pub, m)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(pub) != 1 || len(hooks) != 1 {
-		t.Fatalf("%d SNS messages and %d webhook posts for one new session", len(pub), len(hooks))
+	posts := hooks()
+	if len(pub) != 1 || len(posts) != 1 {
+		t.Fatalf("%d SNS messages and %d webhook posts for one new session", len(pub), len(posts))
 	}
 	if !strings.HasSuffix(pub[0].Caller, "/breakglass-"+strings.TrimSuffix(o.user.Name, "-bg")) || !strings.Contains(pub[0].Message, "bg-ops") {
 		t.Errorf("SNS message %+v", pub[0])
 	}
 	var slack map[string]any
-	if json.Unmarshal([]byte(hooks[0]), &slack) != nil || !strings.Contains(slack["text"].(string), "bg-ops") {
-		t.Errorf("webhook body %s", hooks[0])
+	if json.Unmarshal([]byte(posts[0]), &slack) != nil || !strings.Contains(slack["text"].(string), "bg-ops") {
+		t.Errorf("webhook body %s", posts[0])
 	}
 }
 
@@ -112,5 +104,24 @@ func TestNotificationFailureNeverBlocks(t *testing.T) {
 	check(t, err)
 	if len(recs) != 2 || recs[0].Event != audit.EventIssue || recs[1].Event != audit.EventNotifyFailed {
 		t.Fatalf("records %+v", recs)
+	}
+}
+
+// webhookRecorder is a webhook target that keeps every body posted to it:
+// its URL, and a copy of the bodies so far.
+func webhookRecorder(t *testing.T) (url string, posts func() []string) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(bodies)
 	}
 }

@@ -2,9 +2,6 @@ package e2e
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +26,11 @@ import (
 
 // raSection is a Roles Anywhere profile of o, with extra lines.
 func (o *raOperator) raSection(name string, extra ...string) string {
+	return o.raSectionFor(name, o.raRole, extra...)
+}
+
+// raSectionFor is raSection with another Roles Anywhere role.
+func (o *raOperator) raSectionFor(name, role string, extra ...string) string {
 	return "[profile " + name + "]\n" + strings.Join(append([]string{
 		"region = " + raRegion1,
 		"credential_process = " + filepath.Join(binDir, "bg-agent") + " process " + name,
@@ -36,7 +38,7 @@ func (o *raOperator) raSection(name string, extra ...string) string {
 		"bg_regions = " + raRegion1 + " " + raRegion2,
 		"bg_trust_anchor = " + o.anchor,
 		"bg_ra_profile = " + o.raProfile,
-		"bg_ra_role = " + o.raRole,
+		"bg_ra_role = " + role,
 		"bg_yubikey_serial = " + o.serial,
 	}, extra...), "\n") + "\n"
 }
@@ -284,16 +286,8 @@ func TestRolesAnywhereNotifies(t *testing.T) {
 	o := newRAOperator(t, 13000484)
 	topic := "arn:aws:sns:" + raRegion1 + ":111111111111:breakglass-ra-" + o.serial
 	check(t, world.AddTopic(testworld.Topic{ARN: topic, Publishers: []string{o.workload}}))
-	var mu sync.Mutex
-	var hooks []string
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		hooks = append(hooks, string(b))
-		mu.Unlock()
-	}))
-	defer hook.Close()
-	o.writeRA(o.raSection("bg-ra", "bg_roles = "+o.workload, "bg_notify_sns = "+topic, "bg_notify_webhook = "+hook.URL))
+	hook, hooks := webhookRecorder(t)
+	o.writeRA(o.raSection("bg-ra", "bg_roles = "+o.workload, "bg_notify_sns = "+topic, "bg_notify_webhook = "+hook))
 	o.extraEnv = append(o.extraEnv, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1", "BG_AGENT_REASON=notify e2e")
 	for range 2 {
 		credentialsOf(t, o.bgAgent("process", "bg-ra"))
@@ -304,10 +298,9 @@ func TestRolesAnywhereNotifies(t *testing.T) {
 			pub = append(pub, m)
 		}
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(pub) != 1 || len(hooks) != 1 {
-		t.Fatalf("%d SNS messages and %d webhook posts for one new session", len(pub), len(hooks))
+	posts := hooks()
+	if len(pub) != 1 || len(posts) != 1 {
+		t.Fatalf("%d SNS messages and %d webhook posts for one new session", len(pub), len(posts))
 	}
 	if !strings.HasSuffix(pub[0].Subject, "bg-ra by carol") || pub[0].Attributes["cert"] != "carol" || pub[0].Attributes["bg_user"] != "" ||
 		!strings.HasSuffix(pub[0].Caller, "/breakglass-carol") {
@@ -317,11 +310,11 @@ func TestRolesAnywhereNotifies(t *testing.T) {
 		Text    string         `json:"text"`
 		BGAgent map[string]any `json:"bg_agent"`
 	}
-	check(t, json.Unmarshal([]byte(hooks[0]), &body))
+	check(t, json.Unmarshal([]byte(posts[0]), &body))
 	text := body.Text
 	if body.BGAgent["cert"] != "carol" || body.BGAgent["trust_anchor"] != strings.ReplaceAll(o.anchor, "{region}", raRegion1) ||
 		!strings.Contains(text, "for profile bg-ra by carol (certificate ") || strings.Contains(text, " by -") {
-		t.Errorf("webhook body %s", hooks[0])
+		t.Errorf("webhook body %s", posts[0])
 	}
 }
 

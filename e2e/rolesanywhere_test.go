@@ -91,21 +91,7 @@ func newRAOperator(t *testing.T, serial uint32) *raOperator {
 // raProfiles writes bg-ra, whose Roles Anywhere role is role, and
 // bg-ra-direct, the same without hops.
 func (o *raOperator) raProfiles(role string) {
-	lines := func(name string, extra ...string) string {
-		return strings.Join(append([]string{
-			"region = " + raRegion1,
-			"credential_process = " + filepath.Join(binDir, "bg-agent") + " process " + name,
-			"bg_start = roles-anywhere",
-			"bg_regions = " + raRegion1 + " " + raRegion2,
-			"bg_trust_anchor = " + o.anchor,
-			"bg_ra_profile = " + o.raProfile,
-			"bg_ra_role = " + role,
-			"bg_yubikey_serial = " + o.serial,
-		}, extra...), "\n")
-	}
-	body := "[default]\nregion = us-west-2\n\n[profile bg-ra]\n" + lines("bg-ra", "bg_roles = "+o.workload) +
-		"\n\n[profile bg-ra-only]\n" + lines("bg-ra-only", "bg_duration = 2h") + "\n"
-	check(o.t, os.WriteFile(o.config, []byte(body), 0o600))
+	o.writeRA(o.raSectionFor("bg-ra", role, "bg_roles = "+o.workload), o.raSectionFor("bg-ra-only", role, "bg_duration = 2h"))
 }
 
 // credentials parses process's JSON.
