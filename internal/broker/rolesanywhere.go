@@ -93,7 +93,7 @@ func (b *Broker) rolesAnywhere(req Request, clients *chain.Clients) start {
 			}
 			h := s.Hop()
 			h.Cert = &chain.Cert{Subject: cert.Leaf.Subject.CommonName, Serial: cert.Leaf.SerialNumber.Text(16),
-				Issuer: cert.Leaf.Issuer.CommonName, TrustAnchor: p.TrustAnchors[s.Region], Region: s.Region}
+				TrustAnchor: p.TrustAnchors[s.Region], Region: s.Region}
 			return h, nil
 		}}
 }

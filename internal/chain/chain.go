@@ -73,7 +73,6 @@ type Session struct {
 type Cert struct {
 	Subject     string // the subject's CN: AWS's SourceIdentity
 	Serial      string // hex, as in the Roles Anywhere session's name
-	Issuer      string // the issuer's CN
 	TrustAnchor string // the ARN CreateSession was given
 	Region      string // whose Roles Anywhere served it
 }
