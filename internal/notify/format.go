@@ -50,7 +50,7 @@ func Text(ev Event) string {
 	}
 	b.WriteString(" for profile " + orDash(ev.Profile))
 	b.WriteString(" by " + orDash(ev.Who()))
-	if ev.BGUser == "" && ev.Cert != "" {
+	if ev.Who() != ev.BGUser {
 		b.WriteString(" (certificate " + orDash(ev.CertSerial) + ", trust anchor " + orDash(ev.TrustAnchor) + ")")
 	}
 	if ev.OSUser != "" || ev.Host != "" {
@@ -88,10 +88,11 @@ func Text(ev Event) string {
 
 // Subject is SNS's subject: printable ASCII, at most 100 characters.
 func Subject(ev Event) string {
-	s := "bg-agent: break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.Who())
+	s := "bg-agent: break-glass "
 	if ev.SelfApproved {
-		s = "bg-agent: SELF-APPROVED break-glass " + orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.Who())
+		s = "bg-agent: SELF-APPROVED break-glass "
 	}
+	s += orDash(ev.Result) + ": " + orDash(ev.Profile) + " by " + orDash(ev.Who())
 	var b strings.Builder
 	for _, r := range s {
 		if r < 0x20 || r > 0x7e {
