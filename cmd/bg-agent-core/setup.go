@@ -12,6 +12,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/awsconfig"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/config"
 	"github.com/bg-agent/bg-agent/internal/kit"
 )
 
@@ -185,7 +186,7 @@ func nextSteps(op kit.Operator, specs []kit.ProfileSpec) []string {
 			card = fmt.Sprintf(" --yubikey-serial %d", op.YubiKeySerial)
 		}
 		slot := ""
-		if ra.Slot != "" && ra.Slot != "9a" {
+		if ra.Slot != "" && ra.Slot != config.DefaultRASlot {
 			slot = " --slot " + ra.Slot
 		}
 		csr, cert := op.Name+".csr", op.Name+".pem"
