@@ -224,6 +224,25 @@ func (n *node) tables(k string) []*node {
 	return out
 }
 
+// keysInFileOrder are the keys of table n in the order the file gives
+// them (an inline table's by column), so that what is built from them
+// and the errors about them follow the file.
+func (n *node) keysInFileOrder() []string {
+	keys := make([]string, 0, len(n.m))
+	for k := range n.m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		pi, _ := n.d.lookup(n.key + "." + keys[i])
+		pj, _ := n.d.lookup(n.key + "." + keys[j])
+		if pi != pj {
+			return pi.line < pj.line || (pi.line == pj.line && pi.col < pj.col)
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
 // done reports the keys of n that nothing read: typos, or keys of a newer format.
 func (n *node) done(known ...string) {
 	var unknown []string

@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -346,19 +345,7 @@ func parseAccount(n *node, e Emergency) Account {
 	if _, isTable := n.m["roles"].(map[string]any); len(roles.m) == 0 && (isTable || n.m["roles"] == nil) {
 		n.d.fail(n.key, n.field, "has no roles", `add the account's emergency roles: [accounts.roles] with ro = "EmergencyRO" and ops = "EmergencyOps" (role names or ARNs)`)
 	}
-	aliases := make([]string, 0, len(roles.m))
-	for alias := range roles.m {
-		aliases = append(aliases, alias)
-	}
-	sort.Slice(aliases, func(i, j int) bool {
-		pi, _ := n.d.lookup(roles.key + "." + aliases[i])
-		pj, _ := n.d.lookup(roles.key + "." + aliases[j])
-		if pi != pj {
-			return pi.line < pj.line || (pi.line == pj.line && pi.col < pj.col)
-		}
-		return aliases[i] < aliases[j]
-	})
-	for _, alias := range aliases {
+	for _, alias := range roles.keysInFileOrder() {
 		if !aliasRe.MatchString(alias) {
 			roles.failKey(alias, fmt.Sprintf("role alias %q is not 1-32 lower-case letters, digits and -", alias), `use short aliases such as ro and ops`)
 			roles.used[alias] = true

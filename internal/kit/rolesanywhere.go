@@ -2,7 +2,6 @@ package kit
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
@@ -143,20 +142,8 @@ func perRegion(n *node, k, kind string) PerRegion {
 		return PerRegion{ARN: s}
 	}
 	t := n.table(k)
-	regionNames := make([]string, 0, len(t.m))
-	for r := range t.m {
-		regionNames = append(regionNames, r)
-	}
-	sort.Slice(regionNames, func(i, j int) bool {
-		pi, _ := n.d.lookup(t.key + "." + regionNames[i])
-		pj, _ := n.d.lookup(t.key + "." + regionNames[j])
-		if pi != pj {
-			return pi.line < pj.line || (pi.line == pj.line && pi.col < pj.col)
-		}
-		return regionNames[i] < regionNames[j]
-	})
 	out := PerRegion{ByRegion: []RegionARN{}}
-	for _, r := range regionNames {
+	for _, r := range t.keysInFileOrder() {
 		a := t.str(r, true, hint)
 		if _, known := config.RegionPartition(r); !known {
 			h := "use region names such as us-west-2 or ap-northeast-1"
