@@ -26,8 +26,9 @@ func (a *appCtx) drillCommand() *cli.Command {
 		Name:      "drill",
 		Usage:     "exercise every emergency path end to end and report",
 		ArgsUsage: "[PROFILE…]",
-		Description: "Runs keystore → MFA → GetSessionToken → each AssumeRole → GetCallerIdentity for each profile\n" +
-			"(all bg-agent profiles with --all), in parallel, one MFA code per user, and reports.\n" +
+		Description: "Runs keystore → MFA → GetSessionToken (or, for bg_start = roles-anywhere, the YubiKey's\n" +
+			"certificate → CreateSession) → each AssumeRole → GetCallerIdentity for each profile (all\n" +
+			"bg-agent profiles with --all), in parallel, one MFA code per user and one PIN per YubiKey, and reports.\n" +
 			"Exits non-zero if any path fails, naming the failing hop and why.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "all", Usage: "every profile with bg_* keys in the AWS config file"},
@@ -91,6 +92,7 @@ func (a *appCtx) drill(c *cli.Context) error {
 		Issuer:      &issue.Service{Via: drill.Via, Broker: &broker.Broker{StateDir: set.StateDir, Clients: clients, Cache: &broker.Cache{}}},
 		Settings:    set,
 		Secrets:     store,
+		Certs:       a.drillCerts(),
 		MFA:         a.mfaSource,
 		Concurrency: c.Int("concurrency"),
 		UI:          a.ui,

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/broker"
@@ -32,11 +35,15 @@ func (f certsFunc) Cert(ctx context.Context, r broker.CertRequest) (*broker.Cert
 // its validity before anything is signed, so an expired or replaced
 // certificate costs no PIN.
 func (a *appCtx) cardCert(ctx context.Context, r broker.CertRequest) (*broker.Cert, error) {
+	return a.slotCert(ctx, a.piv(), r)
+}
+
+// slotCert is cardCert with the card client p.
+func (a *appCtx) slotCert(ctx context.Context, p *yubikey.PIV, r broker.CertRequest) (*broker.Cert, error) {
 	slot, err := yubikey.ParseSlot(r.Slot)
 	if err != nil {
 		return nil, err
 	}
-	p := a.piv()
 	k, err := p.Key(ctx, r.Serial, slot)
 	if err != nil {
 		return nil, err
@@ -66,4 +73,82 @@ func (a *appCtx) cardCert(ctx context.Context, r broker.CertRequest) (*broker.Ce
 		return nil, err
 	}
 	return &broker.Cert{Leaf: leaf, Chain: chain, Key: key}, nil
+}
+
+// drillCerts is certs for a drill, which signs one CreateSession per
+// Roles Anywhere role: a card's PIN is asked once and kept in memory for
+// the drill's later signatures with that card, but only once a signature
+// with it succeeded — a wrong PIN is never sent twice (each costs one of
+// the card's few tries), nor one after a failed signature. Signatures with one card run one at a time, so
+// the paths waiting behind the first one use its PIN (a drill rarely
+// has more than one card, and a signature is quick). Touches are still
+// asked per signature, as the slot's touch policy says.
+func (a *appCtx) drillCerts() broker.Certs {
+	m := &pinMemo{known: map[uint32]string{}, pending: map[uint32]string{}}
+	p := a.piv()
+	m.ask, p.PIN = p.PIN, m.pin
+	return certsFunc(func(ctx context.Context, r broker.CertRequest) (*broker.Cert, error) {
+		c, err := a.slotCert(ctx, p, r)
+		if err != nil {
+			return nil, err
+		}
+		c.Key = &memoSigner{Signer: c.Key, m: m}
+		return c, nil
+	})
+}
+
+// pinMemo keeps PINs that worked, per card serial.
+type pinMemo struct {
+	ask  func(yubikey.PINRequest) (string, error)
+	sign sync.Mutex // held for each signature
+	mu   sync.Mutex
+	// known are PINs a signature succeeded with; pending those typed for
+	// the signature under way.
+	known, pending map[uint32]string
+}
+
+func (m *pinMemo) pin(r yubikey.PINRequest) (string, error) {
+	m.mu.Lock()
+	v, ok := m.known[r.Serial]
+	m.mu.Unlock()
+	if ok {
+		return v, nil
+	}
+	v, err := m.ask(r)
+	if err == nil {
+		m.mu.Lock()
+		m.pending[r.Serial] = v
+		m.mu.Unlock()
+	}
+	return v, err
+}
+
+// settle keeps the PINs typed during a signature if it succeeded; a
+// failed one forgets every PIN, so a PIN that stopped working (changed
+// meanwhile, or another card under the same serial) is never sent again.
+func (m *pinMemo) settle(ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s, v := range m.pending {
+		if ok {
+			m.known[s] = v
+		}
+		delete(m.pending, s)
+	}
+	if !ok {
+		clear(m.known)
+	}
+}
+
+type memoSigner struct {
+	crypto.Signer
+	m *pinMemo
+}
+
+func (s *memoSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	s.m.sign.Lock()
+	defer s.m.sign.Unlock()
+	sig, err := s.Signer.Sign(rand, digest, opts)
+	s.m.settle(err == nil)
+	return sig, err
 }

@@ -1,14 +1,17 @@
-// Package drill exercises every emergency path end to end — keystore, MFA,
+// Package drill exercises every emergency path end to end — keystore and
+// MFA, or the YubiKey's certificate and Roles Anywhere's CreateSession;
 // each STS hop, GetCallerIdentity at the end, optionally a console sign-in
 // token — and reports, so teams rehearse break-glass before they need it
 // (Well-Architected SEC10-BP05). Paths run in parallel with a bound; all
-// paths of one user share one MFA session (one touch per user), through the
-// broker's single-flight cache.
+// paths of one user share one MFA session (one touch per user), and all
+// paths of one Roles Anywhere role one CreateSession, through the broker's
+// single-flight cache.
 package drill
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -33,16 +36,20 @@ type Step struct {
 
 // Result is one profile's path.
 type Result struct {
-	Profile  string        `json:"profile"`
-	User     string        `json:"user"`
-	Roles    []string      `json:"roles"`
-	OK       bool          `json:"ok"`
-	FailedAt string        `json:"failed_at,omitempty"` // e.g. "AssumeRole arn:aws:iam::…:role/Ops"
-	Error    string        `json:"error,omitempty"`
-	Identity string        `json:"identity,omitempty"` // GetCallerIdentity ARN
-	Region   string        `json:"region,omitempty"`
-	Steps    []Step        `json:"steps"`
-	Took     time.Duration `json:"took_ns"`
+	Profile string `json:"profile"`
+	// Start is the profile's bg_start: iam-user (User's key and MFA) or
+	// roles-anywhere (the card's certificate, CreateSession into RARole).
+	Start    config.StartKind `json:"start"`
+	User     string           `json:"user,omitempty"`
+	RARole   string           `json:"ra_role,omitempty"`
+	Roles    []string         `json:"roles"`
+	OK       bool             `json:"ok"`
+	FailedAt string           `json:"failed_at,omitempty"` // e.g. "AssumeRole arn:aws:iam::…:role/Ops"
+	Error    string           `json:"error,omitempty"`
+	Identity string           `json:"identity,omitempty"` // GetCallerIdentity ARN
+	Region   string           `json:"region,omitempty"`
+	Steps    []Step           `json:"steps"`
+	Took     time.Duration    `json:"took_ns"`
 }
 
 // Report is a whole drill.
@@ -65,9 +72,11 @@ type Runner struct {
 	// must exercise STS, not the agent's cache.
 	Issuer *issue.Service
 	// Settings is the drill's: its reason and ticket tag every session.
-	Settings    issue.Settings
-	Secrets     broker.Secrets
-	MFA         func(p *config.Profile) (mfa.Source, error)
+	Settings issue.Settings
+	Secrets  broker.Secrets
+	MFA      func(p *config.Profile) (mfa.Source, error)
+	// Certs gives Roles Anywhere profiles their card's certificate and key.
+	Certs       broker.Certs
 	Concurrency int
 	// Console, when set, also asks for a console sign-in token per path.
 	Console func(ctx context.Context, p *config.Profile, creds aws.Credentials) (region string, err error)
@@ -150,7 +159,11 @@ func (l lockedSource) Code(ctx context.Context, req mfa.Request) (string, error)
 
 func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) Result {
 	start := time.Now()
-	res := Result{Profile: p.Name, User: p.User, Roles: p.Roles}
+	res := Result{Profile: p.Name, Start: p.Start, User: p.User, RARole: p.RARole, Roles: p.Roles}
+	if res.Start == "" {
+		res.Start = config.StartIAMUser
+	}
+	ra := p.Start == config.StartRolesAnywhere
 	fail := func(where string, err error) Result {
 		res.FailedAt, res.Error = where, err.Error()
 		res.Steps = append(res.Steps, Step{Name: where, Detail: err.Error(), Hints: bgerr.HintsOf(err)})
@@ -172,15 +185,19 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 		}
 		approved = &Step{Name: "approval", OK: true, Detail: detail + " (request " + j.Request + ")"}
 	}
-	src, err := r.MFA(p)
-	if err != nil {
-		return fail("MFA", err)
+	caller := issue.Caller{Secrets: r.Secrets, Certs: r.Certs, UI: quiet{r.UI}}
+	if !ra {
+		// A Roles Anywhere profile has no MFA source to make.
+		src, err := r.MFA(p)
+		if err != nil {
+			return fail("MFA", err)
+		}
+		caller.MFA = func(*config.Profile) (mfa.Source, error) { return lockedSource{mu: mfaMu, src: src}, nil }
 	}
 	if approved != nil {
 		res.Steps = append(res.Steps, *approved)
 	}
-	out, err := r.Issuer.IssueProfile(ctx, r.Settings, p, issue.Caller{Secrets: r.Secrets,
-		MFA: func(*config.Profile) (mfa.Source, error) { return lockedSource{mu: mfaMu, src: src}, nil }, UI: quiet{r.UI}})
+	out, err := r.Issuer.IssueProfile(ctx, r.Settings, p, caller)
 	if err != nil {
 		var he *broker.HopError
 		where := "chain"
@@ -191,8 +208,15 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 		}
 		return fail(where, err)
 	}
-	res.Steps = append(res.Steps, Step{Name: "keystore", OK: true}, Step{Name: "MFA", OK: true},
-		Step{Name: "GetSessionToken", OK: true})
+	if ra {
+		rec := out.Record
+		res.Steps = append(res.Steps,
+			Step{Name: "YubiKey", OK: true, Detail: fmt.Sprintf("certificate %q (serial %s) in slot %s", rec.Cert, rec.CertSerial, p.RASlot)},
+			Step{Name: "CreateSession", OK: true, Detail: rec.TrustAnchor + " in " + rec.RARegion})
+	} else {
+		res.Steps = append(res.Steps, Step{Name: "keystore", OK: true}, Step{Name: "MFA", OK: true},
+			Step{Name: "GetSessionToken", OK: true})
+	}
 	for _, role := range p.Roles {
 		res.Steps = append(res.Steps, Step{Name: "AssumeRole " + role, OK: true})
 	}
@@ -218,6 +242,9 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 func passedBefore(p *config.Profile, he *broker.HopError) []Step {
 	var steps []Step
 	order := []string{"keystore", "MFA", "GetSessionToken"}
+	if p.Start == config.StartRolesAnywhere {
+		order = []string{"YubiKey", "CreateSession"}
+	}
 	for _, s := range order {
 		if he.Hop == 0 && s == he.Step {
 			return steps
