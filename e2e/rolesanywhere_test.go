@@ -38,9 +38,9 @@ const raRegion1, raRegion2 = "ap-southeast-6", "ap-southeast-7"
 // trust anchor in both regions, with a Roles Anywhere profile listing the
 // operator role (which trusts the service) and a role that does not trust
 // it; the workload role trusts the operator role.
-func newRAOperator(t *testing.T, serial uint32) *raOperator {
+func newRAOperator(t testing.TB, serial uint32) *raOperator {
 	t.Helper()
-	o := &raOperator{operator: newOperator(t), serial: fmt.Sprint(serial), work: t.TempDir()}
+	o := &raOperator{operator: newOperatorIn(t, world), serial: fmt.Sprint(serial), work: t.TempDir()}
 	o.card = vyubikeytest.Start(t, vyubikeytest.Options{Serial: serial,
 		Touch: vyubikey.TouchPolicy{Mode: vyubikey.TouchAuto, Delay: 100 * time.Millisecond}})
 	zenity := fakeZenity(t)

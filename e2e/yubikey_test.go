@@ -25,7 +25,7 @@ import (
 // fakeZenity stands in for the desktop PIN dialog (the real zenity is
 // tested under Xvfb in internal/prompt): it records its arguments in
 // $ZENITY_LOG and answers the virtual card's default PIN.
-func fakeZenity(t *testing.T) string {
+func fakeZenity(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	script := "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> \"$ZENITY_LOG\"\necho -- >> \"$ZENITY_LOG\"\necho 123456\n"
@@ -33,7 +33,7 @@ func fakeZenity(t *testing.T) string {
 	return dir
 }
 
-func zenityCalls(t *testing.T, log string) [][]string {
+func zenityCalls(t testing.TB, log string) [][]string {
 	t.Helper()
 	b, err := os.ReadFile(log)
 	if os.IsNotExist(err) {
@@ -254,7 +254,7 @@ func TestPromptDialogMFA(t *testing.T) {
 
 // attestationRoots writes the virtual card's fake Yubico CAs to a file and
 // returns the variable that makes a bgtest build trust them.
-func attestationRoots(t *testing.T, card *vyubikey.Card) string {
+func attestationRoots(t testing.TB, card *vyubikey.Card) string {
 	t.Helper()
 	bundle, err := card.AttestationPEM()
 	check(t, err)

@@ -19,6 +19,9 @@
 #   BenchmarkColdFanOut               100 callers on a cold agent vs one (target ratio < 1.5)
 #   BenchmarkDrill1000Paths           bg-agent drill over 1,000 emergency paths, MFA codes used
 #   BenchmarkYubiKey*                 OATH code and unseal through pcscd and the virtual YubiKey
+#   BenchmarkRolesAnywhereProcessDirect  exec-to-JSON of a Roles Anywhere profile, direct mode: the virtual card signs
+#                                     CreateSession (PIN dialog, touch), then one AssumeRole
+#   BenchmarkRolesAnywhereFailover    the same with the first region's Roles Anywhere blackholed (target < 3 s)
 # BENCHTIME sets the iterations of the quick ones (default 10x), HEAVYTIME
 # those that build a thousand sessions or callers per iteration (default 1x);
 # the warm agent benchmarks run WARMTIME (default 300x) so their percentiles mean something
