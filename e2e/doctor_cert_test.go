@@ -203,3 +203,27 @@ func TestDoctorCertificateMissing(t *testing.T) {
 		t.Fatalf("doctor: exit %d\n%s\nwant\n%s", r.code, got, info)
 	}
 }
+
+// Two YubiKeys plugged in and a Roles Anywhere profile that names
+// neither: doctor cannot tell which certificate it would use, and says
+// the line to add; named, the certificate is checked, and the other card
+// (no profile's) is not.
+func TestDoctorCertificateSeveral(t *testing.T) {
+	o := newRAOperator(t, 13000506)
+	vyubikeytest.StartSecond(t, vyubikeytest.Options{Serial: 13000507})
+	section := strings.Replace(o.raSection("bg-ra"), "bg_yubikey_serial = "+o.serial+"\n", "", 1)
+	o.writeRA(section)
+	r := o.bgAgent("doctor")
+	want := "FAIL  certificate 9a: cannot check the certificate (used by bg-ra): no YubiKey is named (bg_yubikey_serial), and 2 are plugged in (13000506, 13000507): signing in fails until one is\n" +
+		"      fix: add bg_yubikey_serial = SERIAL (the YubiKey that holds the certificate) to [profile bg-ra] in " + o.config + "\n"
+	if !strings.Contains(r.stdout, want) {
+		t.Fatalf("doctor: exit %d\n%s\nwant\n%s", r.code, r.stdout, want)
+	}
+	doctorFailed(t, r, 1)
+
+	o.writeRA(o.raSection("bg-ra"))
+	r, got := o.doctorCert()
+	if !strings.Contains(got, "ok    certificate 13000506/9a: for the key in its slot\n") || strings.Contains(r.stdout, "13000507") || r.code != 0 {
+		t.Fatalf("doctor with the serial named: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

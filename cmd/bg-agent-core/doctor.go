@@ -202,7 +202,7 @@ func (a *appCtx) doctorCertificates(ctx context.Context, rep *doctor.Report, fil
 				sections[i] = "[profile " + p + "]"
 			}
 			rep.Certificate(s, nil, bgerr.New(bgerr.KindConfig,
-				fmt.Sprintf("the profiles name no YubiKey, and %d are plugged in (%s): they fail until one is named", len(serials), strings.Join(list, ", ")),
+				fmt.Sprintf("no YubiKey is named (bg_yubikey_serial), and %d are plugged in (%s): signing in fails until one is", len(serials), strings.Join(list, ", ")),
 				fmt.Sprintf("add bg_yubikey_serial = SERIAL (the YubiKey that holds the certificate) to %s in %s", strings.Join(sections, ", "), file)))
 			continue
 		}
