@@ -63,6 +63,7 @@ func TestDoctorCertificate(t *testing.T) {
 	o := newRAOperator(t, 13000501)
 	touches := o.countTouches()
 	r, got := o.doctorCert()
+	t.Logf("doctor:\n%s", r.stdout)
 	until := time.Now().Add(365 * 24 * time.Hour).UTC().Format(time.DateOnly)
 	want := "info  certificate 13000501/9a: CN carol, issuer \"" + pki.DefaultName + "\", until " + until + " (used by bg-ra, bg-ra-only)\n" +
 		"ok    certificate 13000501/9a: valid from " + time.Now().Add(-time.Minute).UTC().Format(time.DateOnly) + " until " + until + "\n" +
