@@ -3,10 +3,17 @@ package main
 import (
 	"github.com/bg-agent/bg-agent/internal/secmem"
 
+	"cmp"
 	"context"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -19,6 +26,8 @@ import (
 	"github.com/bg-agent/bg-agent/internal/diskspace"
 	"github.com/bg-agent/bg-agent/internal/doctor"
 	"github.com/bg-agent/bg-agent/internal/keystore"
+	"github.com/bg-agent/bg-agent/internal/paths"
+	"github.com/bg-agent/bg-agent/internal/pki"
 	"github.com/bg-agent/bg-agent/internal/prompt"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
@@ -146,7 +155,126 @@ func (a *appCtx) doctorYubiKeys(rep *doctor.Report, file string, profiles []*con
 	rep.YubiKeys(needs, serials, err)
 	if err == nil {
 		rep.YubiKeyChoice(file, profiles, entries, serials)
+		a.doctorCertificates(ctx, rep, file, profiles, serials)
 	}
+}
+
+// doctorCertificates checks the certificate of each (YubiKey, slot) that
+// Roles Anywhere profiles sign in with, on the YubiKeys plugged in
+// (serials: one that is not was reported by YubiKeys already). The
+// certificate and key are read without PIN or touch, so doctor never
+// asks for either; the chain and CA are those import-cert kept.
+func (a *appCtx) doctorCertificates(ctx context.Context, rep *doctor.Report, file string, profiles []*config.Profile, serials []uint32) {
+	type use struct {
+		serial uint32
+		slot   string
+	}
+	uses := map[use][]string{}
+	for _, p := range profiles {
+		if p.Start != config.StartRolesAnywhere {
+			continue
+		}
+		u := use{p.YubiKeySerial, p.RASlot}
+		if u.serial == 0 && len(serials) == 1 {
+			u.serial = serials[0] // the only one, as the profile would use it
+		}
+		if (u.serial == 0 && len(serials) == 0) || (u.serial != 0 && !slices.Contains(serials, u.serial)) {
+			continue
+		}
+		uses[u] = append(uses[u], p.Name)
+	}
+	keys := slices.SortedFunc(maps.Keys(uses), func(x, y use) int {
+		if c := cmp.Compare(x.serial, y.serial); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.slot, y.slot)
+	})
+	for _, u := range keys {
+		s := doctor.SlotCert{Serial: u.serial, Slot: u.slot, Profiles: uses[u]}
+		if u.serial == 0 {
+			// Several plugged in and the profiles name none: so would they fail.
+			list := make([]string, len(serials))
+			for i, n := range slices.Sorted(slices.Values(serials)) {
+				list[i] = fmt.Sprint(n)
+			}
+			sections := make([]string, len(s.Profiles))
+			for i, p := range s.Profiles {
+				sections[i] = "[profile " + p + "]"
+			}
+			rep.Certificate(s, nil, bgerr.New(bgerr.KindConfig,
+				fmt.Sprintf("no YubiKey is named (bg_yubikey_serial), and %d are plugged in (%s): signing in fails until one is", len(serials), strings.Join(list, ", ")),
+				fmt.Sprintf("add bg_yubikey_serial = SERIAL (the YubiKey that holds the certificate) to %s in %s", strings.Join(sections, ", "), file)))
+			continue
+		}
+		status, err := a.slotCertStatus(ctx, u.serial, u.slot)
+		rep.Certificate(s, status, err)
+	}
+}
+
+// slotCertStatus reads the certificate and key of slot on the YubiKey
+// serial and
+// checks them with the chain and CA kept in the state dir. A slot
+// without a certificate is nil, nil.
+func (a *appCtx) slotCertStatus(ctx context.Context, serial uint32, slotName string) (*yubikey.CertReport, error) {
+	slot, err := yubikey.ParseSlot(slotName)
+	if err != nil {
+		return nil, err
+	}
+	p := a.piv()
+	certs, err := p.Certificates(ctx, serial, slot)
+	if err != nil {
+		return nil, err
+	}
+	leaf := certs[slot]
+	if leaf == nil {
+		return nil, nil
+	}
+	k, err := p.Key(ctx, serial, slot)
+	if errors.Is(err, yubikey.ErrNotFound) {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err,
+			fmt.Sprintf("slot %s of YubiKey %d holds a certificate for %q but no key: Roles Anywhere cannot sign with it", slotName, serial, leaf.Subject.CommonName),
+			fmt.Sprintf("make a key and request with bg-agent yubikey setup --cert --yubikey-serial %d --slot %s, then bg-agent kit ca sign and bg-agent yubikey import-cert", serial, slotName))
+	}
+	if err != nil {
+		return nil, err
+	}
+	dir, err := a.stateDir()
+	if err != nil {
+		return nil, err
+	}
+	chainPath, caPath := certFiles(dir, k.Serial, slot)
+	chain, err := keptCerts(chainPath, "certificate chain", k.Serial, slotName)
+	if err != nil {
+		return nil, err
+	}
+	cas, err := keptCerts(caPath, "CA certificate", k.Serial, slotName)
+	if err != nil {
+		return nil, err
+	}
+	var ca *x509.Certificate
+	if len(cas) > 0 {
+		ca = cas[0]
+	}
+	status := yubikey.CertStatus(leaf, chain, ca, k.Public, time.Now())
+	return &status, nil
+}
+
+// keptCerts reads what import-cert kept in path; none when it kept
+// nothing. A damaged file is fixed by importing again, which rewrites it.
+func keptCerts(path, what string, serial uint32, slot string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	again := fmt.Sprintf("import the certificate again (it rewrites %s): bg-agent yubikey import-cert --yubikey-serial %d --slot %s --ca CA.pem CERT.pem", path, serial, slot)
+	if err != nil {
+		return nil, paths.FileError("cannot read the "+what+" "+path, err, "check the state directory's permissions, or "+again)
+	}
+	certs, err := pki.ParseCertificates(data)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("the %s %s is damaged: %v", what, path, err), again)
+	}
+	return certs, nil
 }
 
 // iamUserProfiles are the profiles with a stored key and an MFA source to

@@ -242,13 +242,16 @@ func (s *slotSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts) ([
 // CertCheck is one finding of CertStatus. OK findings have a Detail for
 // the report; others have a one-line Detail and Fix each. Warn is a
 // finding that is fine now and will not be soon (expiry within
-// CertRenewBefore).
+// CertRenewBefore). Unchecked is an OK finding that is OK only because
+// the check was not made (no CA, no key given): doctor says how to have
+// it made rather than calling it fine.
 type CertCheck struct {
-	Name   string // "validity", "chain" or "key"
-	OK     bool
-	Warn   bool
-	Detail string
-	Fix    string
+	Name      string // "validity", "chain" or "key"
+	OK        bool
+	Warn      bool
+	Unchecked bool
+	Detail    string
+	Fix       string
 }
 
 // CertReport is what CertStatus found about a slot certificate.
@@ -295,7 +298,7 @@ func CertStatus(cert *x509.Certificate, chain []*x509.Certificate, ca *x509.Cert
 	}
 
 	if ca == nil {
-		r.add(CertCheck{Name: "chain", OK: true, Detail: "not checked: no CA certificate given"})
+		r.add(CertCheck{Name: "chain", OK: true, Unchecked: true, Detail: "not checked: no CA certificate given"})
 	} else {
 		roots, inter := x509.NewCertPool(), x509.NewCertPool()
 		roots.AddCert(ca)
@@ -323,7 +326,7 @@ func CertStatus(cert *x509.Certificate, chain []*x509.Certificate, ca *x509.Cert
 
 	switch {
 	case cardKey == nil:
-		r.add(CertCheck{Name: "key", OK: true, Detail: "not checked: the slot key was not read"})
+		r.add(CertCheck{Name: "key", OK: true, Unchecked: true, Detail: "not checked: the slot key was not read"})
 	case !certMatches(cert, cardKey):
 		r.add(CertCheck{Name: "key", Detail: fmt.Sprintf("the certificate for %q is not for the key in its slot (the key was replaced after the certificate was issued)", r.Subject),
 			Fix: "Roles Anywhere would refuse every signature: " + renew})

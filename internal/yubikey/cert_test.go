@@ -327,7 +327,8 @@ func TestCertStatus(t *testing.T) {
 
 	// Without the CA or the card key, those checks say they were not made.
 	r = CertStatus(good, nil, nil, nil, now)
-	if r.Err() != nil || r.Checks[1].Detail != "not checked: no CA certificate given" || r.Checks[2].Detail != "not checked: the slot key was not read" {
+	if r.Err() != nil || r.Checks[1].Detail != "not checked: no CA certificate given" || r.Checks[2].Detail != "not checked: the slot key was not read" ||
+		r.Checks[0].Unchecked || !r.Checks[1].Unchecked || !r.Checks[2].Unchecked {
 		t.Errorf("nothing to check against: %+v", r.Checks)
 	}
 
