@@ -6,22 +6,14 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
+	"github.com/bg-agent/bg-agent/internal/pki/pkitest"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
-
-// testCA issues certificates as bg-agent kit ca sign does: ECDSA P-256,
-// for client authentication.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
 
 func newKey(t *testing.T) *ecdsa.PrivateKey {
 	t.Helper()
@@ -30,39 +22,6 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
-}
-
-func newCA(t *testing.T, name string, now time.Time) *testCA {
-	t.Helper()
-	k := newKey(t)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-365 * 24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: c, key: k}
-}
-
-func (ca *testCA) issue(t *testing.T, pub *ecdsa.PublicKey, cn string, notBefore, notAfter time.Time) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: notBefore, NotAfter: notAfter, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 func ecdhOf(t *testing.T, k *ecdsa.PrivateKey) *ecdh.PublicKey {
@@ -80,7 +39,7 @@ func ecdhOf(t *testing.T, k *ecdsa.PrivateKey) *ecdh.PublicKey {
 func TestCertificate(t *testing.T) {
 	now := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
 	day := 24 * time.Hour
-	ca, stranger := newCA(t, "Example CA", now), newCA(t, "Stranger CA", now)
+	ca, stranger := pkitest.New(t, "Example CA", now), pkitest.New(t, "Stranger CA", now)
 	cardKey, otherKey := newKey(t), newKey(t)
 	card := ecdhOf(t, cardKey)
 	slot := SlotCert{Serial: 13000491, Slot: "9a", Profiles: []string{"bg-ra", "bg-ra-only"}}
@@ -95,40 +54,40 @@ func TestCertificate(t *testing.T) {
 		want   string
 		failed int
 	}{
-		{"valid", ca.issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.cert,
+		{"valid", ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.Cert,
 			head("2027-12-02") +
 				"ok    certificate 13000491/9a: valid from 2026-12-01 until 2027-12-02\n" +
 				`ok    certificate 13000491/9a: issued by "Example CA"` + "\n" +
 				"ok    certificate 13000491/9a: for the key in its slot\n", 0},
-		{"expiring in 10 days", ca.issue(t, &cardKey.PublicKey, "carol", now.Add(-300*day), now.Add(10*day)), ca.cert,
+		{"expiring in 10 days", ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(-300*day), now.Add(10*day)), ca.Cert,
 			head("2026-12-12") +
 				`WARN  certificate 13000491/9a: the certificate for "carol" expires on 2026-12-12, in 10 days` + "\n" + renew +
 				`ok    certificate 13000491/9a: issued by "Example CA"` + "\n" +
 				"ok    certificate 13000491/9a: for the key in its slot\n", 0},
-		{"expired", ca.issue(t, &cardKey.PublicKey, "carol", now.Add(-400*day), now.Add(-35*day)), ca.cert,
+		{"expired", ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(-400*day), now.Add(-35*day)), ca.Cert,
 			head("2026-10-28") +
 				`FAIL  certificate 13000491/9a: the certificate for "carol" expired on 2026-10-28` + "\n" + renew +
 				`ok    certificate 13000491/9a: issued by "Example CA"` + "\n" +
 				"ok    certificate 13000491/9a: for the key in its slot\n", 1},
-		{"not yet valid", ca.issue(t, &cardKey.PublicKey, "carol", now.Add(time.Hour), now.Add(365*day)), ca.cert,
+		{"not yet valid", ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(time.Hour), now.Add(365*day)), ca.Cert,
 			head("2027-12-02") +
 				`FAIL  certificate 13000491/9a: the certificate for "carol" is not valid before 2026-12-02T07:00:00Z (now 2026-12-02T06:00:00Z)` + "\n" +
 				"      fix: check this machine's clock (timedatectl), or wait until then\n" +
 				`ok    certificate 13000491/9a: issued by "Example CA"` + "\n" +
 				"ok    certificate 13000491/9a: for the key in its slot\n", 1},
-		{"wrong CA", stranger.issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.cert,
+		{"wrong CA", stranger.Issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.Cert,
 			`info  certificate 13000491/9a: CN carol, issuer "Stranger CA", until 2027-12-02 (used by bg-ra, bg-ra-only)` + "\n" +
 				"ok    certificate 13000491/9a: valid from 2026-12-01 until 2027-12-02\n" +
 				`FAIL  certificate 13000491/9a: the certificate for "carol" does not chain to the CA "Example CA": x509: certificate signed by unknown authority` + "\n" +
 				"      fix: import the certificate that CA signed (bg-agent kit ca sign), with its intermediates, or point at the CA registered as the trust anchor\n" +
 				"ok    certificate 13000491/9a: for the key in its slot\n", 1},
-		{"wrong key", ca.issue(t, &otherKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.cert,
+		{"wrong key", ca.Issue(t, &otherKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), ca.Cert,
 			head("2027-12-02") +
 				"ok    certificate 13000491/9a: valid from 2026-12-01 until 2027-12-02\n" +
 				`ok    certificate 13000491/9a: issued by "Example CA"` + "\n" +
 				`FAIL  certificate 13000491/9a: the certificate for "carol" is not for the key in its slot (the key was replaced after the certificate was issued)` + "\n" +
 				"      fix: Roles Anywhere would refuse every signature: have the CA sign a new request: bg-agent yubikey setup --cert (on this YubiKey), then bg-agent kit ca sign and bg-agent yubikey import-cert\n", 1},
-		{"no CA given", ca.issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), nil,
+		{"no CA given", ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), nil,
 			head("2027-12-02") +
 				"ok    certificate 13000491/9a: valid from 2026-12-01 until 2027-12-02\n" +
 				"info  certificate 13000491/9a: chain not checked: no CA certificate was kept with it; to have it checked, import it again with its CA: " +
@@ -150,7 +109,7 @@ func TestCertificate(t *testing.T) {
 
 	// Without the card's key (never so from doctor, which reads it): info,
 	// not a pass.
-	status := yubikey.CertStatus(ca.issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), nil, ca.cert, nil, now)
+	status := yubikey.CertStatus(ca.Issue(t, &cardKey.PublicKey, "carol", now.Add(-day), now.Add(365*day)), nil, ca.Cert, nil, now)
 	r := &Report{}
 	r.Certificate(slot, &status, nil)
 	if got := lines(r); !strings.HasSuffix(got, "info  certificate 13000491/9a: key not checked: the slot key was not read\n") || r.Failed() != 0 {

@@ -11,7 +11,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/pki"
+	"github.com/bg-agent/bg-agent/internal/pki/pkitest"
 	"github.com/bg-agent/bg-agent/internal/vyubikey"
 	"github.com/bg-agent/bg-agent/internal/vyubikey/vyubikeytest"
 )
@@ -166,7 +166,7 @@ func TestImportCertificateRefuses(t *testing.T) {
 	p := &PIV{}
 	ctx := context.Background()
 	now := time.Now()
-	other := softCert(t, newTestCA(t, "Test CA", now), "bob", now)
+	other := softCert(t, pkitest.New(t, "Test CA", now), "bob", now)
 
 	_, err := p.ImportCertificate(ctx, serial, piv.SlotAuthentication, other, ImportOptions{})
 	wantErr(t, err, bgerr.KindKeystore, ErrNotFound, "slot 9a of YubiKey 13000252 holds no key", "create one with: bg-agent yubikey setup")
@@ -199,7 +199,7 @@ func TestImportCertificateProtectedManagementKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	cert := newTestCA(t, "Test CA", now).issue(t, ecdsaPublic(k.Public), "alice", now.Add(-time.Minute), now.Add(time.Hour), false)
+	cert := pkitest.New(t, "Test CA", now).Issue(t, ecdsaPublic(k.Public), "alice", now.Add(-time.Minute), now.Add(time.Hour))
 	if _, err := p.ImportCertificate(ctx, serial, piv.SlotAuthentication, cert, ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -237,82 +237,31 @@ func TestCertificateUnreadable(t *testing.T) {
 	}
 }
 
-// testCA issues certificates for any public key, as a CA given a request
-// would, for keys whose requests a test cannot sign.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-}
-
-func newTestCA(t *testing.T, name string, now time.Time) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: now.Add(-3 * 365 * 24 * time.Hour), NotAfter: now.Add(10 * 365 * 24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key}
-}
-
-// issue certifies pub as cn from nb to na; isCA makes an intermediate.
-func (ca *testCA) issue(t *testing.T, pub any, cn string, nb, na time.Time, isCA bool) *x509.Certificate {
-	t.Helper()
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: nb, NotAfter: na, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, BasicConstraintsValid: true}
-	if isCA {
-		tmpl.KeyUsage, tmpl.IsCA, tmpl.ExtKeyUsage = x509.KeyUsageCertSign, true, nil
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // softCert is a certificate by ca for a key that no card holds.
-func softCert(t *testing.T, ca *testCA, cn string, now time.Time) *x509.Certificate {
+func softCert(t *testing.T, ca *pkitest.CA, cn string, now time.Time) *x509.Certificate {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ca.issue(t, &k.PublicKey, cn, now.Add(-time.Minute), now.Add(365*24*time.Hour), false)
+	return ca.Issue(t, &k.PublicKey, cn, now.Add(-time.Minute), now.Add(365*24*time.Hour))
 }
 
 // CertStatus: each of validity, chain and key, one line and a fix each.
 func TestCertStatus(t *testing.T) {
 	now := time.Date(2026, 12, 2, 6, 0, 0, 0, time.UTC)
-	root := newTestCA(t, "Root CA", now)
-	interKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter := &testCA{cert: root.issue(t, &interKey.PublicKey, "Issuing CA", now.Add(-2*365*24*time.Hour), now.Add(5*365*24*time.Hour), true), key: interKey}
+	root := pkitest.New(t, "Root CA", now)
+	inter := root.Intermediate(t, "Issuing CA", now.Add(-2*365*24*time.Hour), now.Add(5*365*24*time.Hour))
 	cardKey, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pub := ecdsaPublic(cardKey.PublicKey())
 	day := 24 * time.Hour
-	good := inter.issue(t, pub, "alice", now.Add(-day), now.Add(365*day), false)
+	good := inter.Issue(t, pub, "alice", now.Add(-day), now.Add(365*day))
 	renew := "have the CA sign a new request: bg-agent yubikey setup --cert (on this YubiKey), then bg-agent kit ca sign and bg-agent yubikey import-cert"
 
-	r := CertStatus(good, []*x509.Certificate{inter.cert}, root.cert, cardKey.PublicKey(), now)
+	r := CertStatus(good, []*x509.Certificate{inter.Cert}, root.Cert, cardKey.PublicKey(), now)
 	if r.Err() != nil || r.Subject != "alice" || r.Issuer != "Issuing CA" || !r.NotAfter.Equal(now.Add(365*day)) {
 		t.Fatalf("good: %+v", r)
 	}
@@ -341,20 +290,20 @@ func TestCertStatus(t *testing.T) {
 		warn      bool
 		msg, hint string
 	}{
-		{"expired", inter.issue(t, pub, "alice", now.Add(-400*day), now.Add(-35*day), false), []*x509.Certificate{inter.cert}, root.cert,
+		{"expired", inter.Issue(t, pub, "alice", now.Add(-400*day), now.Add(-35*day)), []*x509.Certificate{inter.Cert}, root.Cert,
 			"validity", false, `the certificate for "alice" expired on 2026-10-28`, renew},
-		{"not yet valid", inter.issue(t, pub, "alice", now.Add(time.Hour), now.Add(365*day), false), []*x509.Certificate{inter.cert}, root.cert,
+		{"not yet valid", inter.Issue(t, pub, "alice", now.Add(time.Hour), now.Add(365*day)), []*x509.Certificate{inter.Cert}, root.Cert,
 			"validity", false, `the certificate for "alice" is not valid before 2026-12-02T07:00:00Z (now 2026-12-02T06:00:00Z)`,
 			"check this machine's clock (timedatectl), or wait until then"},
-		{"expiring", inter.issue(t, pub, "alice", now.Add(-300*day), now.Add(10*day), false), []*x509.Certificate{inter.cert}, root.cert,
+		{"expiring", inter.Issue(t, pub, "alice", now.Add(-300*day), now.Add(10*day)), []*x509.Certificate{inter.Cert}, root.Cert,
 			"validity", true, `the certificate for "alice" expires on 2026-12-12, in 10 days`, renew},
-		{"no intermediate", good, nil, root.cert,
+		{"no intermediate", good, nil, root.Cert,
 			"chain", false, `the certificate for "alice" does not chain to the CA "Root CA": x509: certificate signed by unknown authority`,
 			"import the certificate that CA signed (bg-agent kit ca sign), with its intermediates, or point at the CA registered as the trust anchor"},
-		{"another CA", good, []*x509.Certificate{inter.cert}, newTestCA(t, "Other CA", now).cert,
+		{"another CA", good, []*x509.Certificate{inter.Cert}, pkitest.New(t, "Other CA", now).Cert,
 			"chain", false, `the certificate for "alice" does not chain to the CA "Other CA": x509: certificate signed by unknown authority`,
 			"import the certificate that CA signed (bg-agent kit ca sign), with its intermediates, or point at the CA registered as the trust anchor"},
-		{"another key", softCert(t, root, "alice", now), nil, root.cert,
+		{"another key", softCert(t, root, "alice", now), nil, root.Cert,
 			"key", false, `the certificate for "alice" is not for the key in its slot (the key was replaced after the certificate was issued)`,
 			"Roles Anywhere would refuse every signature: " + renew},
 	} {
