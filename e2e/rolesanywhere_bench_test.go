@@ -27,8 +27,8 @@ func raCreateSessions(o *raOperator) int {
 	return len(create)
 }
 
-func BenchmarkRolesAnywhereProcessDirect(b *testing.B) {
-	o := benchRAOperator(b, 13000511)
+// benchRAProcess times b.N runs of `bg-agent process --direct bg-ra`.
+func benchRAProcess(b *testing.B, o *raOperator) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if r := o.bgAgent("process", "--direct", "bg-ra"); r.code != 0 {
@@ -37,6 +37,11 @@ func BenchmarkRolesAnywhereProcessDirect(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(raCreateSessions(o))/float64(b.N), "create-sessions/op")
+}
+
+func BenchmarkRolesAnywhereProcessDirect(b *testing.B) {
+	o := benchRAOperator(b, 13000511)
+	benchRAProcess(b, o)
 	b.ReportMetric(float64(len(zenityCalls(b, o.zenityLog)))/float64(b.N), "pin-dialogs/op")
 }
 
@@ -47,12 +52,5 @@ func BenchmarkRolesAnywhereFailover(b *testing.B) {
 	host := "rolesanywhere." + raRegion1 + ".amazonaws.com"
 	world.SetFault(host, testworld.Fault{Kind: testworld.FaultBlackhole})
 	defer world.SetFault(host, testworld.Fault{})
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if r := o.bgAgent("process", "--direct", "bg-ra"); r.code != 0 {
-			b.Fatalf("exit %d: %s", r.code, r.stderr)
-		}
-	}
-	b.StopTimer()
-	b.ReportMetric(float64(raCreateSessions(o))/float64(b.N), "create-sessions/op")
+	benchRAProcess(b, o)
 }
