@@ -7,11 +7,9 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +22,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/agent/wire"
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/broker"
+	"github.com/bg-agent/bg-agent/internal/pki/pkitest"
 	"github.com/bg-agent/bg-agent/internal/testworld"
 )
 
@@ -38,50 +37,19 @@ func (k *countingKey) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, 
 	return k.Signer.Sign(r, d, o)
 }
 
-func issueCert(t *testing.T, cn string, pub crypto.PublicKey, parent *x509.Certificate, signer crypto.Signer) *x509.Certificate {
-	t.Helper()
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 100))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}
-	if parent == nil {
-		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage = true, true, x509.KeyUsageCertSign
-		parent = tmpl
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // raSetup makes a CA with an intermediate, trusted in region, a Roles
 // Anywhere profile and its role, a workload role after it, and a config
 // file for them; it returns the request, the certificate source and its key.
 func raSetup(t *testing.T, dir, name, region string) (wire.IssueRequest, *broker.Cert, *countingKey) {
 	t.Helper()
 	w := world(t)
-	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	root := issueCert(t, name+" root", rootKey.Public(), nil, rootKey)
-	interKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name + " issuing CA"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, root, interKey.Public(), rootKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inter, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
+	now := time.Now()
+	root := pkitest.New(t, name+" root", now)
+	inter := root.Intermediate(t, name+" issuing CA", now.Add(-time.Hour), now.Add(24*time.Hour))
 	anchor := "arn:aws:rolesanywhere:" + region + ":111111111111:trust-anchor/" + name
 	profile := "arn:aws:rolesanywhere:" + region + ":111111111111:profile/" + name
 	op, workload := "arn:aws:iam::111111111111:role/"+name+"Op", "arn:aws:iam::222222222222:role/"+name+"Workload"
-	if err := w.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor, Region: region, Certs: []*x509.Certificate{root}}); err != nil {
+	if err := w.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor, Region: region, Certs: []*x509.Certificate{root.Cert}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.AddRAProfile(testworld.RAProfile{ARN: profile, Region: region, RoleARNs: []string{op}, Enabled: true, DurationSeconds: 3600}); err != nil {
@@ -94,7 +62,7 @@ func raSetup(t *testing.T, dir, name, region string) (wire.IssueRequest, *broker
 	}
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	key := &countingKey{Signer: k}
-	cert := &broker.Cert{Leaf: issueCert(t, "erin", k.Public(), inter, interKey), Chain: []*x509.Certificate{inter}, Key: key}
+	cert := &broker.Cert{Leaf: inter.Issue(t, k.Public(), "erin", now.Add(-time.Hour), now.Add(24*time.Hour)), Chain: []*x509.Certificate{inter.Cert}, Key: key}
 	file := filepath.Join(dir, "config-"+name)
 	body := fmt.Sprintf("[profile %s]\nregion = %s\nbg_regions = %[2]s\nbg_start = roles-anywhere\nbg_trust_anchor = %s\nbg_ra_profile = %s\nbg_ra_role = %s\nbg_roles = %s\nbg_yubikey_serial = 9\nbg_ra_slot = 9c\n",
 		name, region, anchor, profile, op, workload)
@@ -214,13 +182,13 @@ func (k failingKey) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
 // for the purpose of the certificate it sent, after sending it, and a
 // bounded number of times.
 func TestSigningRefusesOddQuestions(t *testing.T) {
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	self := pkitest.New(t, "x", time.Now())
+	leaf, k := self.Cert, self.Key
 	var s signing
 	digest := make([]byte, 32)
 	if _, err := s.sign(wire.NeedSign{Hash: wire.HashSHA256, Digest: digest}); err == nil {
 		t.Error("signed before a certificate")
 	}
-	leaf := issueCert(t, "x", k.Public(), nil, k)
 	a := Asker{Certs: func(context.Context, broker.CertRequest) (*broker.Cert, error) {
 		return &broker.Cert{Leaf: leaf, Key: k}, nil
 	}}

@@ -8,10 +8,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,6 +21,7 @@ import (
 	"github.com/bg-agent/bg-agent/internal/bgerr"
 	"github.com/bg-agent/bg-agent/internal/chain"
 	"github.com/bg-agent/bg-agent/internal/config"
+	"github.com/bg-agent/bg-agent/internal/pki/pkitest"
 	"github.com/bg-agent/bg-agent/internal/rolesanywhere"
 	"github.com/bg-agent/bg-agent/internal/testworld"
 )
@@ -34,29 +33,6 @@ func (r *raReporter) Infof(f string, a ...any)   { r.lines = append(r.lines, fmt
 func (r *raReporter) Noticef(f string, a ...any) { r.lines = append(r.lines, fmt.Sprintf(f, a...)) }
 func (r *raReporter) Warnf(f string, a ...any)   { r.lines = append(r.lines, fmt.Sprintf(f, a...)) }
 
-func raCert(t *testing.T, cn string, key crypto.Signer, ca *x509.Certificate, caKey crypto.Signer, isCA bool, from, to time.Time) *x509.Certificate {
-	t.Helper()
-	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 120))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, NotBefore: from, NotAfter: to,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	if isCA {
-		tmpl.IsCA, tmpl.BasicConstraintsValid, tmpl.KeyUsage, tmpl.ExtKeyUsage = true, true, x509.KeyUsageCertSign, nil
-	}
-	parent, signer := ca, caKey
-	if ca == nil {
-		parent, signer = tmpl, key
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
 // TestRolesAnywhereClientAgainstWorld: the Roles Anywhere client and the
 // fake, written independently from AWS's docs (and the fake also checked
 // with AWS's aws_signing_helper in e2e), agree: ECDSA and RSA
@@ -64,10 +40,8 @@ func raCert(t *testing.T, cn string, key crypto.Signer, ca *x509.Certificate, ca
 // blackholed region fails over, and each refusal is one clear line.
 func TestRolesAnywhereClientAgainstWorld(t *testing.T) {
 	now := time.Now()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := raCert(t, "bg test CA", caKey, nil, nil, true, now.Add(-time.Hour), now.Add(24*time.Hour))
-	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	other := raCert(t, "someone else's CA", otherKey, nil, nil, true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	ca := pkitest.New(t, "bg test CA", now)
+	other := pkitest.New(t, "someone else's CA", now)
 	regions := []string{"eu-west-1", "eu-west-2"}
 	anchor := rolesanywhere.Template("arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/brokerra")
 	profile := rolesanywhere.Template("arn:aws:rolesanywhere:{region}:111111111111:profile/brokerra")
@@ -75,7 +49,7 @@ func TestRolesAnywhereClientAgainstWorld(t *testing.T) {
 	distrusting := "arn:aws:iam::111111111111:role/BrokerRANoTrust"
 	outside := "arn:aws:iam::111111111111:role/BrokerRAOutside"
 	for _, r := range regions {
-		if err := world.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor.For(r), Region: r, Certs: []*x509.Certificate{ca}}); err != nil {
+		if err := world.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor.For(r), Region: r, Certs: []*x509.Certificate{ca.Cert}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := world.AddRAProfile(testworld.RAProfile{ARN: profile.For(r), Region: r, RoleARNs: []string{role, distrusting}, Enabled: true, DurationSeconds: 3600}); err != nil {
@@ -93,7 +67,7 @@ func TestRolesAnywhereClientAgainstWorld(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := raCert(t, "alice", ecKey, ca, caKey, false, now.Add(-time.Hour), now.Add(time.Hour))
+	good := ca.Issue(t, ecKey.Public(), "alice", now.Add(-time.Hour), now.Add(time.Hour))
 	create := func(cert *x509.Certificate, key crypto.Signer, role string, rep *raReporter) (*rolesanywhere.Session, error) {
 		return rolesanywhere.CreateSession(context.Background(), rolesanywhere.Options{ProfileName: "bg-ra", Regions: regions,
 			TrustAnchor: anchor.For, Profile: profile.For, Role: role, Duration: time.Hour, Cert: cert, Key: key, Reporter: rep})
@@ -102,7 +76,7 @@ func TestRolesAnywhereClientAgainstWorld(t *testing.T) {
 		name string
 		cert *x509.Certificate
 		key  crypto.Signer
-	}{{"ecdsa", good, ecKey}, {"rsa", raCert(t, "bob", rsaKey, ca, caKey, false, now.Add(-time.Hour), now.Add(time.Hour)), rsaKey}} {
+	}{{"ecdsa", good, ecKey}, {"rsa", ca.Issue(t, rsaKey.Public(), "bob", now.Add(-time.Hour), now.Add(time.Hour)), rsaKey}} {
 		s, err := create(c.cert, c.key, role, &raReporter{})
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
@@ -126,10 +100,10 @@ func TestRolesAnywhereClientAgainstWorld(t *testing.T) {
 		cert       *x509.Certificate
 		role       string
 	}{
-		{"untrusted CA", "does not trust the CA that issued the certificate", raCert(t, "alice", ecKey, other, otherKey, false, now.Add(-time.Hour), now.Add(time.Hour)), role},
+		{"untrusted CA", "does not trust the CA that issued the certificate", other.Issue(t, ecKey.Public(), "alice", now.Add(-time.Hour), now.Add(time.Hour)), role},
 		{"role not in profile", "does not list role " + outside, good, outside},
 		{"role does not trust the service", "role " + distrusting + " does not trust Roles Anywhere", good, distrusting},
-		{"expired", "expired on", raCert(t, "alice", ecKey, ca, caKey, false, now.Add(-3*time.Hour), now.Add(-time.Hour)), role},
+		{"expired", "expired on", ca.Issue(t, ecKey.Public(), "alice", now.Add(-3*time.Hour), now.Add(-time.Hour)), role},
 	} {
 		world.ResetCalls()
 		_, err := create(c.cert, ecKey, c.role, &raReporter{})
@@ -173,14 +147,13 @@ func (c *countingCerts) Cert(_ context.Context, r CertRequest) (*Cert, error) {
 func raWorld(t *testing.T, name, cn string, regions []string) (c *Cert, anchor, profile rolesanywhere.PerRegion, opRole, workload string) {
 	t.Helper()
 	now := time.Now()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := raCert(t, name+" CA", caKey, nil, nil, true, now.Add(-time.Hour), now.Add(24*time.Hour))
+	ca := pkitest.New(t, name+" CA", now)
 	anchor = rolesanywhere.Template("arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/" + name)
 	profile = rolesanywhere.Template("arn:aws:rolesanywhere:{region}:111111111111:profile/" + name)
 	opRole = "arn:aws:iam::111111111111:role/" + name + "Operator"
 	workload = "arn:aws:iam::222222222222:role/" + name + "Workload"
 	for _, r := range regions {
-		if err := world.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor.For(r), Region: r, Certs: []*x509.Certificate{ca}}); err != nil {
+		if err := world.AddTrustAnchor(testworld.TrustAnchor{ARN: anchor.For(r), Region: r, Certs: []*x509.Certificate{ca.Cert}}); err != nil {
 			t.Fatal(err)
 		}
 		if err := world.AddRAProfile(testworld.RAProfile{ARN: profile.For(r), Region: r, RoleARNs: []string{opRole}, Enabled: true, DurationSeconds: 43200}); err != nil {
@@ -194,7 +167,7 @@ func raWorld(t *testing.T, name, cn string, regions []string) (c *Cert, anchor, 
 		}
 	}
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	return &Cert{Leaf: raCert(t, cn, key, ca, caKey, false, now.Add(-time.Hour), now.Add(24*time.Hour)), Key: key}, anchor, profile, opRole, workload
+	return &Cert{Leaf: ca.Issue(t, key.Public(), cn, now.Add(-time.Hour), now.Add(24*time.Hour)), Key: key}, anchor, profile, opRole, workload
 }
 
 func raProfile(t *testing.T, dir, body string) *config.Profile {
@@ -297,9 +270,8 @@ func TestRolesAnywhereNoHops(t *testing.T) {
 	}
 
 	now := time.Now()
-	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	other := raCert(t, "nobody's CA", otherKey, nil, nil, true, now.Add(-time.Hour), now.Add(time.Hour))
-	bad := &Cert{Leaf: raCert(t, "dave", cert.Key, other, otherKey, false, now.Add(-time.Hour), now.Add(time.Hour)), Key: cert.Key}
+	other := pkitest.New(t, "nobody's CA", now)
+	bad := &Cert{Leaf: other.Issue(t, cert.Key.Public(), "dave", now.Add(-time.Hour), now.Add(time.Hour)), Key: cert.Key}
 	_, err = b.Credentials(context.Background(), Request{Profile: p, Certs: &countingCerts{cert: bad}, UI: &raReporter{}})
 	var he *HopError
 	if !errors.As(err, &he) || he.Hop != 0 || he.Where() != "CreateSession" || !strings.Contains(err.Error(), "does not trust the CA") {
