@@ -10,8 +10,10 @@ package drill
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -110,7 +112,8 @@ func (r *Runner) Run(ctx context.Context, profiles []*config.Profile) *Report {
 	if n <= 0 {
 		n = DefaultConcurrency
 	}
-	// Prompts for different users must not interleave on one terminal.
+	// Prompts for different users, and a card's PIN prompt, must not
+	// interleave on one terminal.
 	var mfaMu sync.Mutex
 	sem := make(chan struct{}, n)
 	results := make([]Result, len(profiles))
@@ -157,6 +160,34 @@ func (l lockedSource) Code(ctx context.Context, req mfa.Request) (string, error)
 	return l.src.Code(ctx, req)
 }
 
+// lockedCerts makes each signature with a card's key wait for the MFA
+// prompts, and they for it: the signature is where the PIN is asked.
+type lockedCerts struct {
+	mu    *sync.Mutex
+	certs broker.Certs
+}
+
+func (l lockedCerts) Cert(ctx context.Context, req broker.CertRequest) (*broker.Cert, error) {
+	c, err := l.certs.Cert(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	locked := *c
+	locked.Key = lockedSigner{mu: l.mu, Signer: c.Key}
+	return &locked, nil
+}
+
+type lockedSigner struct {
+	mu *sync.Mutex
+	crypto.Signer
+}
+
+func (l lockedSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts) ([]byte, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.Signer.Sign(rand, digest, opts)
+}
+
 func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) Result {
 	start := time.Now()
 	res := Result{Profile: p.Name, Start: p.Start, User: p.User, RARole: p.RARole, Roles: p.Roles}
@@ -185,7 +216,10 @@ func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) 
 		}
 		approved = &Step{Name: "approval", OK: true, Detail: detail + " (request " + j.Request + ")"}
 	}
-	caller := issue.Caller{Secrets: r.Secrets, Certs: r.Certs, UI: quiet{r.UI}}
+	caller := issue.Caller{Secrets: r.Secrets, UI: quiet{r.UI}}
+	if r.Certs != nil {
+		caller.Certs = lockedCerts{mu: mfaMu, certs: r.Certs}
+	}
 	if !ra {
 		// A Roles Anywhere profile has no MFA source to make.
 		src, err := r.MFA(p)

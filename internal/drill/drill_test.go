@@ -2,8 +2,16 @@ package drill
 
 import (
 	"bytes"
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/bg-agent/bg-agent/internal/broker"
@@ -78,5 +86,56 @@ func TestWriteTextStart(t *testing.T) {
 	}
 	if !strings.Contains(h.String(), "<td>bg-ra</td><td>roles-anywhere 111111111111/BreakGlass</td>") {
 		t.Errorf("HTML report lacks the Roles Anywhere start:\n%s", h.String())
+	}
+}
+
+type probeSigner struct {
+	crypto.Signer
+	mu     *sync.Mutex
+	locked bool
+}
+
+func (p *probeSigner) Sign(r io.Reader, d []byte, o crypto.SignerOpts) ([]byte, error) {
+	p.locked = !p.mu.TryLock()
+	if !p.locked {
+		p.mu.Unlock()
+	}
+	return p.Signer.Sign(r, d, o)
+}
+
+type certsFunc func(context.Context, broker.CertRequest) (*broker.Cert, error)
+
+func (f certsFunc) Cert(ctx context.Context, r broker.CertRequest) (*broker.Cert, error) {
+	return f(ctx, r)
+}
+
+// A card's signature, where its PIN is asked, holds the lock of the MFA
+// prompts, so the two never share the terminal at once; the certificate
+// source's own Cert is not changed.
+func TestLockedCertsSignUnderPromptLock(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu := &sync.Mutex{}
+	probe := &probeSigner{Signer: k, mu: mu}
+	orig := &broker.Cert{Key: probe}
+	lc := lockedCerts{mu: mu, certs: certsFunc(func(context.Context, broker.CertRequest) (*broker.Cert, error) { return orig, nil })}
+	c, err := lc.Cert(context.Background(), broker.CertRequest{Slot: "9a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("x"))
+	if _, err := c.Key.Sign(rand.Reader, digest[:], crypto.SHA256); err != nil {
+		t.Fatal(err)
+	}
+	if !probe.locked {
+		t.Error("the card signed without the prompt lock")
+	}
+	if orig.Key != probe || c.Key.Public().(*ecdsa.PublicKey) != &k.PublicKey {
+		t.Error("the certificate source's own Cert was changed, or the key's public half lost")
+	}
+	if !mu.TryLock() {
+		t.Error("the prompt lock is still held after the signature")
 	}
 }
