@@ -1,40 +1,34 @@
-package config_test
+package config
 
 import (
+	"reflect"
+	"strings"
 	"testing"
-
-	"github.com/bg-agent/bg-agent/internal/config"
-	"github.com/bg-agent/bg-agent/internal/rolesanywhere"
 )
 
-// TestPerRegionMatchesClient: config reads bg_trust_anchor and
-// bg_ra_profile with the grammar of rolesanywhere.ParsePerRegion (a copy:
-// internal/chain imports config), so what loads is what the client means.
-func TestPerRegionMatchesClient(t *testing.T) {
-	regions := []string{"eu-west-1", "eu-west-2", "us-east-1"}
-	for _, s := range []string{
-		"arn:aws:rolesanywhere:{region}:1:profile/p",
-		"arn:aws:rolesanywhere:eu-west-1:1:profile/p",
-		"eu-west-1=arn:aws:rolesanywhere:eu-west-1:1:profile/a eu-west-2=arn:aws:rolesanywhere:eu-west-2:1:profile/b",
-		"eu-west-1=a eu-west-1=b", "eu-west-1=", "x y", "=arn:x",
+// ParsePerRegion is the one grammar of regional Roles Anywhere settings:
+// a template, or REGION=ARN pairs kept in the order given (a kit's block
+// is written back in it), separated as bg_regions is.
+func TestParsePerRegion(t *testing.T) {
+	pairs, tmpl, err := ParsePerRegion("arn:aws:rolesanywhere:{region}:1:profile/p")
+	if err != nil || pairs != nil || tmpl != "arn:aws:rolesanywhere:{region}:1:profile/p" {
+		t.Errorf("template: %v %q %v", pairs, tmpl, err)
+	}
+	pairs, tmpl, err = ParsePerRegion(" us-east-1=arn:aws:rolesanywhere:us-east-1:1:profile/a, eu-west-1=arn:aws:rolesanywhere:eu-west-1:1:profile/b ")
+	want := []RegionARN{{"us-east-1", "arn:aws:rolesanywhere:us-east-1:1:profile/a"}, {"eu-west-1", "arn:aws:rolesanywhere:eu-west-1:1:profile/b"}}
+	if err != nil || tmpl != "" || !reflect.DeepEqual(pairs, want) {
+		t.Errorf("pairs: %v %q %v", pairs, tmpl, err)
+	}
+	for in, msg := range map[string]string{
+		"":                        "no ARN given",
+		" , ":                     "no ARN given",
+		"us-east-1=a us-east-1=b": "region us-east-1 is given twice",
+		"us-east-1=a arn:aws:x":   `"arn:aws:x" is not REGION=ARN`,
+		"=arn:aws:x":              `"=arn:aws:x" is not REGION=ARN`,
+		"us-east-1=":              `"us-east-1=" is not REGION=ARN`,
 	} {
-		m, tmpl, err := config.ParsePerRegion(s)
-		want, werr := rolesanywhere.ParsePerRegion(s)
-		if (err == nil) != (werr == nil) {
-			t.Errorf("%q: config %v, client %v", s, err, werr)
-			continue
-		}
-		if err != nil {
-			continue
-		}
-		for _, r := range regions {
-			got := m[r]
-			if m == nil {
-				got = rolesanywhere.Template(tmpl).For(r)
-			}
-			if got != want.For(r) {
-				t.Errorf("%q in %s: config %q, client %q", s, r, got, want.For(r))
-			}
+		if _, _, err := ParsePerRegion(in); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%q: %v, want %q", in, err, msg)
 		}
 	}
 }

@@ -11,8 +11,7 @@ import (
 // The keys of bg_start = roles-anywhere. Trust anchors and Roles Anywhere
 // profiles are regional: each region's endpoint knows only its own, so a
 // profile names one per region of bg_regions (one ARN, a {region}
-// template, or REGION=ARN pairs, as rolesanywhere.ParsePerRegion reads
-// them; this package cannot import it, internal/chain imports config).
+// template, or REGION=ARN pairs: ParsePerRegion's grammar).
 var raKeys = []string{"bg_trust_anchor", "bg_ra_profile", "bg_ra_role", "bg_ra_slot"}
 
 // iamOnlyKeys mean nothing without an IAM user: Roles Anywhere needs no
@@ -101,7 +100,7 @@ func (b *builder) perRegion(p *Profile, key, kind, partition string) map[string]
 		b.fail(key+" is not set", hint)
 		return nil
 	}
-	byRegion, template, err := parsePerRegion(v)
+	pairs, template, err := ParsePerRegion(v)
 	if err != nil {
 		b.fail(fmt.Sprintf("%s %q: %v", key, v, err), hint)
 		return nil
@@ -110,8 +109,13 @@ func (b *builder) perRegion(p *Profile, key, kind, partition string) map[string]
 	bad := false
 	for _, r := range p.Regions {
 		a := strings.ReplaceAll(template, raPlaceholder, r)
-		if byRegion != nil {
-			a = byRegion[r]
+		if pairs != nil {
+			a = ""
+			for _, pr := range pairs {
+				if pr.Region == r {
+					a = pr.ARN
+				}
+			}
 		}
 		if a == "" {
 			b.fail(fmt.Sprintf("%s names no %s for region %s of bg_regions", key, kind, r), regional)
@@ -135,25 +139,34 @@ func (b *builder) perRegion(p *Profile, key, kind, partition string) map[string]
 	return out
 }
 
-// parsePerRegion is rolesanywhere.ParsePerRegion's grammar: one ARN or
-// template, or space-separated REGION=ARN pairs (held equal by a test).
-func parsePerRegion(s string) (byRegion map[string]string, template string, err error) {
+// RegionARN is the ARN of one region in a REGION=ARN list.
+type RegionARN struct{ Region, ARN string }
+
+// ParsePerRegion is the one grammar of a regional Roles Anywhere setting
+// (bg_trust_anchor, bg_ra_profile, their copies in a kit's block, and
+// rolesanywhere.ParsePerRegion): one ARN or {region} template, or
+// REGION=ARN pairs, in the order given.
+func ParsePerRegion(s string) (pairs []RegionARN, template string, err error) {
 	f := splitList(s)
+	if len(f) == 0 {
+		return nil, "", fmt.Errorf("no ARN given")
+	}
 	if len(f) == 1 && !strings.Contains(strings.SplitN(f[0], "arn:", 2)[0], "=") {
 		return nil, f[0], nil
 	}
-	m := map[string]string{}
+	seen := map[string]bool{}
 	for _, kv := range f {
 		region, a, ok := strings.Cut(kv, "=")
 		if !ok || region == "" || a == "" {
 			return nil, "", fmt.Errorf("%q is not REGION=ARN", kv)
 		}
-		if _, dup := m[region]; dup {
+		if seen[region] {
 			return nil, "", fmt.Errorf("region %s is given twice", region)
 		}
-		m[region] = a
+		seen[region] = true
+		pairs = append(pairs, RegionARN{region, a})
 	}
-	return m, "", nil
+	return pairs, "", nil
 }
 
 // checkRAARN says what is wrong with a as the kind's ARN in region ("":

@@ -50,8 +50,8 @@ func TestParseExample(t *testing.T) {
 			Role:        "arn:aws:iam::111111111111:role/BreakGlassRA",
 			TrustAnchor: PerRegion{ARN: "arn:aws:rolesanywhere:{region}:111111111111:trust-anchor/0d1c5e4b-0000-4000-8000-000000000001"},
 			Profile: PerRegion{ByRegion: []RegionARN{
-				{"ap-northeast-1", "arn:aws:rolesanywhere:ap-northeast-1:111111111111:profile/6a1f0000-0000-4000-8000-000000000001"},
-				{"us-west-2", "arn:aws:rolesanywhere:us-west-2:111111111111:profile/6a1f0000-0000-4000-8000-000000000002"},
+				{Region: "ap-northeast-1", ARN: "arn:aws:rolesanywhere:ap-northeast-1:111111111111:profile/6a1f0000-0000-4000-8000-000000000001"},
+				{Region: "us-west-2", ARN: "arn:aws:rolesanywhere:us-west-2:111111111111:profile/6a1f0000-0000-4000-8000-000000000002"},
 			}},
 			Regions: []string{"ap-northeast-1", "us-west-2"},
 		},

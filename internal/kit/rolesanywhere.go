@@ -33,7 +33,7 @@ type PerRegion struct {
 }
 
 // RegionARN is the ARN of one region.
-type RegionARN struct{ Region, ARN string }
+type RegionARN = config.RegionARN
 
 // For returns the ARN for region; "" when there is none.
 func (p PerRegion) For(region string) string {
@@ -61,21 +61,14 @@ func (p PerRegion) Value() string {
 	return strings.Join(pairs, " ")
 }
 
-// ParsePerRegion reads Value's form back (as an exported block stores it).
+// ParsePerRegion reads Value's form back (as an exported block stores
+// it), with the profiles' grammar.
 func ParsePerRegion(s string) (PerRegion, bool) {
-	f := strings.Fields(s)
-	if len(f) == 1 && !strings.Contains(strings.SplitN(f[0], "arn:", 2)[0], "=") {
-		return PerRegion{ARN: f[0]}, true
+	pairs, template, err := config.ParsePerRegion(s)
+	if err != nil {
+		return PerRegion{}, false
 	}
-	var p PerRegion
-	for _, kv := range f {
-		region, a, ok := strings.Cut(kv, "=")
-		if !ok || region == "" || a == "" {
-			return PerRegion{}, false
-		}
-		p.ByRegion = append(p.ByRegion, RegionARN{region, a})
-	}
-	return p, len(p.ByRegion) > 0
+	return PerRegion{ARN: template, ByRegion: pairs}, true
 }
 
 // RASuffix ends the name of a Roles Anywhere profile of an operator who
@@ -159,7 +152,7 @@ func perRegion(n *node, k, kind string) PerRegion {
 			}
 			continue
 		}
-		out.ByRegion = append(out.ByRegion, RegionARN{r, a})
+		out.ByRegion = append(out.ByRegion, RegionARN{Region: r, ARN: a})
 	}
 	if len(t.m) == 0 {
 		n.failKey(k, "is empty", hint)

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws/arn"
+
+	"github.com/bg-agent/bg-agent/internal/config"
 )
 
 // PerRegion names one Roles Anywhere resource (a trust anchor or a
@@ -37,27 +39,21 @@ func Map(m map[string]string) PerRegion {
 }
 
 // ParsePerRegion reads a setting's value: either one ARN or template, or
-// space-separated REGION=ARN pairs.
+// space-separated REGION=ARN pairs (config.ParsePerRegion's grammar,
+// which reads the profiles).
 func ParsePerRegion(s string) (PerRegion, error) {
-	f := strings.Fields(s)
-	if len(f) == 0 {
-		return PerRegion{}, fmt.Errorf("no ARN given")
+	pairs, template, err := config.ParsePerRegion(s)
+	if err != nil {
+		return PerRegion{}, err
 	}
-	if len(f) == 1 && !strings.Contains(strings.SplitN(f[0], "arn:", 2)[0], "=") {
-		return Template(f[0]), nil
+	if pairs == nil {
+		return Template(template), nil
 	}
-	m := map[string]string{}
-	for _, kv := range f {
-		region, a, ok := strings.Cut(kv, "=")
-		if !ok || region == "" || a == "" {
-			return PerRegion{}, fmt.Errorf("%q is not REGION=ARN", kv)
-		}
-		if _, dup := m[region]; dup {
-			return PerRegion{}, fmt.Errorf("region %s is given twice", region)
-		}
-		m[region] = a
+	m := make(map[string]string, len(pairs))
+	for _, p := range pairs {
+		m[p.Region] = p.ARN
 	}
-	return Map(m), nil
+	return PerRegion{byRegion: m}, nil
 }
 
 // For is the ARN for region ("" when there is none); pass p.For as
