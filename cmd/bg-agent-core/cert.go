@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -225,6 +226,24 @@ func readCerts(path, what string) ([]*x509.Certificate, error) {
 func certFiles(stateDir string, serial uint32, slot piv.Slot) (chain, ca string) {
 	base := filepath.Join(stateDir, "certs", fmt.Sprintf("%d-%s", serial, yubikey.SlotName(slot)))
 	return base + "-chain.pem", base + "-ca.pem"
+}
+
+// keptCerts reads what import-cert kept in path; none when it kept
+// nothing. A damaged file is fixed by importing again, which rewrites it.
+func keptCerts(path, what string, serial uint32, slot string) ([]*x509.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	again := fmt.Sprintf("import the certificate again (it rewrites %s): bg-agent yubikey import-cert --yubikey-serial %d --slot %s --ca CA.pem CERT.pem", path, serial, slot)
+	if err != nil {
+		return nil, paths.FileError("cannot read the "+what+" "+path, err, "check the state directory's permissions, or "+again)
+	}
+	certs, err := pki.ParseCertificates(data)
+	if err != nil {
+		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("the %s %s is damaged: %v", what, path, err), again)
+	}
+	return certs, nil
 }
 
 // keepChain writes the intermediates and the CA of a slot certificate

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"os"
 	"os/exec"
@@ -26,8 +25,6 @@ import (
 	"github.com/bg-agent/bg-agent/internal/diskspace"
 	"github.com/bg-agent/bg-agent/internal/doctor"
 	"github.com/bg-agent/bg-agent/internal/keystore"
-	"github.com/bg-agent/bg-agent/internal/paths"
-	"github.com/bg-agent/bg-agent/internal/pki"
 	"github.com/bg-agent/bg-agent/internal/prompt"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
@@ -212,9 +209,8 @@ func (a *appCtx) doctorCertificates(ctx context.Context, rep *doctor.Report, fil
 }
 
 // slotCertStatus reads the certificate and key of slot on the YubiKey
-// serial and
-// checks them with the chain and CA kept in the state dir. A slot
-// without a certificate is nil, nil.
+// serial and checks them with the chain and CA kept in the state dir. A
+// slot without a certificate is nil, nil.
 func (a *appCtx) slotCertStatus(ctx context.Context, serial uint32, slotName string) (*yubikey.CertReport, error) {
 	slot, err := yubikey.ParseSlot(slotName)
 	if err != nil {
@@ -257,24 +253,6 @@ func (a *appCtx) slotCertStatus(ctx context.Context, serial uint32, slotName str
 	}
 	status := yubikey.CertStatus(leaf, chain, ca, k.Public, time.Now())
 	return &status, nil
-}
-
-// keptCerts reads what import-cert kept in path; none when it kept
-// nothing. A damaged file is fixed by importing again, which rewrites it.
-func keptCerts(path, what string, serial uint32, slot string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	again := fmt.Sprintf("import the certificate again (it rewrites %s): bg-agent yubikey import-cert --yubikey-serial %d --slot %s --ca CA.pem CERT.pem", path, serial, slot)
-	if err != nil {
-		return nil, paths.FileError("cannot read the "+what+" "+path, err, "check the state directory's permissions, or "+again)
-	}
-	certs, err := pki.ParseCertificates(data)
-	if err != nil {
-		return nil, bgerr.Wrap(bgerr.KindConfig, err, fmt.Sprintf("the %s %s is damaged: %v", what, path, err), again)
-	}
-	return certs, nil
 }
 
 // iamUserProfiles are the profiles with a stored key and an MFA source to

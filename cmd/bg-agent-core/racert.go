@@ -3,16 +3,11 @@ package main
 import (
 	"context"
 	"crypto"
-	"crypto/x509"
-	"errors"
 	"io"
-	"io/fs"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/bg-agent/bg-agent/internal/broker"
-	"github.com/bg-agent/bg-agent/internal/paths"
 	"github.com/bg-agent/bg-agent/internal/yubikey"
 )
 
@@ -52,18 +47,14 @@ func (a *appCtx) slotCert(ctx context.Context, p *yubikey.PIV, r broker.CertRequ
 	if err != nil {
 		return nil, err
 	}
-	var chain []*x509.Certificate
 	dir, err := a.stateDir()
 	if err != nil {
 		return nil, err
 	}
 	chainPath, _ := certFiles(dir, k.Serial, slot)
-	if _, err := os.Stat(chainPath); err == nil {
-		if chain, err = readCerts(chainPath, "certificate chain"); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, paths.FileError("cannot read "+chainPath, err, "check the state directory's permissions")
+	chain, err := keptCerts(chainPath, "certificate chain", k.Serial, r.Slot)
+	if err != nil {
+		return nil, err
 	}
 	if err := yubikey.CertStatus(leaf, chain, nil, k.Public, time.Now()).Err(); err != nil {
 		return nil, err
@@ -79,10 +70,10 @@ func (a *appCtx) slotCert(ctx context.Context, p *yubikey.PIV, r broker.CertRequ
 // Roles Anywhere role: a card's PIN is asked once and kept in memory for
 // the drill's later signatures with that card, but only once a signature
 // with it succeeded — a wrong PIN is never sent twice (each costs one of
-// the card's few tries), nor one after a failed signature. Signatures with one card run one at a time, so
-// the paths waiting behind the first one use its PIN (a drill rarely
-// has more than one card, and a signature is quick). Touches are still
-// asked per signature, as the slot's touch policy says.
+// the card's few tries), nor one after a failed signature. Signatures
+// run one at a time, so the paths waiting behind the first one use its
+// PIN (a drill rarely has more than one card, and a signature is quick).
+// Touches are still asked per signature, as the slot's touch policy says.
 func (a *appCtx) drillCerts() broker.Certs {
 	m := &pinMemo{known: map[uint32]string{}, pending: map[uint32]string{}}
 	p := a.piv()
