@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/x509"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,6 +46,17 @@ func (o *raOperator) doctorCert() (r result, lines string) {
 	return r, b.String()
 }
 
+// certFile is the certificate kit ca sign wrote to name in o's work dir
+// (doctor's dates are its, whatever the clock says by the time it runs).
+func (o *raOperator) certFile(name string) *x509.Certificate {
+	o.t.Helper()
+	data, err := os.ReadFile(filepath.Join(o.work, name))
+	check(o.t, err)
+	certs, err := pki.ParseCertificates(data)
+	check(o.t, err)
+	return certs[0]
+}
+
 // importRaw writes c into slot 9a with Yubico's ykman, as an operator
 // could, skipping import-cert's own checks (it refuses an expired one).
 func (o *raOperator) importRaw(c []byte) {
@@ -64,9 +76,10 @@ func TestDoctorCertificate(t *testing.T) {
 	touches := o.countTouches()
 	r, got := o.doctorCert()
 	t.Logf("doctor:\n%s", r.stdout)
-	until := time.Now().Add(365 * 24 * time.Hour).UTC().Format(time.DateOnly)
+	c := o.certFile("carol.pem")
+	until := c.NotAfter.UTC().Format(time.DateOnly)
 	want := "info  certificate 13000501/9a: CN carol, issuer \"" + pki.DefaultName + "\", until " + until + " (used by bg-ra, bg-ra-only)\n" +
-		"ok    certificate 13000501/9a: valid from " + time.Now().Add(-time.Minute).UTC().Format(time.DateOnly) + " until " + until + "\n" +
+		"ok    certificate 13000501/9a: valid from " + c.NotBefore.UTC().Format(time.DateOnly) + " until " + until + "\n" +
 		"ok    certificate 13000501/9a: " + caIssued + "\n" +
 		"ok    certificate 13000501/9a: for the key in its slot\n"
 	if got != want {
@@ -93,7 +106,7 @@ func TestDoctorCertificateExpiring(t *testing.T) {
 		t.Fatalf("import-cert: exit %d\n%s", r.code, r.stderr)
 	}
 	r, got := o.doctorCert()
-	until := time.Now().Add(10 * 24 * time.Hour).UTC().Format(time.DateOnly)
+	until := o.certFile("short.pem").NotAfter.UTC().Format(time.DateOnly)
 	warn := "WARN  certificate 13000502/9a: the certificate for \"carol\" expires on " + until + ", in 9 days\n" + certRenew
 	if !strings.Contains(got, warn) || !strings.Contains(got, "ok    certificate 13000502/9a: "+caIssued+"\n") ||
 		!strings.Contains(got, "ok    certificate 13000502/9a: for the key in its slot\n") {

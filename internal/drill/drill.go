@@ -191,9 +191,6 @@ func (l lockedSigner) Sign(rand io.Reader, digest []byte, opts crypto.SignerOpts
 func (r *Runner) one(ctx context.Context, p *config.Profile, mfaMu *sync.Mutex) Result {
 	start := time.Now()
 	res := Result{Profile: p.Name, Start: p.Start, User: p.User, RARole: p.RARole, Roles: p.Roles}
-	if res.Start == "" {
-		res.Start = config.StartIAMUser
-	}
 	ra := p.Start == config.StartRolesAnywhere
 	fail := func(where string, err error) Result {
 		res.FailedAt, res.Error = where, err.Error()
