@@ -228,6 +228,24 @@ func certFiles(stateDir string, serial uint32, slot piv.Slot) (chain, ca string)
 	return base + "-chain.pem", base + "-ca.pem"
 }
 
+// kept is what import-cert kept in the state dir for slot on the
+// YubiKey serial: the intermediates and the CA (nil when it kept none).
+func (a *appCtx) kept(serial uint32, slot piv.Slot) (chain []*x509.Certificate, ca *x509.Certificate, err error) {
+	dir, err := a.stateDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	chainPath, caPath := certFiles(dir, serial, slot)
+	if chain, err = keptCerts(chainPath, "certificate chain", serial, yubikey.SlotName(slot)); err != nil {
+		return nil, nil, err
+	}
+	cas, err := keptCerts(caPath, "CA certificate", serial, yubikey.SlotName(slot))
+	if err != nil || len(cas) == 0 {
+		return chain, nil, err
+	}
+	return chain, cas[0], nil
+}
+
 // keptCerts reads what import-cert kept in path; none when it kept
 // nothing. A damaged file is fixed by importing again, which rewrites it.
 func keptCerts(path, what string, serial uint32, slot string) ([]*x509.Certificate, error) {

@@ -5,7 +5,6 @@ import (
 
 	"cmp"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -234,22 +233,9 @@ func (a *appCtx) slotCertStatus(ctx context.Context, serial uint32, slotName str
 	if err != nil {
 		return nil, err
 	}
-	dir, err := a.stateDir()
+	chain, ca, err := a.kept(k.Serial, slot)
 	if err != nil {
 		return nil, err
-	}
-	chainPath, caPath := certFiles(dir, k.Serial, slot)
-	chain, err := keptCerts(chainPath, "certificate chain", k.Serial, slotName)
-	if err != nil {
-		return nil, err
-	}
-	cas, err := keptCerts(caPath, "CA certificate", k.Serial, slotName)
-	if err != nil {
-		return nil, err
-	}
-	var ca *x509.Certificate
-	if len(cas) > 0 {
-		ca = cas[0]
 	}
 	status := yubikey.CertStatus(leaf, chain, ca, k.Public, time.Now())
 	return &status, nil

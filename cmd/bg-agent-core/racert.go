@@ -47,12 +47,7 @@ func (a *appCtx) slotCert(ctx context.Context, p *yubikey.PIV, r broker.CertRequ
 	if err != nil {
 		return nil, err
 	}
-	dir, err := a.stateDir()
-	if err != nil {
-		return nil, err
-	}
-	chainPath, _ := certFiles(dir, k.Serial, slot)
-	chain, err := keptCerts(chainPath, "certificate chain", k.Serial, r.Slot)
+	chain, _, err := a.kept(k.Serial, slot)
 	if err != nil {
 		return nil, err
 	}
